@@ -1,0 +1,1 @@
+"""Pipeline building blocks of our own: dataset sources (datasets/) and custom TFX components."""

@@ -1,0 +1,20 @@
+"""Dataset registry: every source the study reads, each turned into tf.Example TFRecords for ExampleGen.
+
+Modules are imported on demand so listing datasets does not import TensorFlow.
+"""
+from __future__ import annotations
+
+import importlib
+
+from dlqos.errors import ConfigError
+
+DATASETS = {
+    "fashion_mnist": "components.datasets.fashion_mnist",
+}
+
+
+def get_dataset(name: str):
+    """The dataset module: `load(data_dir=None) -> ImageSplits` and `DESCRIPTION`."""
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset '{name}' (have: {', '.join(DATASETS)})")
+    return importlib.import_module(DATASETS[name])

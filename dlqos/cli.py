@@ -1,0 +1,107 @@
+"""The `dlqos` command line. Heavy imports (TensorFlow, TFX) happen only inside the commands that need them.
+
+Exit codes: 0 success (for `run`/`study`: every model blessed and pushed); 1 a pipeline or internal failure;
+2 a usage, data or configuration error (one line on stderr says what and how to fix it);
+3 the pipeline finished but a model was NOT blessed, so nothing was pushed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES
+from dlqos.errors import DlqosError
+from dlqos.steps import STEPS
+from dlqos.strategy import STRATEGIES
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=PROFILES, default="quick",
+                        help="quick: a few thousand examples, 1-2 epochs; full: all data, paper-level training")
+    parser.add_argument("--output-dir", default="runs/local",
+                        help="ML Metadata store, pipeline artifacts, TFRecords and pushed models (default runs/local)")
+    parser.add_argument("--data-dir", help="read the dataset from this directory instead of the default sources")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
+    parser.add_argument("--epochs", type=int, help="override the profile's epochs")
+    parser.add_argument("--train-steps", type=int, help="override the total number of training steps")
+    parser.add_argument("--batch-size", type=int, help="override the per-replica batch size")
+    parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
+                        help=f"Beam pipeline argument, repeatable (default: {' '.join(DEFAULT_BEAM_ARGS)})")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs and full tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dlqos", description=__doc__.split("\n")[0],
+                                     epilog="Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 model not blessed.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("steps", help="list the study's steps", description="List the study's steps.")
+
+    run = commands.add_parser("run", help="run one step's pipeline locally",
+                              description="Run one step's TFX pipeline with LocalDagRunner and SQLite ML Metadata.")
+    run.add_argument("step", choices=sorted(STEPS), help="the study step")
+    _add_run_options(run)
+
+    study = commands.add_parser("study", help="run every step (or --steps) and summarise",
+                                description="Run the selected steps' pipelines into one store and summarise them.")
+    study.add_argument("--steps", nargs="+", choices=sorted(STEPS), default=list(STEPS), help="steps to run")
+    _add_run_options(study)
+    return parser
+
+
+def _run_options(args):
+    from dlqos.runs import RunOptions
+
+    return RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
+                      strategy=args.strategy, epochs=args.epochs, train_steps=args.train_steps,
+                      batch_size=args.batch_size, beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
+
+
+def _run_steps(step_names: List[str], args) -> int:
+    from dlqos.runs import result_json, result_summary, run_step
+
+    options = _run_options(args)
+    results = [run_step(name, options) for name in step_names]
+    for result in results:
+        print(result_json(result) if args.json else result_summary(result))
+    return EXIT_NOT_BLESSED if any(r.blessed is False for r in results) else EXIT_OK
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s", stream=sys.stderr)
+    if not verbose:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+        for noisy in ("absl", "apache_beam", "tensorflow"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    # TFX's Beam executors re-parse sys.argv with absl flags (our -v would read as absl's --verbosity).
+    sys.argv = sys.argv[:1]
+    if args.command == "steps":
+        for step in STEPS.values():
+            print(f"{step.name:12s} step {step.paper_step}  {step.title}  [dataset: {step.dataset}]")
+        return EXIT_OK
+    _configure_logging(args.verbose)
+    try:
+        return _run_steps([args.step] if args.command == "run" else args.steps, args)
+    except DlqosError as error:
+        print(f"dlqos: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except Exception as error:  # a component failed: one line here, the traceback with --verbose
+        if args.verbose:
+            raise
+        print(f"dlqos: pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Typed configuration. It flows one way: CLI flags -> these dataclasses -> create_pipeline -> custom_config."""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from dlqos.errors import ConfigError
+
+PROFILES = ("quick", "full")
+# Beam's DirectRunner first tries to download the Prism runner binary from GitHub (no network here), then
+# falls back to FnApiRunner, its batch engine. Naming FnApiRunner skips the download; in-memory mode in one
+# process is fastest for the small local data. Pass --beam-arg to use multi_processing or a remote runner.
+DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much data and training a study profile uses for one step (None = the whole split)."""
+
+    max_train: Optional[int]
+    max_eval: Optional[int]
+    epochs: int
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    min_value: Optional[float] = None  # overrides the step gate's absolute floor for this profile
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What the Trainer does; travels to run_fn through TrainArgs/EvalArgs and custom_config."""
+
+    epochs: int
+    train_steps: int
+    eval_steps: int
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    strategy: str = "auto"
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.train_steps < 1 or self.eval_steps < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs, train_steps, eval_steps and batch_size must be >= 1: {self}")
+
+    @classmethod
+    def for_data(cls, num_train: int, num_eval: int, epochs: int, batch_size: int, **kwargs) -> "TrainingConfig":
+        """Steps that make `epochs` full passes over `num_train` examples and one over `num_eval`."""
+        steps_per_epoch = max(1, math.ceil(num_train / batch_size))
+        return cls(epochs=epochs, train_steps=epochs * steps_per_epoch,
+                   eval_steps=max(1, math.ceil(num_eval / batch_size)), batch_size=batch_size, **kwargs)
+
+    def custom_config(self) -> dict:
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                "strategy": self.strategy, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """TFMA thresholds that bless a model: an absolute bound and the allowed regression vs the baseline."""
+
+    metric: str = "SparseCategoricalAccuracy"  # a TFMA metric class name, one of PipelineConfig.metrics
+    higher_is_better: bool = True
+    min_value: Optional[float] = 0.5  # lower bound if higher is better, else upper bound
+    max_regression: float = 0.01  # how much worse than the last blessed model is still blessed
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything create_pipeline needs; pure data, no I/O."""
+
+    step: str
+    pipeline_name: str
+    pipeline_root: str
+    metadata_path: str
+    examples_dir: str  # <dir>/train/*.tfrecord.gz and <dir>/eval/*.tfrecord.gz
+    serving_model_dir: str  # TF Serving base path: versions land in <serving_model_dir>/<version>/
+    preprocessing_fn: str  # dotted path
+    run_fn: str  # dotted path
+    training: TrainingConfig
+    gate: GateConfig = field(default_factory=GateConfig)
+    label_key: str = "label"
+    prediction_key: str = "probabilities"
+    metrics: tuple = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentropy")  # TFMA class names
+    slice_features: tuple = ("label",)
+    beam_pipeline_args: tuple = DEFAULT_BEAM_ARGS
+    enable_cache: bool = False
+
+    def __post_init__(self):
+        if self.gate.metric not in self.metrics:
+            raise ConfigError(f"gate metric {self.gate.metric} is not among the evaluated metrics {self.metrics}")
+
+    def replace(self, **changes) -> "PipelineConfig":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Where one local study keeps its store, artifacts, data and pushed models."""
+
+    root: str
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.root, "metadata.sqlite")
+
+    def pipeline_root(self, pipeline_name: str) -> str:
+        return os.path.join(self.root, "pipelines", pipeline_name)
+
+    def serving_model_dir(self, model_name: str) -> str:
+        return os.path.join(self.root, "serving", model_name)
+
+    def examples_dir(self, key: str) -> str:
+        return os.path.join(self.root, "data", key)

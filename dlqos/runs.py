@@ -1,0 +1,167 @@
+"""One study step, run locally end to end: data -> TFRecords -> config -> pipeline -> results from ML Metadata."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from dlqos.config import DEFAULT_BEAM_ARGS, OutputLayout, PipelineConfig, TrainingConfig
+from dlqos.steps import Step, get_step
+
+log = logging.getLogger("dlqos")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a user may change for one run, on top of the step's profile."""
+
+    profile: str = "quick"
+    output_dir: str = "runs/local"
+    data_dir: Optional[str] = None
+    strategy: str = "auto"
+    epochs: Optional[int] = None
+    train_steps: Optional[int] = None
+    batch_size: Optional[int] = None
+    beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: str
+    run_id: str
+    blessed: Optional[bool]
+    pushed_to: Optional[str]
+    model_dir: Optional[str]
+    evaluation_dir: Optional[str]
+    metrics: dict
+    baseline_model: Optional[str]
+
+    @property
+    def training_record(self) -> Optional[str]:
+        from dlqos.training import TRAINING_RECORD
+
+        return os.path.join(self.model_dir, TRAINING_RECORD) if self.model_dir else None
+
+
+def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> tuple:
+    """TFRecords for this step's dataset and profile, converted once and reused (the key names the source)."""
+    from components.datasets import get_dataset
+    from components.datasets.tfrecords import cache_key, read_metadata, write_image_examples
+
+    profile = step.profile(options.profile)
+    source_hint = os.path.abspath(options.data_dir) if options.data_dir else "default-sources"
+    examples_dir = layout.examples_dir(cache_key(step.dataset, source_hint, profile.max_train, profile.max_eval))
+    metadata = read_metadata(examples_dir)
+    if metadata is None:
+        splits = get_dataset(step.dataset).load(options.data_dir)
+        log.info("%s: writing TFRecords to %s", step.dataset, examples_dir)
+        metadata = write_image_examples(splits, examples_dir, profile.max_train, profile.max_eval)
+    log.info("%s: %d train / %d eval examples from %s", step.dataset, metadata["counts"]["train"],
+             metadata["counts"]["eval"], metadata["source"])
+    return examples_dir, metadata
+
+
+def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples_dir: str,
+                 data_metadata: dict) -> PipelineConfig:
+    profile = step.profile(options.profile)
+    batch_size = options.batch_size or profile.batch_size
+    training = TrainingConfig.for_data(
+        data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
+        epochs=options.epochs or profile.epochs, batch_size=batch_size,
+        learning_rate=profile.learning_rate, strategy=options.strategy)
+    if options.train_steps is not None:
+        training = dataclasses.replace(training, train_steps=options.train_steps)
+    gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)
+    return PipelineConfig(
+        step=step.name,
+        pipeline_name=step.pipeline_name,
+        pipeline_root=layout.pipeline_root(step.pipeline_name),
+        metadata_path=layout.metadata_path,
+        examples_dir=examples_dir,
+        serving_model_dir=layout.serving_model_dir(step.name),
+        preprocessing_fn=step.preprocessing_fn,
+        run_fn=step.run_fn,
+        training=training,
+        gate=gate,
+        beam_pipeline_args=tuple(options.beam_pipeline_args),
+    )
+
+
+def run_step(step_name: str, options: RunOptions = RunOptions()) -> StepResult:
+    from pipeline import local_runner
+
+    step = get_step(step_name)
+    layout = OutputLayout(os.path.abspath(options.output_dir))
+    examples_dir, data_metadata = prepare_examples(step, options, layout)
+    config = build_config(step, options, layout, examples_dir, data_metadata)
+    log.info("%s: running pipeline %s (%s profile, %d epochs, %d train steps, strategy %s)", step.name,
+             config.pipeline_name, options.profile, config.training.epochs, config.training.train_steps,
+             config.training.strategy)
+    local_runner.run(config)
+    return step_result(layout.metadata_path, step)
+
+
+def step_result(metadata_path: str, step: Step) -> StepResult:
+    from dlqos import metadata
+
+    run = metadata.latest_run(metadata.open_store(metadata_path), step.pipeline_name)
+    if run is None:
+        raise RuntimeError(f"no run of {step.pipeline_name} recorded in {metadata_path}")
+    trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
+    model = trainer.output("model") if trainer else None
+    evaluation = evaluator.output("evaluation") if evaluator else None
+    # The Resolver is inlined into the Evaluator's inputs: the baseline is what the Evaluator read.
+    baseline = (evaluator.inputs.get("baseline_model") or [None])[0] if evaluator else None
+    return StepResult(
+        step=step.name,
+        run_id=run.run_id,
+        blessed=run.blessed,
+        pushed_to=run.pushed_to,
+        model_dir=model.uri if model else None,
+        evaluation_dir=evaluation.uri if evaluation else None,
+        metrics=overall_metrics(evaluation.uri) if evaluation else {},
+        baseline_model=baseline.uri if baseline else None,
+    )
+
+
+def overall_metrics(evaluation_dir: str) -> dict:
+    """Overall-slice metrics of a TFMA evaluation: {'candidate': {name: value}, 'baseline': {...}}."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_dir)
+    metrics = {}
+    for slice_key, slice_metrics in result.slicing_metrics:
+        if slice_key:
+            continue
+        for output_metrics in slice_metrics.values():
+            for sub_key_metrics in output_metrics.values():
+                for name, value in sub_key_metrics.items():
+                    number = value.get("doubleValue")
+                    if number is None and "boundedValue" in value:
+                        number = value["boundedValue"].get("value")
+                    if number is not None:
+                        metrics[name] = float(number)
+    return metrics
+
+
+def result_summary(result: StepResult) -> str:
+    lines = [f"{result.step}: run {result.run_id}: "
+             + ("BLESSED and pushed" if result.pushed_to else "NOT blessed, nothing pushed" if result.blessed is False
+                else "finished")]
+    if result.metrics:
+        lines.append("  metrics:   " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items())))
+    if result.evaluation_dir:
+        lines.append(f"  evaluation (TFMA): {result.evaluation_dir}")
+    if result.training_record:
+        lines.append(f"  history:   {result.training_record}")
+    lines.append(f"  baseline:  {result.baseline_model or 'none (first blessed model)'}")
+    if result.pushed_to:
+        lines.append(f"  pushed:    {result.pushed_to}")
+    return "\n".join(lines)
+
+
+def result_json(result: StepResult) -> str:
+    return json.dumps({**result.__dict__, "training_record": result.training_record}, indent=2)

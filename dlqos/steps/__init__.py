@@ -1,0 +1,61 @@
+"""The study's steps as data. Importing this module is cheap (no TensorFlow): the CLI lists steps from it.
+
+Each step's code (preprocessing_fn, model, run_fn, serving signatures) lives in its own module, named here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from dlqos.config import GateConfig, Profile
+from dlqos.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    paper_step: int
+    title: str
+    dataset: str
+    module: str
+    gate: GateConfig
+    profiles: Mapping[str, Profile]
+
+    @property
+    def preprocessing_fn(self) -> str:
+        return f"{self.module}.preprocessing_fn"
+
+    @property
+    def run_fn(self) -> str:
+        return f"{self.module}.run_fn"
+
+    @property
+    def pipeline_name(self) -> str:
+        return f"dlqos-{self.name}"
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise ConfigError(f"step '{self.name}' has no profile '{name}' (have: {', '.join(self.profiles)})")
+        return self.profiles[name]
+
+
+STEPS: dict = {
+    "dense": Step(
+        name="dense",
+        paper_step=1,
+        title="Non-linearity: a ReLU MLP classifier on Fashion-MNIST",
+        dataset="fashion_mnist",
+        module="dlqos.steps.dense",
+        gate=GateConfig(metric="SparseCategoricalAccuracy", min_value=0.7, max_regression=0.02),
+        profiles={
+            "quick": Profile(max_train=6000, max_eval=1000, epochs=2),
+            "full": Profile(max_train=None, max_eval=None, epochs=15, min_value=0.85),
+        },
+    ),
+}
+
+
+def get_step(name: str) -> Step:
+    if name not in STEPS:
+        raise ConfigError(f"unknown step '{name}' (have: {', '.join(STEPS)})")
+    return STEPS[name]

@@ -1,0 +1,144 @@
+"""Trainer-side machinery every step shares: reading Transform output, fitting under a distribution
+strategy while recording the per-epoch history, and exporting TF Serving signatures.
+
+Models are tf_keras (Keras 2): Transform's layer and TFMA speak it. The export is a plain tf.Module holding the
+model and the Transform layer (attached so its tables are initialised in serving).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Callable, Sequence
+
+import tensorflow as tf
+import tensorflow_transform as tft
+import tf_keras as keras
+from tfx_bsl.public import tfxio
+
+from dlqos.strategy import get_strategy
+
+TRAINING_RECORD = "training.json"  # written beside Format-Serving in the Trainer's model artifact
+LABEL_KEY = "label"
+IMAGE_KEY = "image"  # the transformed, scaled pixels the models read
+
+
+def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOutput, batch_size: int,
+                  seed: int) -> tf.data.Dataset:
+    """(features, label) batches of transformed examples, repeated forever, shuffled with a fixed seed."""
+    return fn_args.data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=LABEL_KEY, shuffle_seed=seed),
+        tf_transform_output.transformed_metadata.schema,
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds per epoch, for the report's training-time figures."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def parameter_counts(model: keras.Model) -> dict:
+    trainable = int(sum(keras.backend.count_params(w) for w in model.trainable_weights))
+    non_trainable = int(sum(keras.backend.count_params(w) for w in model.non_trainable_weights))
+    return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
+
+
+def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable[[], Sequence]) -> tuple:
+    """Build and compile inside the strategy scope, then fit for custom_config['epochs'] epochs.
+
+    Returns the model and the training record (history, epoch times, parameters, strategy).
+    """
+    config = fn_args.custom_config
+    keras.utils.set_random_seed(config["seed"])
+    strategy = get_strategy(config["strategy"])
+    global_batch = config["batch_size"] * strategy.num_replicas_in_sync
+    transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    train = input_dataset(fn_args, fn_args.train_files, transform_output, global_batch, config["seed"])
+    evaluation = input_dataset(fn_args, fn_args.eval_files, transform_output, global_batch, config["seed"])
+    with strategy.scope():
+        model = build_model()
+        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), loss=loss, metrics=list(metrics()))
+    epochs = config["epochs"]
+    steps_per_epoch = max(1, fn_args.train_steps // epochs)
+    timer = EpochTimer()
+    history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=evaluation,
+                        validation_steps=fn_args.eval_steps, verbose=2, callbacks=[timer])
+    examples = steps_per_epoch * global_batch * epochs
+    record = {
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "epoch_seconds": timer.seconds,
+        "train_seconds": sum(timer.seconds),
+        "examples_per_second": examples / max(sum(timer.seconds), 1e-9),
+        "epochs": epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "global_batch_size": global_batch,
+        "strategy": config["strategy"],
+        "strategy_class": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "parameters": parameter_counts(model),
+    }
+    return model, record
+
+
+def write_training_record(fn_args, record: dict) -> str:
+    path = os.path.join(os.path.dirname(fn_args.serving_model_dir.rstrip("/")), TRAINING_RECORD)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(record, indent=2))
+    return path
+
+
+def export_classifier(model: keras.Model, transform_output: tft.TFTransformOutput, export_dir: str,
+                      image_shape: Sequence[int]) -> None:
+    """Save with two signatures over the same Transform graph and model:
+
+    - serving_default: serialized tf.Example (`examples`) -> probabilities, class_id (TFMA and gRPC clients);
+    - serving_pixels: pixel values 0..255 as float32 [N,H,W(,C)] (`pixels`) -> the same (JSON clients).
+    """
+    height, width, channels = image_shape
+    raw_spec = transform_output.raw_feature_spec()
+    raw_spec.pop(LABEL_KEY, None)
+    module = tf.Module()
+    module.model = model
+    module.tft_layer = transform_output.transform_features_layer()
+
+    def predict(raw_features):
+        transformed = module.tft_layer(raw_features)
+        probabilities = module.model({IMAGE_KEY: transformed[IMAGE_KEY]})
+        return {"probabilities": probabilities, "class_id": tf.argmax(probabilities, axis=-1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(examples):
+        return predict(tf.io.parse_example(examples, raw_spec))
+
+    pixel_shape = [None, height, width] if channels == 1 else [None, height, width, channels]
+
+    @tf.function(input_signature=[tf.TensorSpec(pixel_shape, tf.float32, name="pixels")])
+    def serve_pixels(pixels):
+        flat = tf.reshape(pixels, [-1, height * width * channels])
+        return predict({"pixels": tf.cast(tf.round(tf.clip_by_value(flat, 0.0, 255.0)), tf.int64)})
+
+    tf.saved_model.save(module, export_dir, signatures={
+        "serving_default": serve_examples.get_concrete_function(),
+        "serving_pixels": serve_pixels.get_concrete_function(),
+    })
+
+
+def run_image_classifier(fn_args, build_model: Callable[[], keras.Model], image_shape: Sequence[int]) -> None:
+    """The whole run_fn of a classification step: fit, export both signatures, write the record."""
+    model, record = fit(
+        fn_args, build_model,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir, image_shape)
+    write_training_record(fn_args, record)

@@ -1,0 +1,90 @@
+"""One pure factory for every study step's TFX pipeline."""
+from __future__ import annotations
+
+import dlqos  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from tensorflow_model_analysis.proto import config_pb2 as tfma
+from tfx import v1 as tfx
+
+from components.pusher import AtomicPusher
+from dlqos.config import GateConfig, PipelineConfig
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA: the gate metric with an absolute bound and a bounded regression vs the last blessed model."""
+    gate: GateConfig = config.gate
+    direction = tfma.MetricDirection.HIGHER_IS_BETTER if gate.higher_is_better else tfma.MetricDirection.LOWER_IS_BETTER
+    bound = {} if gate.min_value is None else (
+        {"lower_bound": {"value": gate.min_value}} if gate.higher_is_better else {"upper_bound": {"value": gate.min_value}})
+    overall_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(**bound) if bound else None,
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=direction,
+            absolute={"value": -gate.max_regression if gate.higher_is_better else gate.max_regression}),
+    )
+    # The gate applies to the overall slice; per-label slices are reported, not gated.
+    gated = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=overall_threshold)]
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=config.label_key,
+                                    prediction_key=config.prediction_key)],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in config.slice_features],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name=name, per_slice_thresholds=gated if name == gate.metric else None)
+            for name in ("ExampleCount",) + tuple(config.metrics)
+        ])],
+    )
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
+    -> Resolver(latest blessed) -> Evaluator(TFMA gate) -> Pusher(TF Serving layout)."""
+    example_gen = tfx.components.ImportExampleGen(
+        input_base=config.examples_dir,
+        input_config=tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name="train", pattern="train/*"),
+            tfx.proto.Input.Split(name="eval", pattern="eval/*"),
+        ]),
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=config.preprocessing_fn,
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=config.run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.training.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.training.eval_steps),
+        custom_config=config.training.custom_config(),
+    )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=eval_config(config),
+    )
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
+    ).with_id("Pusher")
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
+                    model_resolver, evaluator, pusher],
+        enable_cache=config.enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path),
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )
