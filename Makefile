@@ -1,0 +1,15 @@
+# The two commands (see README): `make study` runs the study, `make test` runs the tests.
+# Both set up their own runtime first (scripts/runtime.sh: native venv or Debian 13 sandbox).
+RUN := scripts/runtime.sh
+PROFILE ?= quick
+OUTPUT ?= runs/local
+
+.PHONY: study test setup
+study:
+	$(RUN) python -m dlqos study --profile $(PROFILE) --output-dir $(OUTPUT)
+
+test:
+	$(RUN) python -m pytest -q
+
+setup:
+	$(RUN) --setup

@@ -1,0 +1,158 @@
+import gzip
+import io
+import os
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.datasets import fashion_mnist, get_dataset, sources
+from components.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
+from components.datasets.tfrecords import ImageSplits, cache_key, read_metadata, write_image_examples
+from dlqos.errors import ConfigError, DataError
+
+
+def test_idx_round_trip(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    path = str(tmp_path / "x-idx3-ubyte.gz")
+    write_idx(path, images)
+    np.testing.assert_array_equal(read_idx(path, IMAGES_MAGIC), images)
+
+
+def test_idx_wrong_magic_names_the_file(tmp_path):
+    path = str(tmp_path / "labels.gz")
+    write_idx(path, np.zeros(3, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"labels\.gz: wrong idx magic number 2049, expected 2051"):
+        read_idx(path, IMAGES_MAGIC)
+
+
+def test_idx_truncated_payload_is_corrupt(tmp_path):
+    path = str(tmp_path / "short.gz")
+    write_idx(path, np.zeros((4, 28, 28), dtype=np.uint8))
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    with gzip.open(path, "wb") as f:
+        f.write(data[:-100])
+    with pytest.raises(DataError, match="short.gz: idx payload has"):
+        read_idx(path, IMAGES_MAGIC)
+
+
+def test_idx_not_gzip_is_unreadable(tmp_path):
+    path = tmp_path / "garbage.gz"
+    path.write_bytes(b"this is not gzip at all")
+    with pytest.raises(DataError, match="garbage.gz: unreadable idx file"):
+        read_idx(str(path), LABELS_MAGIC)
+
+
+def test_fashion_mnist_from_directory(fashion_dir):
+    splits = fashion_mnist.load(fashion_dir)
+    assert splits.train[0].shape == (600, 28, 28, 1) and splits.eval[0].shape == (200, 28, 28, 1)
+    assert splits.train[1].dtype == np.int64 and splits.class_names[9] == "Ankle boot"
+    assert splits.source == f"directory {fashion_dir}"
+
+
+def test_fashion_mnist_missing_file_is_named(fashion_dir):
+    os.remove(os.path.join(fashion_dir, "t10k-labels-idx1-ubyte.gz"))
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz is missing"):
+        fashion_mnist.load(fashion_dir)
+
+
+def test_fashion_mnist_label_count_mismatch(fashion_dir):
+    write_idx(os.path.join(fashion_dir, "t10k-labels-idx1-ubyte.gz"), np.zeros(5, dtype=np.uint8))
+    with pytest.raises(DataError, match="5 labels for 200 images"):
+        fashion_mnist.load(fashion_dir)
+
+
+def test_registry():
+    assert get_dataset("fashion_mnist") is fashion_mnist
+    with pytest.raises(ConfigError):
+        get_dataset("imagenet")
+
+
+def test_sources_are_tried_in_order_and_reported():
+    calls = []
+
+    def unavailable():
+        calls.append("a")
+        raise sources.SourceUnavailable("offline")
+
+    result = sources.first_available("ds", [sources.Source("a", unavailable),
+                                            sources.Source("b", lambda: calls.append("b") or "data")])
+    assert result == "data" and calls == ["a", "b"]
+    with pytest.raises(DataError, match=r"no source for dataset 'ds' is available: a \(offline\)"):
+        sources.first_available("ds", [sources.Source("a", unavailable)])
+
+
+def test_checksum_mismatch_is_a_clear_error(tmp_path):
+    path = tmp_path / "artifact.deb"
+    path.write_bytes(b"payload")
+    with pytest.raises(DataError, match="checksum mismatch for .*artifact.deb"):
+        sources.verify_sha256(str(path), "0" * 64)
+
+
+def _make_deb(path, members):
+    """A minimal Debian package: an ar archive holding data.tar.xz."""
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:xz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo("./" + name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    entries = [("debian-binary", b"2.0\n"), ("data.tar.xz", payload.getvalue())]
+    with open(path, "wb") as f:
+        f.write(b"!<arch>\n")
+        for name, data in entries:
+            f.write(f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n".encode())
+            f.write(data + (b"\n" if len(data) % 2 else b""))
+
+
+def test_extract_deb_members(tmp_path):
+    deb = str(tmp_path / "pkg.deb")
+    _make_deb(deb, {"usr/share/x/a.gz": b"AAA", "usr/share/x/b.gz": b"BB"})
+    out = tmp_path / "out"
+    out.mkdir()
+    found = sources.extract_deb_members(deb, ["usr/share/x/a.gz"], str(out))
+    assert (out / "a.gz").read_bytes() == b"AAA" and list(found.values()) == [str(out / "a.gz")]
+    with pytest.raises(DataError, match="lacks usr/share/x/c.gz"):
+        sources.extract_deb_members(deb, ["usr/share/x/c.gz"], str(out))
+    assert not [n for n in os.listdir(out) if n.startswith(".partial-")]
+
+
+def test_not_a_deb(tmp_path):
+    path = tmp_path / "fake.deb"
+    path.write_bytes(b"PK\x03\x04 zip, not ar")
+    with pytest.raises(DataError, match="not a Debian package"):
+        sources.extract_deb_members(str(path), ["x"], str(tmp_path))
+
+
+def _parse(path):
+    dataset = tf.data.TFRecordDataset(tf.io.gfile.glob(path), compression_type="GZIP")
+    spec = {"pixels": tf.io.FixedLenFeature([784], tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
+    return [tf.io.parse_single_example(record, spec) for record in dataset]
+
+
+def test_tfrecords_limits_splits_and_round_trips(fashion_dir, tmp_path):
+    splits = fashion_mnist.load(fashion_dir)
+    out = str(tmp_path / "examples")
+    metadata = write_image_examples(splits, out, max_train=50, max_eval=None)
+    assert metadata["counts"] == {"train": 50, "eval": 200} and metadata["shape"] == [28, 28, 1]
+    assert read_metadata(out) == metadata
+    parsed = _parse(os.path.join(out, "train", "*.tfrecord.gz"))
+    assert len(parsed) == 50
+    np.testing.assert_array_equal(parsed[3]["pixels"].numpy(), splits.train[0][3].reshape(-1))
+    assert int(parsed[3]["label"]) == int(splits.train[1][3])
+    assert len(_parse(os.path.join(out, "eval", "*"))) == 200
+
+
+def test_tfrecords_failure_leaves_nothing_behind(tmp_path):
+    bad = ImageSplits(train=(np.zeros((2, 4, 4, 1), np.uint8), np.array([0, 7])),
+                      eval=(np.zeros((1, 4, 4, 1), np.uint8), np.array([0])), class_names=("a", "b"), source="t")
+    with pytest.raises(DataError, match="labels outside 0..1"):
+        write_image_examples(bad, str(tmp_path / "examples"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_cache_key_depends_on_source_and_limits():
+    assert cache_key("d", "/a", 10, None) != cache_key("d", "/b", 10, None)
+    assert cache_key("d", "/a", 10, None).startswith("d-10-all-")

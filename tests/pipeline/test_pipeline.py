@@ -1,0 +1,82 @@
+from tensorflow_model_analysis.proto import config_pb2
+
+from dlqos.config import GateConfig, PipelineConfig, TrainingConfig
+from pipeline.pipeline import create_pipeline, eval_config
+
+ORDER = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+         "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+
+
+def _config(**changes):
+    values = dict(step="dense", pipeline_name="dlqos-dense", pipeline_root="/root/p", metadata_path="/root/m.sqlite",
+                  examples_dir="/data/ex", serving_model_dir="/serving/dense",
+                  preprocessing_fn="dlqos.steps.dense.preprocessing_fn", run_fn="dlqos.steps.dense.run_fn",
+                  training=TrainingConfig(epochs=2, train_steps=40, eval_steps=5, strategy="cpu"),
+                  gate=GateConfig(min_value=0.8, max_regression=0.02),
+                  beam_pipeline_args=("--runner=FnApiRunner",))
+    values.update(changes)
+    return PipelineConfig(**values)
+
+
+def _by_id(pipeline):
+    return {component.id: component for component in pipeline.components}
+
+
+def test_components_in_dependency_order():
+    ids = [c.id for c in create_pipeline(_config()).components]  # TFX sorts them topologically
+    assert sorted(ids) == sorted(ORDER)
+    chain = [n for n in ORDER if n != "latest_blessed_model_resolver"]
+    assert [ids.index(n) for n in chain] == sorted(ids.index(n) for n in chain)
+    assert ids.index("latest_blessed_model_resolver") < ids.index("Evaluator")
+
+
+def test_wiring():
+    components = _by_id(create_pipeline(_config()))
+    trainer, evaluator, pusher = components["Trainer"], components["Evaluator"], components["Pusher"]
+    transform = components["Transform"]
+    assert trainer.inputs["examples"] is transform.outputs["transformed_examples"]
+    assert trainer.inputs["transform_graph"] is transform.outputs["transform_graph"]
+    assert evaluator.inputs["model"] is trainer.outputs["model"]
+    assert evaluator.inputs["baseline_model"] is components["latest_blessed_model_resolver"].outputs["model"]
+    assert evaluator.inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
+    assert pusher.inputs["model_blessing"] is evaluator.outputs["blessing"]
+
+
+def test_config_flows_into_components():
+    config = _config()
+    pipeline = create_pipeline(config)
+    components = _by_id(pipeline)
+    trainer = components["Trainer"].exec_properties
+    assert trainer["run_fn"] == "dlqos.steps.dense.run_fn"
+    assert '"num_steps": 40' in trainer["train_args"] and '"num_steps": 5' in trainer["eval_args"]
+    assert '"strategy": "cpu"' in trainer["custom_config"]
+    assert components["Transform"].exec_properties["preprocessing_fn"] == "dlqos.steps.dense.preprocessing_fn"
+    assert "/serving/dense" in components["Pusher"].exec_properties["push_destination"]
+    assert components["ImportExampleGen"].exec_properties["input_base"] == "/data/ex"
+    assert pipeline.beam_pipeline_args == ["--runner=FnApiRunner"]
+    assert pipeline.metadata_connection_config.sqlite.filename_uri == "/root/m.sqlite"
+    assert pipeline.pipeline_info.pipeline_root == "/root/p"
+
+
+def test_gate_on_overall_slice_with_value_and_change_thresholds():
+    config = eval_config(_config())
+    assert config.model_specs[0].signature_name == "serving_default"
+    assert config.model_specs[0].label_key == "label"
+    gated = [m for m in config.metrics_specs[0].metrics if m.per_slice_thresholds]
+    assert [m.class_name for m in gated] == ["SparseCategoricalAccuracy"]
+    threshold = gated[0].per_slice_thresholds[0]
+    assert list(threshold.slicing_specs) == [config_pb2.SlicingSpec()]
+    assert threshold.threshold.value_threshold.lower_bound.value == 0.8
+    assert threshold.threshold.change_threshold.absolute.value == -0.02
+    assert threshold.threshold.change_threshold.direction == config_pb2.MetricDirection.HIGHER_IS_BETTER
+    assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["label"]]
+
+
+def test_lower_is_better_gate_uses_upper_bound():
+    config = eval_config(_config(gate=GateConfig(metric="SparseCategoricalCrossentropy", higher_is_better=False,
+                                                 min_value=0.5, max_regression=0.1)))
+    gated = [m for m in config.metrics_specs[0].metrics if m.per_slice_thresholds][0]
+    threshold = gated.per_slice_thresholds[0].threshold
+    assert gated.class_name == "SparseCategoricalCrossentropy"
+    assert threshold.value_threshold.upper_bound.value == 0.5
+    assert threshold.change_threshold.absolute.value == 0.1

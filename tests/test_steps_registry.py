@@ -1,0 +1,21 @@
+import pytest
+
+from dlqos.errors import ConfigError
+from dlqos.steps import STEPS, get_step
+
+
+def test_every_step_names_importable_code_paths():
+    import importlib
+
+    for step in STEPS.values():
+        module = importlib.import_module(step.module)
+        assert callable(module.preprocessing_fn) and callable(module.run_fn)
+        assert step.preprocessing_fn == f"{step.module}.preprocessing_fn"
+        assert step.pipeline_name.startswith("dlqos-")
+
+
+def test_unknown_step_and_profile_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown step"):
+        get_step("nope")
+    with pytest.raises(ConfigError, match="no profile"):
+        get_step("dense").profile("huge")
