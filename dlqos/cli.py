@@ -40,18 +40,28 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 model not blessed.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("steps", help="list the study's steps", description="List the study's steps.")
+    steps = commands.add_parser("steps", help="list the study's steps", description="List the study's steps.")
+    steps.set_defaults(handler=_list_steps)
 
     run = commands.add_parser("run", help="run one step's pipeline locally",
                               description="Run one step's TFX pipeline with LocalDagRunner and SQLite ML Metadata.")
     run.add_argument("step", choices=sorted(STEPS), help="the study step")
     _add_run_options(run)
+    run.set_defaults(handler=lambda args: _run_steps([args.step], args))
 
     study = commands.add_parser("study", help="run every step (or --steps) and summarise",
                                 description="Run the selected steps' pipelines into one store and summarise them.")
     study.add_argument("--steps", nargs="+", choices=sorted(STEPS), default=list(STEPS), help="steps to run")
     _add_run_options(study)
+    study.set_defaults(handler=lambda args: _run_steps(args.steps, args))
+    # Other command groups register here: each module adds its subparsers and sets `handler`.
     return parser
+
+
+def _list_steps(args) -> int:
+    for step in STEPS.values():
+        print(f"{step.name:12s} step {step.paper_step}  {step.title}  [dataset: {step.dataset}]")
+    return EXIT_OK
 
 
 def _run_options(args):
@@ -86,18 +96,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     # TFX's Beam executors re-parse sys.argv with absl flags (our -v would read as absl's --verbosity).
     sys.argv = sys.argv[:1]
-    if args.command == "steps":
-        for step in STEPS.values():
-            print(f"{step.name:12s} step {step.paper_step}  {step.title}  [dataset: {step.dataset}]")
-        return EXIT_OK
-    _configure_logging(args.verbose)
+    verbose = getattr(args, "verbose", False)
+    _configure_logging(verbose)
     try:
-        return _run_steps([args.step] if args.command == "run" else args.steps, args)
+        return args.handler(args)
     except DlqosError as error:
         print(f"dlqos: error: {error}", file=sys.stderr)
         return error.exit_code
     except Exception as error:  # a component failed: one line here, the traceback with --verbose
-        if args.verbose:
+        if verbose:
             raise
         print(f"dlqos: pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILURE

@@ -10,6 +10,7 @@ from dlqos.errors import ConfigError
 
 DATASETS = {
     "fashion_mnist": "components.datasets.fashion_mnist",
+    "mnist": "components.datasets.mnist",
 }
 
 

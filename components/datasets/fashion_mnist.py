@@ -11,21 +11,14 @@ from typing import Optional
 
 import numpy as np
 
-from components.datasets import sources
-from components.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from components.datasets import idx, sources
 from components.datasets.tfrecords import ImageSplits
-from dlqos.errors import DataError
 
 NAME = "fashion_mnist"
 DESCRIPTION = "Fashion-MNIST: 60,000 train / 10,000 test greyscale 28x28 images, 10 classes"
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "eval_images": "t10k-images-idx3-ubyte.gz",
-    "eval_labels": "t10k-labels-idx1-ubyte.gz",
-}
+FILES = idx.STANDARD_FILES
 DEB_PACKAGE = "dataset-fashion-mnist"
 DEB_VERSION = "0.0~git20200523.55506a9-1"
 DEB_SHA256 = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
@@ -33,22 +26,7 @@ DEB_DIR = "usr/share/datasets/fashion-mnist"
 
 
 def load_idx_dir(directory: str, source: str) -> ImageSplits:
-    """The four idx files from one directory; a missing file is a DataError naming it."""
-    paths = {key: os.path.join(directory, name) for key, name in FILES.items()}
-    for path in paths.values():
-        if not os.path.exists(path):
-            raise DataError(f"{path} is missing; put the four Fashion-MNIST idx files "
-                            f"({', '.join(FILES.values())}) in {directory}")
-    splits = {}
-    for split in ("train", "eval"):
-        images = read_idx(paths[f"{split}_images"], IMAGES_MAGIC)
-        labels = read_idx(paths[f"{split}_labels"], LABELS_MAGIC)
-        if images.ndim != 3 or images.shape[1:] != (28, 28):
-            raise DataError(f"{paths[f'{split}_images']}: images have shape {images.shape[1:]}, expected (28, 28)")
-        if len(images) != len(labels):
-            raise DataError(f"{paths[f'{split}_labels']}: {len(labels)} labels for {len(images)} images")
-        splits[split] = (images[..., np.newaxis], labels.astype(np.int64))
-    return ImageSplits(train=splits["train"], eval=splits["eval"], class_names=CLASS_NAMES, source=source)
+    return idx.load_image_dir(directory, FILES, CLASS_NAMES, source, NAME)
 
 
 def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:

