@@ -82,7 +82,9 @@ class PipelineConfig:
     gate: GateConfig = field(default_factory=GateConfig)
     label_key: str = "label"
     prediction_key: str = "probabilities"
-    metrics: tuple = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentropy")  # TFMA class names
+    # TFMA metric class names; "module.Class" for a custom Keras metric (dlqos.metrics)
+    metrics: tuple = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
+                      "dlqos.metrics.SparseMeanSquaredError")
     slice_features: tuple = ("label",)
     beam_pipeline_args: tuple = DEFAULT_BEAM_ARGS
     enable_cache: bool = False

@@ -12,6 +12,7 @@ from dlqos.config import GateConfig, PipelineConfig
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """TFMA: the gate metric with an absolute bound and a bounded regression vs the last blessed model."""
     gate: GateConfig = config.gate
+    gate_name = _metric_module(gate.metric)[0]
     direction = tfma.MetricDirection.HIGHER_IS_BETTER if gate.higher_is_better else tfma.MetricDirection.LOWER_IS_BETTER
     bound = {} if gate.min_value is None else (
         {"lower_bound": {"value": gate.min_value}} if gate.higher_is_better else {"upper_bound": {"value": gate.min_value}})
@@ -28,10 +29,17 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                                     prediction_key=config.prediction_key)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in config.slice_features],
         metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name=name, per_slice_thresholds=gated if name == gate.metric else None)
-            for name in ("ExampleCount",) + tuple(config.metrics)
+            tfma.MetricConfig(class_name=name, module=module,
+                              per_slice_thresholds=gated if name == gate_name else None)
+            for name, module in [("ExampleCount", None)] + [_metric_module(m) for m in config.metrics]
         ])],
     )
+
+
+def _metric_module(metric: str) -> tuple:
+    """'module.Class' names a custom Keras metric; a bare name is a TFMA/Keras built-in."""
+    module, _, name = metric.rpartition(".")
+    return name, module or None
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:

@@ -1,0 +1,16 @@
+import pytest
+
+from dlqos.paper import LOSS_TABLE_PAPER, loss_measures, loss_table
+
+
+def test_loss_table_reproduces_the_paper_to_two_decimals():
+    table = loss_table()
+    for network, expected in LOSS_TABLE_PAPER.items():
+        for measure, value in expected.items():
+            assert round(table[network][measure], 2) == value, (network, measure, table[network][measure])
+
+
+def test_measures_on_a_perfect_classifier():
+    perfect = loss_measures([[1.0, 0.0], [0.0, 1.0]], [[1, 0], [0, 1]])
+    assert perfect["classification_error"] == 0 and perfect["mean_squared_error"] == 0
+    assert perfect["cross_entropy"] == pytest.approx(0, abs=1e-9)
