@@ -53,7 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Run the selected steps' pipelines into one store and summarise them.")
     study.add_argument("--steps", nargs="+", choices=sorted(STEPS), default=list(STEPS), help="steps to run")
     _add_run_options(study)
-    study.set_defaults(handler=lambda args: _run_steps(args.steps, args))
+    study.set_defaults(handler=_study)
+
+    report = commands.add_parser("report", help="re-render the study report from ML Metadata",
+                                 description="Render <output>/report/index.html and REPORT.md from ML Metadata "
+                                             "and pipeline artifacts alone.")
+    report.add_argument("--output-dir", default="runs/local", help="the study's output directory")
+    report.set_defaults(handler=_report)
     # Other command groups register here: each module adds its subparsers and sets `handler`.
     return parser
 
@@ -82,20 +88,43 @@ def _run_steps(step_names: List[str], args) -> int:
     return EXIT_NOT_BLESSED if any(r.blessed is False for r in results) else EXIT_OK
 
 
+def _study(args) -> int:
+    code = _run_steps(args.steps, args)
+    _report(args)
+    return code
+
+
+def _report(args) -> int:
+    from dlqos.report import render
+
+    try:
+        rendered = render(args.output_dir)
+    except FileNotFoundError as missing:
+        print(f"dlqos: error: {missing}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"report: {rendered['html']}\nreport: {rendered['markdown']}  (steps: {', '.join(rendered['steps'])})")
+    return EXIT_OK
+
+
+def _component_progress(record: logging.LogRecord) -> bool:
+    """Without --verbose, TFX's INFO lines pass only when they say a component started or finished."""
+    return record.levelno >= logging.ERROR or (
+        record.getMessage().startswith("Component ") and record.getMessage().endswith((" is running.", " is finished.")))
+
+
 def _configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s", stream=sys.stderr)
     if not verbose:
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.ERROR)
-        for noisy in ("absl", "apache_beam", "tensorflow"):
+        for noisy in ("apache_beam", "tensorflow"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
+        logging.getLogger("absl").addFilter(_component_progress)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    # TFX's Beam executors re-parse sys.argv with absl flags (our -v would read as absl's --verbosity).
-    sys.argv = sys.argv[:1]
+    # TFX's Beam executors re-parse sys.argv with absl flags: our -v would read as absl's --verbosity, and
+    # a parse without --verbosity resets absl to WARNING, hiding component progress. Hand absl only that.
+    sys.argv = sys.argv[:1] + ["--verbosity=0"]
     verbose = getattr(args, "verbose", False)
     _configure_logging(verbose)
     try:

@@ -106,6 +106,7 @@ def run_step(step_name: str, options: RunOptions = RunOptions()) -> StepResult:
 
 def step_result(metadata_path: str, step: Step) -> StepResult:
     from dlqos import metadata
+    from dlqos.evaluation import OVERALL, slice_metrics
 
     run = metadata.latest_run(metadata.open_store(metadata_path), step.pipeline_name)
     if run is None:
@@ -122,29 +123,9 @@ def step_result(metadata_path: str, step: Step) -> StepResult:
         pushed_to=run.pushed_to,
         model_dir=model.uri if model else None,
         evaluation_dir=evaluation.uri if evaluation else None,
-        metrics=overall_metrics(evaluation.uri) if evaluation else {},
+        metrics=slice_metrics(evaluation.uri).get(OVERALL, {}) if evaluation else {},
         baseline_model=baseline.uri if baseline else None,
     )
-
-
-def overall_metrics(evaluation_dir: str) -> dict:
-    """Overall-slice metrics of a TFMA evaluation: {'candidate': {name: value}, 'baseline': {...}}."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_eval_result(evaluation_dir)
-    metrics = {}
-    for slice_key, slice_metrics in result.slicing_metrics:
-        if slice_key:
-            continue
-        for output_metrics in slice_metrics.values():
-            for sub_key_metrics in output_metrics.values():
-                for name, value in sub_key_metrics.items():
-                    number = value.get("doubleValue")
-                    if number is None and "boundedValue" in value:
-                        number = value["boundedValue"].get("value")
-                    if number is not None:
-                        metrics[name] = float(number)
-    return metrics
 
 
 def result_summary(result: StepResult) -> str:

@@ -18,6 +18,8 @@ UV_VERSION=0.13.9
 DEBIAN_SUITE=trixie
 DEBIAN_MIRROR=${DLQOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_PACKAGES=python3,python3-venv,python3-dev,g++,ca-certificates,make
+# Debian packages the tests use beyond Python: headless Chromium renders the study report.
+TOOL_PACKAGES="chromium fonts-dejavu-core"
 if [ "$(id -u)" = 0 ]; then CACHE=${DLQOS_CACHE:-/var/cache/dlqos}; else CACHE=${DLQOS_CACHE:-$HOME/.cache/dlqos}; fi
 LOCK_HASH=$(cat "$ROOT/uv.lock" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
 
@@ -120,6 +122,12 @@ sandbox_setup() {
   exec 9>"$CACHE/.lock"; flock 9   # one builder at a time; readers wait
   build_rootfs
   carry_host_config
+  if [ "$(cat "$ROOTFS/.dlqos-tools" 2>/dev/null)" != "$TOOL_PACKAGES" ]; then
+    log "installing $TOOL_PACKAGES into the sandbox"
+    sandbox_exec /bin/sh -c "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $TOOL_PACKAGES >/dev/null" \
+      || die "apt-get install $TOOL_PACKAGES failed in the sandbox"
+    echo "$TOOL_PACKAGES" > "$ROOTFS/.dlqos-tools"
+  fi
   ensure_uv
   install -m 0755 "$UV" "$ROOTFS/usr/local/bin/uv"
   if [ "$(cat "$ROOTFS/opt/venv/.dlqos-lock" 2>/dev/null)" != "$LOCK_HASH" ]; then

@@ -1,0 +1,311 @@
+"""The comparative study report, rendered from ML Metadata and pipeline artifacts alone (never from logs).
+
+Writes <output>/report/index.html (self-contained: plots embedded as PNG data URIs, no scripts) and
+<output>/report/REPORT.md (plots as files beside it).
+"""
+from __future__ import annotations
+
+import base64
+import glob
+import html
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from dlqos import metadata
+from dlqos.config import OutputLayout
+from dlqos.paper import LOSS_TABLE_PAPER, PAPER, loss_table
+from dlqos.steps import STEPS, Step
+from dlqos.training import TRAINING_RECORD
+
+DEVICE_BENCH = os.path.join("bench", "devices.json")
+
+
+@dataclass
+class StepReport:
+    step: Step
+    run_id: str
+    blessed: Optional[bool]
+    pushed_to: Optional[str]
+    baseline_model: Optional[str]
+    model_dir: Optional[str]
+    training: Optional[dict]
+    slices: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    validation: Optional[dict] = None
+    thresholds: List[dict] = field(default_factory=list)
+    component_seconds: Dict[str, float] = field(default_factory=dict)
+    images: List[str] = field(default_factory=list)  # PNG artifacts the step wrote beside training.json
+
+    @property
+    def overall(self) -> Dict[str, float]:
+        from dlqos.evaluation import OVERALL
+
+        return self.slices.get(OVERALL, {})
+
+
+def collect(output_dir: str) -> List[StepReport]:
+    """The latest run of every registered step found in the output's ML Metadata store."""
+    from dlqos.evaluation import gate_thresholds, slice_metrics, validation
+
+    layout = OutputLayout(os.path.abspath(output_dir))
+    store = metadata.open_store(layout.metadata_path)
+    reports = []
+    for step in STEPS.values():
+        run = metadata.latest_run(store, step.pipeline_name)
+        if run is None:
+            continue
+        trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
+        model = trainer.output("model") if trainer else None
+        evaluation = evaluator.output("evaluation") if evaluator else None
+        baseline = (evaluator.inputs.get("baseline_model") or [None])[0] if evaluator else None
+        report = StepReport(
+            step=step, run_id=run.run_id, blessed=run.blessed, pushed_to=run.pushed_to,
+            baseline_model=baseline.uri if baseline else None, model_dir=model.uri if model else None,
+            training=_read_json(os.path.join(model.uri, TRAINING_RECORD)) if model else None,
+            component_seconds={node: execution.seconds for node, execution in run.nodes.items()},
+            images=sorted(glob.glob(os.path.join(model.uri, "*.png"))) if model else [],
+        )
+        if evaluation:
+            report.slices = slice_metrics(evaluation.uri)
+            report.validation = validation(evaluation.uri)
+            report.thresholds = gate_thresholds(evaluation.uri)
+        reports.append(report)
+    return reports
+
+
+def _read_json(path: str) -> Optional[dict]:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+# ------------------------------------------------------------------------------------------ plots
+def _figure_png(draw) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = draw(plt)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def history_plot(report: StepReport) -> Optional[bytes]:
+    """Loss vs val_loss and accuracy vs val_accuracy over epochs (the paper's figures 1-4)."""
+    history = (report.training or {}).get("history") or {}
+    pairs = [(k, f"val_{k}") for k in ("loss", "accuracy") if k in history]
+    if not pairs:
+        return None
+
+    def draw(plt):
+        figure, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.2))
+        axes = axes if len(pairs) > 1 else [axes]
+        for axis, (train_key, val_key) in zip(axes, pairs):
+            epochs = range(1, len(history[train_key]) + 1)
+            axis.plot(epochs, history[train_key], marker="o", label=train_key)
+            if val_key in history:
+                axis.plot(epochs, history[val_key], marker="s", label=val_key)
+            axis.set_xlabel("epoch")
+            axis.set_title(f"{report.step.name}: {train_key}")
+            axis.legend()
+            axis.grid(alpha=0.3)
+        return figure
+
+    return _figure_png(draw)
+
+
+def growth_plot(reports: List[StepReport]) -> Optional[bytes]:
+    """Parameters (log scale) and final accuracy across the study's steps, ours beside the paper's."""
+    rows = [r for r in reports if r.training and r.training.get("parameters")]
+    if not rows:
+        return None
+
+    def draw(plt):
+        figure, (params_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.2))
+        names = [f"{r.step.paper_step}. {r.step.name}" for r in rows]
+        params_axis.bar(names, [r.training["parameters"]["total"] for r in rows], color="#4c72b0")
+        params_axis.set_yscale("log")
+        params_axis.set_title("parameters per step")
+        ours = [_accuracy(r) or 0.0 for r in rows]
+        paper = [PAPER.get(r.step.name, {}).get("accuracy") or 0.0 for r in rows]
+        positions = range(len(rows))
+        accuracy_axis.bar([p - 0.2 for p in positions], ours, width=0.4, label="ours (eval)")
+        accuracy_axis.bar([p + 0.2 for p in positions], paper, width=0.4, label="paper")
+        accuracy_axis.set_xticks(list(positions), names)
+        accuracy_axis.set_ylim(0, 1)
+        accuracy_axis.set_title("accuracy per step")
+        accuracy_axis.legend()
+        return figure
+
+    return _figure_png(draw)
+
+
+def _accuracy(report: StepReport) -> Optional[float]:
+    return report.overall.get("sparse_categorical_accuracy")
+
+
+# ------------------------------------------------------------------------------------------ tables
+def _fmt(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def step_summary_rows(reports: List[StepReport]) -> List[list]:
+    header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "loss (eval)", "parameters",
+              "paper parameters", "train s", "blessed", "pushed"]
+    rows = [header]
+    for r in reports:
+        params = (r.training or {}).get("parameters", {}).get("total")
+        paper = PAPER.get(r.step.name, {})
+        rows.append([r.step.name, r.step.paper_step, _accuracy(r), paper.get("accuracy"),
+                     r.overall.get("sparse_categorical_crossentropy"), params,
+                     paper.get("parameters", {}).get("total"), (r.training or {}).get("train_seconds"),
+                     {True: "yes", False: "NO"}.get(r.blessed, "—"), "yes" if r.pushed_to else "no"])
+    return rows
+
+
+def loss_comparison_rows(reports: List[StepReport]) -> List[list]:
+    """The paper's NN1/NN2 table recomputed, then the same three measures on our classifiers."""
+    computed = loss_table()
+    rows = [["model", "classification error", "mean squared error", "cross-entropy", "source"]]
+    for network, measures in computed.items():
+        paper = LOSS_TABLE_PAPER[network]
+        rows.append([network] + [f"{measures[k]:.4f} (paper {paper[k]:.2f})" for k in
+                                 ("classification_error", "mean_squared_error", "cross_entropy")]
+                    + ["paper rows, computed"])
+    for r in reports:
+        accuracy = _accuracy(r)
+        if accuracy is None:
+            continue
+        rows.append([r.step.name, 1.0 - accuracy, r.overall.get("sparse_mean_squared_error"),
+                     r.overall.get("sparse_categorical_crossentropy"), "TFMA on the eval split"])
+    return rows
+
+
+def slice_rows(report: StepReport) -> List[list]:
+    names = sorted({name for metrics in report.slices.values() for name in metrics})
+    rows = [["slice"] + names]
+    for slice_name in sorted(report.slices, key=lambda s: (s != "Overall", s)):
+        rows.append([slice_name] + [report.slices[slice_name].get(n) for n in names])
+    return rows
+
+
+def device_rows(output_dir: str) -> Optional[List[list]]:
+    data = _read_json(os.path.join(output_dir, DEVICE_BENCH))
+    records = data.get("results") if isinstance(data, dict) else data
+    if not records:
+        return None
+    keys = [k for k in records[0] if not isinstance(records[0][k], (dict, list))]
+    return [keys] + [[record.get(k) for k in keys] for record in records]
+
+
+# ------------------------------------------------------------------------------------------ render
+def _html_table(rows: List[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows[1:])
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _md_table(rows: List[list]) -> str:
+    lines = ["| " + " | ".join(str(c) for c in rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;
+text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%}
+.ok{color:#070}.bad{color:#b00}code{background:#f4f4f4;padding:0 .2em}"""
+
+
+def render(output_dir: str) -> dict:
+    """Render both report files; returns {'html': path, 'markdown': path, 'steps': [names]}."""
+    output_dir = os.path.abspath(output_dir)
+    reports = collect(output_dir)
+    report_dir = os.path.join(output_dir, "report")
+    image_dir = os.path.join(report_dir, "img")
+    os.makedirs(image_dir, exist_ok=True)
+    html_parts = [f"<h1>dlqos study report</h1><p>Output: <code>{html.escape(output_dir)}</code>. "
+                  "Every number below is read from ML Metadata and the pipeline artifacts.</p>"]
+    md_parts = ["# dlqos study report", "", f"Output: `{output_dir}`. Every number is read from ML Metadata "
+                "and the pipeline artifacts.", ""]
+
+    def add_section(title: str, rows: Optional[List[list]] = None, png: Optional[bytes] = None,
+                    image_name: str = "", text: str = "", level: int = 3) -> None:
+        html_parts.append(f"<h{level}>{html.escape(title)}</h{level}>")
+        md_parts.extend([f"{'#' * level} {title}", ""])
+        if text:
+            html_parts.append(f"<p>{html.escape(text)}</p>")
+            md_parts.extend([text, ""])
+        if rows:
+            html_parts.append(_html_table(rows))
+            md_parts.extend([_md_table(rows), ""])
+        if png:
+            html_parts.append(_img(png, title))
+            with open(os.path.join(image_dir, image_name), "wb") as f:
+                f.write(png)
+            md_parts.extend([f"![{title}](img/{image_name})", ""])
+
+    add_section("Growth across the steps", step_summary_rows(reports), growth_plot(reports), "growth.png", level=2)
+    add_section("Loss functions compared (paper's NN1/NN2 rows, then our classifiers)",
+                loss_comparison_rows(reports), level=2)
+    for r in reports:
+        verdict = {True: "BLESSED", False: "NOT blessed", None: "not evaluated"}[r.blessed]
+        add_section(f"Step {r.step.paper_step}: {r.step.name} — {r.step.title}",
+                    text=f"Run {r.run_id}: {verdict}; "
+                         + (f"pushed to {r.pushed_to}" if r.pushed_to else "nothing pushed")
+                         + f"; baseline: {r.baseline_model or 'none (first blessed model)'}.", level=2)
+        params = (r.training or {}).get("parameters")
+        if params:
+            paper_params = PAPER.get(r.step.name, {}).get("parameters", {})
+            add_section(f"{r.step.name}: parameters", [["", "total", "trainable", "non-trainable"],
+                        ["ours", params["total"], params["trainable"], params["non_trainable"]],
+                        ["paper", paper_params.get("total"), paper_params.get("trainable"),
+                         paper_params.get("non_trainable")]])
+        history = history_plot(r)
+        if history:
+            epochs = r.training.get("epoch_seconds", [])
+            add_section(f"{r.step.name}: training history", png=history, image_name=f"{r.step.name}-history.png",
+                        text=f"{len(epochs)} epochs, {sum(epochs):.1f} s of training, "
+                             f"{r.training.get('examples_per_second', 0):,.0f} examples/s, strategy "
+                             f"{r.training.get('strategy')} ({r.training.get('replicas')} replica(s)).")
+        if r.slices:
+            add_section(f"{r.step.name}: TFMA evaluation by slice", slice_rows(r))
+        if r.validation is not None:
+            rows = [["metric", "threshold"]] + [[t["metric"], json.dumps({k: v for k, v in t.items()
+                                                                          if k != "metric"})] for t in r.thresholds]
+            failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in r.validation["failures"]) or "none"
+            add_section(f"{r.step.name}: gate", rows,
+                        text=f"Validation {'passed' if r.validation['ok'] else 'FAILED'}; failures: {failures}.")
+        for path in r.images:
+            with open(path, "rb") as f:
+                add_section(f"{r.step.name}: {os.path.basename(path)[:-4].replace('_', ' ')}", png=f.read(),
+                            image_name=f"{r.step.name}-{os.path.basename(path)}")
+        add_section(f"{r.step.name}: pipeline components (wall seconds from ML Metadata)",
+                    [["component", "seconds"]] + [[k, v] for k, v in sorted(r.component_seconds.items())])
+    devices = device_rows(output_dir)
+    add_section("Device comparison", devices, level=2, text="" if devices else
+                f"No device benchmark in {os.path.join(output_dir, DEVICE_BENCH)}.")
+    html_path = os.path.join(report_dir, "index.html")
+    with open(html_path, "w") as f:
+        f.write(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>dlqos study report</title>"
+                f"<style>{STYLE}</style></head><body>{''.join(html_parts)}</body></html>")
+    md_path = os.path.join(report_dir, "REPORT.md")
+    with open(md_path, "w") as f:
+        f.write("\n".join(md_parts))
+    return {"html": html_path, "markdown": md_path, "steps": [r.step.name for r in reports]}

@@ -1,0 +1,68 @@
+"""The study report rendered from the shared tiny dense study, checked as text and in headless Chromium."""
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from dlqos import cli
+from dlqos.evaluation import OVERALL, slice_metrics
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0"]
+
+
+@pytest.fixture(scope="module")
+def report(dense_study):
+    assert cli.main(["report", "--output-dir", dense_study["out"]]) == cli.EXIT_OK
+    report_dir = os.path.join(dense_study["out"], "report")
+    with open(os.path.join(report_dir, "REPORT.md")) as f:
+        markdown = f.read()
+    with open(os.path.join(report_dir, "index.html")) as f:
+        page = f.read()
+    return {"dir": report_dir, "markdown": markdown, "html": page}
+
+
+def test_every_section_is_present(report):
+    for heading in ("## Growth across the steps", "## Loss functions compared", "## Step 1: dense",
+                    "### dense: parameters", "### dense: training history", "### dense: TFMA evaluation by slice",
+                    "### dense: gate", "### dense: pipeline components", "## Device comparison"):
+        assert heading in report["markdown"], heading
+
+
+def test_numbers_come_from_the_latest_run(report, dense_study):
+    latest = dense_study["runs"][-1]
+    evaluation = latest.nodes["Evaluator"].output("evaluation").uri
+    accuracy = slice_metrics(evaluation)[OVERALL]["sparse_categorical_accuracy"]
+    assert f"| dense | 1 | {accuracy:,.4f} | 0.8800 |" in report["markdown"]
+    # the latest run is the crippled one: the report says it was not blessed and why
+    assert "Validation FAILED" in report["markdown"] and "NOT blessed" in report["markdown"]
+    assert "| NN1 | 0.3333 (paper 0.33) | 0.2533 (paper 0.25) | 0.3757 (paper 0.38) |" in report["markdown"]
+    assert "235,146" in report["markdown"]
+
+
+def test_plots_are_files_for_markdown_and_embedded_in_html(report):
+    for name in ("growth.png", "dense-history.png"):
+        assert os.path.getsize(os.path.join(report["dir"], "img", name)) > 1000
+    sources = re.findall(r'<img [^>]*src="([^"]+)"', report["html"])
+    assert len(sources) >= 2 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<script" not in report["html"]
+
+
+def test_html_renders_in_headless_chromium_without_console_errors(report, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "headless Chromium is required (Debian package 'chromium'; the sandbox installs it)"
+    screenshot = tmp_path / "report.png"
+    done = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,3000",
+         f"--screenshot={screenshot}", "file://" + os.path.join(report["dir"], "index.html")],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
+                      or "Failed to load resource" in line]
+    assert console_errors == []
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
