@@ -29,6 +29,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument("--train-steps", type=int, help="override the total number of training steps")
     parser.add_argument("--batch-size", type=int, help="override the per-replica batch size")
+    parser.add_argument("--max-train", type=int, help="override the profile's number of training examples")
+    parser.add_argument("--max-eval", type=int, help="override the profile's number of evaluation examples")
     parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                         help=f"Beam pipeline argument, repeatable (default: {' '.join(DEFAULT_BEAM_ARGS)})")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -75,7 +77,8 @@ def _run_options(args):
 
     return RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
                       strategy=args.strategy, epochs=args.epochs, train_steps=args.train_steps,
-                      batch_size=args.batch_size, beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
+                      batch_size=args.batch_size, max_train=args.max_train, max_eval=args.max_eval,
+                      beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
 
 
 def _run_steps(step_names: List[str], args) -> int:

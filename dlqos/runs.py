@@ -25,6 +25,8 @@ class RunOptions:
     epochs: Optional[int] = None
     train_steps: Optional[int] = None
     batch_size: Optional[int] = None
+    max_train: Optional[int] = None  # override the profile's data sizes
+    max_eval: Optional[int] = None
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
 
 
@@ -52,13 +54,15 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
     from components.datasets.tfrecords import cache_key, read_metadata, write_image_examples
 
     profile = step.profile(options.profile)
+    max_train = options.max_train or profile.max_train
+    max_eval = options.max_eval or profile.max_eval
     source_hint = os.path.abspath(options.data_dir) if options.data_dir else "default-sources"
-    examples_dir = layout.examples_dir(cache_key(step.dataset, source_hint, profile.max_train, profile.max_eval))
+    examples_dir = layout.examples_dir(cache_key(step.dataset, source_hint, max_train, max_eval))
     metadata = read_metadata(examples_dir)
     if metadata is None:
         splits = get_dataset(step.dataset).load(options.data_dir)
         log.info("%s: writing TFRecords to %s", step.dataset, examples_dir)
-        metadata = write_image_examples(splits, examples_dir, profile.max_train, profile.max_eval)
+        metadata = write_image_examples(splits, examples_dir, max_train, max_eval)
     log.info("%s: %d train / %d eval examples from %s", step.dataset, metadata["counts"]["train"],
              metadata["counts"]["eval"], metadata["source"])
     return examples_dir, metadata
