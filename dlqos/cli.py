@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -62,6 +63,25 @@ def build_parser() -> argparse.ArgumentParser:
                                              "and pipeline artifacts alone.")
     report.add_argument("--output-dir", default="runs/local", help="the study's output directory")
     report.set_defaults(handler=_report)
+
+    compile_ = commands.add_parser(
+        "compile", help="compile step pipelines for Kubeflow Pipelines (v2 spec JSON)",
+        description="Compile with KubeflowV2DagRunner. Data must be uploaded as TFRecords under "
+                    "<root>/data/<key>/ (the key is printed); Beam runs with the given --beam-arg flags, e.g. "
+                    "--beam-arg=--runner=DataflowRunner --beam-arg=--project=P --beam-arg=--region=R.")
+    compile_.add_argument("step", choices=sorted(STEPS) + ["all"], help="a study step, or all")
+    compile_.add_argument("--target", choices=["kubeflow"], default="kubeflow")
+    compile_.add_argument("--image", required=True, help="the pipeline image (see Dockerfile), pinned by tag/digest")
+    compile_.add_argument("--root", required=True,
+                          help="pipeline root, data and serving base, e.g. gs://bucket/dlqos or s3://bucket/dlqos")
+    compile_.add_argument("--spec-dir", default="specs", help="where the JSON specs are written (default specs/)")
+    compile_.add_argument("--profile", choices=PROFILES, default="full")
+    compile_.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
+    compile_.add_argument("--num-train", type=int, help="training examples (default: the profile's size)")
+    compile_.add_argument("--num-eval", type=int, help="evaluation examples (default: the profile's size)")
+    compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
+                          help="Beam pipeline argument for the distributed runner, repeatable")
+    compile_.set_defaults(handler=_compile)
     # Other command groups register here: each module adds its subparsers and sets `handler`.
     return parser
 
@@ -113,6 +133,31 @@ def _component_progress(record: logging.LogRecord) -> bool:
     """Without --verbose, TFX's INFO lines pass only when they say a component started or finished."""
     return record.levelno >= logging.ERROR or (
         record.getMessage().startswith("Component ") and record.getMessage().endswith((" is running.", " is finished.")))
+
+
+def _compile(args) -> int:
+    from components.datasets.tfrecords import cache_key
+    from dlqos.config import OutputLayout
+    from dlqos.errors import ConfigError
+    from dlqos.runs import RunOptions, build_config
+    from dlqos.steps import get_step
+    from pipeline.kubeflow_v2_runner import compile_pipeline
+
+    layout = OutputLayout(args.root.rstrip("/"))
+    options = RunOptions(profile=args.profile, strategy=args.strategy,
+                         beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
+    for name in STEPS if args.step == "all" else [args.step]:
+        step = get_step(name)
+        profile = step.profile(args.profile)
+        counts = {"train": args.num_train or profile.max_train, "eval": args.num_eval or profile.max_eval}
+        if None in counts.values():
+            raise ConfigError(f"profile '{args.profile}' of {name} uses whole splits: give --num-train and --num-eval")
+        examples_dir = layout.examples_dir(cache_key(step.dataset, "default-sources", profile.max_train,
+                                                     profile.max_eval))
+        config = build_config(step, options, layout, examples_dir, {"counts": counts})
+        spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"))
+        print(f"{name}: {spec}  (examples expected in {examples_dir})")
+    return EXIT_OK
 
 
 def _configure_logging(verbose: bool) -> None:

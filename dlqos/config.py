@@ -73,7 +73,7 @@ class PipelineConfig:
     step: str
     pipeline_name: str
     pipeline_root: str
-    metadata_path: str
+    metadata_path: Optional[str]  # SQLite ML Metadata for local runs; None where the orchestrator provides it
     examples_dir: str  # <dir>/train/*.tfrecord.gz and <dir>/eval/*.tfrecord.gz
     serving_model_dir: str  # TF Serving base path: versions land in <serving_model_dir>/<version>/
     preprocessing_fn: str  # dotted path
