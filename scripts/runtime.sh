@@ -18,8 +18,9 @@ UV_VERSION=0.13.9
 DEBIAN_SUITE=trixie
 DEBIAN_MIRROR=${DLQOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_PACKAGES=python3,python3-venv,python3-dev,g++,ca-certificates,make
-# Debian packages the tests use beyond Python: headless Chromium renders the study report.
-TOOL_PACKAGES="chromium fonts-dejavu-core"
+# Debian packages the tests use beyond Python: headless Chromium renders the study report; kubectl (with its
+# built-in kustomize) renders the Kubernetes overlays.
+TOOL_PACKAGES="chromium fonts-dejavu-core kubernetes-client"
 if [ "$(id -u)" = 0 ]; then CACHE=${DLQOS_CACHE:-/var/cache/dlqos}; else CACHE=${DLQOS_CACHE:-$HOME/.cache/dlqos}; fi
 LOCK_HASH=$(cat "$ROOT/uv.lock" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
 
@@ -132,8 +133,7 @@ sandbox_setup() {
   install -m 0755 "$UV" "$ROOTFS/usr/local/bin/uv"
   if [ "$(cat "$ROOTFS/opt/venv/.dlqos-lock" 2>/dev/null)" != "$LOCK_HASH" ]; then
     log "installing uv.lock into the sandbox's /opt/venv"
-    sandbox_exec env UV_PROJECT_ENVIRONMENT=/opt/venv UV_PYTHON_DOWNLOADS=never \
-      uv sync --locked --extra dev --no-install-project --python /usr/bin/python3 \
+    sandbox_exec "$ROOT/scripts/install-deps.sh" /opt/venv /usr/bin/python3 dev \
       || die "installing the lock into the sandbox failed"
     echo "$LOCK_HASH" > "$ROOTFS/opt/venv/.dlqos-lock"
   fi

@@ -1,0 +1,1 @@
+"""TensorFlow Serving side: configuration for the pushed models and clients."""

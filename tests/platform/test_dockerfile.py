@@ -1,0 +1,35 @@
+"""The Dockerfile's invariants (there is no Docker engine here to build it): pinned base, the lock installed by
+the same script the sandbox uses, non-root user."""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _dockerfile():
+    with open(os.path.join(ROOT, "Dockerfile")) as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith("#")]
+
+
+def test_base_image_is_a_pinned_build_argument():
+    lines = _dockerfile()
+    base = next(line for line in lines if line.startswith("ARG BASE_IMAGE="))
+    image = base.split("=", 1)[1]
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-trixie(@sha256:[0-9a-f]{64})?", image), image
+    assert all(line in ("FROM ${BASE_IMAGE} AS build", "FROM ${BASE_IMAGE}") for line in lines if line.startswith("FROM"))
+    assert not any("latest" in line for line in lines)
+
+
+def test_lock_installed_by_the_shared_script():
+    text = "\n".join(_dockerfile())
+    assert "COPY pyproject.toml uv.lock" in text
+    assert "RUN scripts/install-deps.sh /opt/venv" in text
+    with open(os.path.join(ROOT, "scripts", "install-deps.sh")) as f:
+        assert "uv sync --locked" in f.read()
+    with open(os.path.join(ROOT, "scripts", "runtime.sh")) as f:
+        assert "scripts/install-deps.sh" in f.read()
+
+
+def test_runs_as_non_root():
+    users = [line.split()[1] for line in _dockerfile() if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
