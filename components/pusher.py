@@ -3,7 +3,8 @@
 TF Serving polls <base>/<version>/ and loads any numeric directory it sees. The stock Pusher copies files
 straight into that directory, so an interrupted push leaves a half-written version for the server to choke on.
 This executor lets the stock Pusher write into a hidden staging directory (ignored by TF Serving: its name is
-not a number) on the same filesystem, then renames the finished version into place.
+not a number) on the same filesystem, adds TF Serving warmup requests, then renames the finished version into
+place.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
+
+from serving.warmup import write_warmup
 from tfx.v1.components import Pusher
 
 _DESTINATION_KEY = "pushed_destination"
@@ -38,6 +41,7 @@ class AtomicPushExecutor(pusher_executor.Executor):
                 output_dict[standard_component_specs.PUSHED_MODEL_KEY])
             for version in fileio.listdir(staging):
                 version = version.rstrip("/")
+                write_warmup(os.path.join(staging, version), os.path.basename(base.rstrip("/")))
                 final = os.path.join(base, version)
                 if fileio.exists(final):
                     raise RuntimeError(f"model version {final} already exists; refusing to overwrite it")

@@ -35,3 +35,27 @@ def write_fashion_like_dir(directory: str, n_train: int = 600, n_eval: int = 200
 @pytest.fixture
 def fashion_dir(tmp_path):
     return write_fashion_like_dir(str(tmp_path / "fashion"))
+
+
+def save_tiny_model(path: str, scale: float = 2.0) -> str:
+    """A small real SavedModel: `serving_default` (float x [N,3] -> y = scale*x, total [N]) and
+    `from_examples` (serialized tf.Example with float `x` [3] -> the same)."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.scale = tf.Variable(scale)
+
+    def predict(x):
+        return {"y": x * module.scale, "total": tf.reduce_sum(x * module.scale, axis=-1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    def serve(x):
+        return predict(x)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def from_examples(examples):
+        return predict(tf.io.parse_example(examples, {"x": tf.io.FixedLenFeature([3], tf.float32)})["x"])
+
+    tf.saved_model.save(module, path, signatures={"serving_default": serve.get_concrete_function(),
+                                                  "from_examples": from_examples.get_concrete_function()})
+    return path

@@ -6,15 +6,14 @@ from tfx.utils import io_utils, proto_utils
 from tfx.proto import pusher_pb2
 
 from components.pusher import AtomicPushExecutor
+from serving.warmup import WARMUP_FILE
+from tests.conftest import save_tiny_model
 
 
 def _inputs_outputs(tmp_path):
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
-    serving = tmp_path / "model" / "Format-Serving"
-    (serving / "variables").mkdir(parents=True)
-    (serving / "saved_model.pb").write_bytes(b"graph")
-    (serving / "variables" / "variables.index").write_bytes(b"index")
+    save_tiny_model(str(tmp_path / "model" / "Format-Serving"))
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / "blessing")
     blessing.set_int_custom_property("blessed", 1)
@@ -32,7 +31,10 @@ def test_push_lands_whole_version_and_no_staging(tmp_path):
     base = tmp_path / "serving" / "m"
     versions = os.listdir(base)
     assert len(versions) == 1 and versions[0].isdigit()
-    assert (base / versions[0] / "saved_model.pb").read_bytes() == b"graph"
+    pushed_dir = base / versions[0]
+    assert (pushed_dir / "saved_model.pb").read_bytes() == \
+        (tmp_path / "model" / "Format-Serving" / "saved_model.pb").read_bytes()
+    assert (pushed_dir / WARMUP_FILE).stat().st_size > 0
     pushed = outputs["pushed_model"][0]
     assert pushed.get_int_custom_property("pushed") == 1
     assert pushed.get_string_custom_property("pushed_destination") == str(base / versions[0])

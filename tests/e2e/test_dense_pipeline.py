@@ -46,6 +46,7 @@ def test_blessing_and_pushes(dense_study):
     for version in versions:
         assert version.isdigit()
         assert {"saved_model.pb", "variables"} <= set(os.listdir(os.path.join(serving, version)))
+        assert os.path.getsize(os.path.join(serving, version, "assets.extra", "tf_serving_warmup_requests")) > 0
 
 
 def test_crippled_model_fails_the_gate(dense_study):
