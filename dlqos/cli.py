@@ -82,6 +82,39 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                           help="Beam pipeline argument for the distributed runner, repeatable")
     compile_.set_defaults(handler=_compile)
+
+    serving_config = commands.add_parser(
+        "serving-config", help="write models.config, batching and monitoring files for TF Serving",
+        description="Write <output>/serving-config/{models.config,batching.config,monitoring.config} for the "
+                    "models pushed under <output>/serving (see serving/docker-compose.yml).")
+    serving_config.add_argument("--output-dir", default="runs/local")
+    serving_config.add_argument("--base-path", help="where the server sees the serving root (e.g. /models)")
+    serving_config.add_argument("--versions", type=int, default=2, help="serve the newest N versions (default 2)")
+    serving_config.set_defaults(handler=_serving_config)
+
+    serve = commands.add_parser(
+        "serve", help="development stand-in for TF Serving (REST + gRPC) over the pushed models",
+        description="Serve the pushed models with TF Serving's REST and gRPC APIs for development on hosts "
+                    "without the TF Serving binary. Production uses TF Serving (docker-compose, k8s/).")
+    serve.add_argument("--output-dir", default="runs/local")
+    serve.add_argument("--models-config", help="a models.config to use instead of one derived from the output")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--rest-port", type=int, default=8501)
+    serve.add_argument("--grpc-port", type=int, default=8500)
+    serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to look for new versions")
+    serve.set_defaults(handler=_serve)
+
+    predict = commands.add_parser("predict", help="call a served model over REST or gRPC",
+                                  description="Send a predict request; --input is JSON (instances) or @file.json.")
+    predict.add_argument("model")
+    predict.add_argument("--input", required=True, help="JSON list of instances, or @path to a JSON file")
+    predict.add_argument("--signature", default="", help="signature name (default serving_default)")
+    predict.add_argument("--version", type=int)
+    predict.add_argument("--label")
+    predict.add_argument("--rest", default="http://127.0.0.1:8501", help="REST base URL")
+    predict.add_argument("--grpc", help="gRPC host:port (instead of REST); instances must be numeric")
+    predict.add_argument("--timeout", type=float, default=10.0)
+    predict.set_defaults(handler=_predict)
     # Other command groups register here: each module adds its subparsers and sets `handler`.
     return parser
 
@@ -157,6 +190,73 @@ def _compile(args) -> int:
         config = build_config(step, options, layout, examples_dir, {"counts": counts})
         spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"))
         print(f"{name}: {spec}  (examples expected in {examples_dir})")
+    return EXIT_OK
+
+
+def _serving_config(args) -> int:
+    from serving.config import write_config_files
+
+    paths = write_config_files(os.path.join(args.output_dir, "serving"), os.path.join(args.output_dir,
+                               "serving-config"), base_path=args.base_path, num_versions=args.versions)
+    print("\n".join(paths.values()))
+    return EXIT_OK
+
+
+def _serve(args) -> int:
+    import time
+
+    from serving.config import models_config, read_models_config
+    from serving.standin import StandIn
+
+    config = read_models_config(args.models_config) if args.models_config else \
+        models_config(os.path.join(args.output_dir, "serving"))
+    if not config.model_config_list.config:
+        print(f"dlqos: error: no pushed models under {os.path.join(args.output_dir, 'serving')}; run a step first",
+              file=sys.stderr)
+        return EXIT_USAGE
+    standin = StandIn(config, args.host, args.rest_port, args.grpc_port, args.poll_seconds).start()
+    print(f"serving {', '.join(c.name for c in config.model_config_list.config)}: REST http://{args.host}:"
+          f"{standin.rest_port}  gRPC {args.host}:{standin.grpc_port}  (development stand-in; Ctrl-C stops)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        standin.stop()
+    return EXIT_OK
+
+
+def _predict(args) -> int:
+    import json
+
+    from serving.client import GrpcClient, RestClient, ServingClientError
+
+    text = open(args.input[1:]).read() if args.input.startswith("@") else args.input
+    try:
+        instances = json.loads(text)
+    except ValueError as why:
+        print(f"dlqos: error: --input is not JSON: {why}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.grpc:
+            import numpy as np
+            import tensorflow as tf
+
+            client = GrpcClient(args.grpc, timeout=args.timeout)
+            signature = client.metadata(args.model, args.version).signature_def[args.signature or "serving_default"]
+            if len(signature.inputs) != 1:
+                print(f"dlqos: error: over gRPC, --input feeds a single-input signature; this one has "
+                      f"{sorted(signature.inputs)}", file=sys.stderr)
+                return EXIT_USAGE
+            name, spec = next(iter(signature.inputs.items()))
+            value = np.asarray(instances, dtype=tf.dtypes.as_dtype(spec.dtype).as_numpy_dtype)
+            outputs = client.predict(args.model, {name: value}, args.signature, args.version, args.label)
+            print(json.dumps({k: v.tolist() for k, v in outputs.items()}))
+        else:
+            print(json.dumps(RestClient(args.rest, timeout=args.timeout).predict(
+                args.model, instances=instances, signature=args.signature, version=args.version, label=args.label)))
+    except ServingClientError as error:
+        print(f"dlqos: error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

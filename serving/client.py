@@ -1,0 +1,143 @@
+"""Clients for TF Serving (or the stand-in): REST with JSON and gRPC with tensorflow-serving-api stubs.
+
+Both retry while the server is UNAVAILABLE (starting, reloading), bound every call with a timeout and raise
+ServingClientError with the server's message otherwise.
+"""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Dict, Optional
+
+
+class ServingClientError(Exception):
+    def __init__(self, message: str, status: Optional[int] = None):
+        super().__init__(message)
+        self.status = status
+
+
+def _retrying(call, retries: int, backoff: float, unavailable):
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except Exception as error:  # classified by `unavailable`; everything else propagates at once
+            if attempt == retries or not unavailable(error):
+                raise
+            time.sleep(backoff * (2 ** attempt))
+
+
+def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str:
+    if version is not None:
+        return f"/v1/models/{model}/versions/{version}"
+    if label is not None:
+        return f"/v1/models/{model}/labels/{label}"
+    return f"/v1/models/{model}"
+
+
+class RestClient:
+    def __init__(self, base_url: str = "http://localhost:8501", timeout: float = 10.0, retries: int = 3,
+                 backoff: float = 0.2):
+        self.base_url, self.timeout, self.retries, self.backoff = base_url.rstrip("/"), timeout, retries, backoff
+
+    def _call(self, path: str, body: Optional[dict] = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base_url + path, data=data,
+                                         headers={"Content-Type": "application/json"})
+
+        def once():
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.load(response)
+            except urllib.error.HTTPError as error:
+                try:
+                    message = json.load(error).get("error", error.reason)
+                except ValueError:
+                    message = error.reason
+                raise ServingClientError(f"HTTP {error.code}: {message}", error.code) from None
+
+        def unavailable(error):
+            return isinstance(error, (ConnectionError, urllib.error.URLError)) or \
+                (isinstance(error, ServingClientError) and error.status == 503)
+
+        try:
+            return _retrying(once, self.retries, self.backoff, unavailable)
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            raise ServingClientError(f"cannot reach {self.base_url}: {error}") from error
+
+    def status(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> dict:
+        return self._call(_model_path(model, version, label))
+
+    def metadata(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> dict:
+        return self._call(_model_path(model, version, label) + "/metadata")
+
+    def predict(self, model: str, instances=None, inputs=None, signature: str = "", version: Optional[int] = None,
+                label: Optional[str] = None) -> dict:
+        """Row format (`instances`) or columnar (`inputs`); bytes values travel as {"b64": ...}."""
+        body = {"instances": instances} if inputs is None else {"inputs": inputs}
+        if signature:
+            body["signature_name"] = signature
+        return self._call(_model_path(model, version, label) + ":predict", body)
+
+
+class GrpcClient:
+    def __init__(self, target: str = "localhost:8500", timeout: float = 10.0, retries: int = 3, backoff: float = 0.2):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        self._grpc = grpc
+        self.channel = grpc.insecure_channel(target)
+        self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+        self.target, self.timeout, self.retries, self.backoff = target, timeout, retries, backoff
+
+    def _invoke(self, method, request):
+        grpc = self._grpc
+
+        def unavailable(error):
+            return isinstance(error, grpc.RpcError) and error.code() == grpc.StatusCode.UNAVAILABLE
+
+        try:
+            return _retrying(lambda: method(request, timeout=self.timeout), self.retries, self.backoff, unavailable)
+        except grpc.RpcError as error:
+            raise ServingClientError(f"gRPC {error.code().name}: {error.details()}") from None
+
+    @staticmethod
+    def _spec(spec, model: str, signature: str = "", version: Optional[int] = None, label: Optional[str] = None):
+        spec.name = model
+        if signature:
+            spec.signature_name = signature
+        if version is not None:
+            spec.version.value = version
+        if label is not None:
+            spec.version_label = label
+
+    def predict(self, model: str, inputs: Dict[str, object], signature: str = "", version: Optional[int] = None,
+                label: Optional[str] = None) -> Dict[str, object]:
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        self._spec(request.model_spec, model, signature, version, label)
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        response = self._invoke(self.prediction.Predict, request)
+        return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+
+    def metadata(self, model: str, version: Optional[int] = None):
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request.model_spec, model, version=version)
+        response = self._invoke(self.prediction.GetModelMetadata, request)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        return signatures
+
+    def status(self, model: str, version: Optional[int] = None):
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec, model, version=version)
+        return self._invoke(self.models.GetModelStatus, request)

@@ -1,0 +1,83 @@
+"""TF Serving configuration for the models the pipelines pushed: models.config, batching and monitoring.
+
+Written with the real ModelServerConfig proto. Version labels: `stable` is the older of the two newest
+versions and `canary` the newest when two are served; with one version it is `stable`.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional
+
+from google.protobuf import text_format
+
+BATCHING = """max_batch_size { value: 32 }
+batch_timeout_micros { value: 2000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: %d }
+"""
+MONITORING = """prometheus_config {
+  enable: true
+  path: "/monitoring/prometheus/metrics"
+}
+"""
+
+
+def model_versions(serving_root: str) -> Dict[str, List[int]]:
+    """{model name: sorted numeric versions} under a TF Serving base directory; hidden staging dirs ignored."""
+    models = {}
+    if not os.path.isdir(serving_root):
+        return models
+    for name in sorted(os.listdir(serving_root)):
+        path = os.path.join(serving_root, name)
+        if name.startswith(".") or not os.path.isdir(path):
+            continue
+        versions = sorted(int(v) for v in os.listdir(path)
+                          if v.isdigit() and os.path.exists(os.path.join(path, v, "saved_model.pb")))
+        if versions:
+            models[name] = versions
+    return models
+
+
+def models_config(serving_root: str, base_path: Optional[str] = None, num_versions: int = 2):
+    """ModelServerConfig serving the newest `num_versions` versions of every pushed model.
+
+    base_path: where the server sees serving_root (e.g. /models inside the TF Serving container).
+    """
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    for name, versions in model_versions(serving_root).items():
+        entry = config.model_config_list.config.add(
+            name=name, base_path=os.path.join(base_path or serving_root, name), model_platform="tensorflow")
+        entry.model_version_policy.latest.num_versions = num_versions
+        served = versions[-num_versions:]
+        if len(served) >= 2:
+            entry.version_labels["stable"] = served[-2]
+            entry.version_labels["canary"] = served[-1]
+        else:
+            entry.version_labels["stable"] = served[-1]
+    return config
+
+
+def write_config_files(serving_root: str, out_dir: str, base_path: Optional[str] = None,
+                       num_versions: int = 2, batch_threads: int = 2) -> Dict[str, str]:
+    """models.config, batching.config and monitoring.config for `tensorflow_model_server`."""
+    os.makedirs(out_dir, exist_ok=True)
+    files = {
+        "models.config": text_format.MessageToString(models_config(serving_root, base_path, num_versions)),
+        "batching.config": BATCHING % batch_threads,
+        "monitoring.config": MONITORING,
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = os.path.join(out_dir, name)
+        with open(paths[name], "w") as f:
+            f.write(text)
+    return paths
+
+
+def read_models_config(path: str):
+    from tensorflow_serving.config import model_server_config_pb2
+
+    with open(path) as f:
+        return text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
