@@ -52,6 +52,18 @@ STEPS: dict = {
             "full": Profile(max_train=None, max_eval=None, epochs=15, min_value=0.85),
         },
     ),
+    "cnn": Step(
+        name="cnn",
+        paper_step=2,
+        title="Computer vision: a convolutional classifier (convolutions, pooling, dropout) on Fashion-MNIST",
+        dataset="fashion_mnist",
+        module="dlqos.steps.cnn",
+        gate=GateConfig(metric="SparseCategoricalAccuracy", min_value=0.7, max_regression=0.02),
+        profiles={
+            "quick": Profile(max_train=6000, max_eval=1000, epochs=2),
+            "full": Profile(max_train=None, max_eval=None, epochs=15, min_value=0.91),
+        },
+    ),
 }
 
 
