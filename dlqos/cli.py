@@ -136,7 +136,10 @@ def _run_options(args):
 
 def _run_steps(step_names: List[str], args) -> int:
     from dlqos.runs import result_json, result_summary, run_step
+    from dlqos.strategy import LOGICAL_CPUS_ENV, split_cpu
 
+    if os.environ.get(LOGICAL_CPUS_ENV):  # before Transform initialises TensorFlow in this process
+        split_cpu(int(os.environ[LOGICAL_CPUS_ENV]))
     options = _run_options(args)
     results = [run_step(name, options) for name in step_names]
     for result in results:

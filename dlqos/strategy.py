@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from typing import Optional
 
 from dlqos.errors import ConfigError
 
 STRATEGIES = ("auto", "cpu", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+LOGICAL_CPUS_ENV = "DLQOS_LOGICAL_CPUS"  # split the CPU into N logical devices (exercises mirrored without GPUs)
+TPU_CONNECT_TIMEOUT_S = 10.0
 
 
 class DeviceUnavailable(ConfigError):
@@ -20,6 +23,8 @@ def get_strategy(name: str = "auto", tpu_address: Optional[str] = None):
 
     if name not in STRATEGIES:
         raise ConfigError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)})")
+    if os.environ.get(LOGICAL_CPUS_ENV):
+        split_cpu(int(os.environ[LOGICAL_CPUS_ENV]))
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         if len(gpus) > 1:
@@ -47,7 +52,37 @@ def get_strategy(name: str = "auto", tpu_address: Optional[str] = None):
     if not address:
         raise DeviceUnavailable("strategy 'tpu' needs a TPU address (--tpu-address, TPU_NAME or DLQOS_TPU_ADDRESS); "
                                 f"found {len(gpus)} GPU(s) and no TPU")
+    _check_reachable(address)
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def split_cpu(count: int) -> None:
+    """Expose the CPU as `count` logical devices. TensorFlow allows this only before it initialises its devices
+    (so in a fresh process, before any op); afterwards it is a clear error, not a silent single device."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current and len(current) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError as why:
+        raise DeviceUnavailable(f"{LOGICAL_CPUS_ENV}={count} must be set before TensorFlow initialises its "
+                                f"devices (a fresh process): {why}") from why
+
+
+def _check_reachable(address: str) -> None:
+    """A TPU worker address (grpc://host:port) must accept a connection within a bound: a wrong address fails
+    in seconds instead of hanging in initialize_tpu_system. Names (Cloud TPU node names) are left to TF."""
+    if not address.startswith("grpc://"):
+        return
+    host, _, port = address[len("grpc://"):].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=TPU_CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as why:
+        raise DeviceUnavailable(f"TPU at {address} is not reachable within {TPU_CONNECT_TIMEOUT_S:.0f} s: {why}") from why

@@ -37,3 +37,57 @@ def test_tpu_needs_an_address(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(DeviceUnavailable, match="needs a TPU address"):
         get_strategy("tpu")
+
+
+def test_tpu_fake_address_fails_fast_with_a_clear_error():
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(DeviceUnavailable, match=r"TPU at grpc://127.0.0.1:1 is not reachable"):
+        get_strategy("tpu", tpu_address="grpc://127.0.0.1:1")
+    assert time.monotonic() - start < 30  # bounded: never the indefinite hang of an unreachable TPU
+
+
+MIRRORED_SCRIPT = """
+import os, sys, numpy as np
+import dlqos, tensorflow as tf, tf_keras as keras
+from dlqos.strategy import get_strategy
+from dlqos.steps import dense
+strategy = get_strategy("mirrored")
+print("replicas", strategy.num_replicas_in_sync, type(strategy).__name__)
+with strategy.scope():
+    model = dense.build_model()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+rng = np.random.default_rng(0)
+labels = rng.integers(0, 10, 512)
+images = np.zeros((512, 784), np.float32)
+for i, label in enumerate(labels):
+    images[i, label * 78:(label + 1) * 78] = 1.0
+data = tf.data.Dataset.from_tensor_slices(({"image": images}, labels)).batch(64).repeat()
+history = model.fit(data, epochs=2, steps_per_epoch=8, verbose=0)
+module = tf.Module()
+module.model = model
+@tf.function(input_signature=[tf.TensorSpec([None, 784], tf.float32, name="image")])
+def serve(image):
+    return {"probabilities": module.model({"image": image})}
+tf.saved_model.save(module, sys.argv[1], signatures={"serving_default": serve.get_concrete_function()})
+loaded = tf.saved_model.load(sys.argv[1])
+out = loaded.signatures["serving_default"](image=tf.constant(images[:32]))["probabilities"].numpy()
+print("served", out.shape, float(np.mean(out.argmax(1) == labels[:32])))
+"""
+
+
+def test_mirrored_over_two_logical_cpus_trains_and_serves(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, DLQOS_LOGICAL_CPUS="2", PYTHONPATH=root)
+    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path / "model")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+    assert lines["replicas"] == "2 MirroredStrategy"
+    shape, accuracy = lines["served"].rsplit(" ", 1)
+    assert shape == "(32, 10)" and float(accuracy) > 0.5
