@@ -115,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--grpc", help="gRPC host:port (instead of REST); instances must be numeric")
     predict.add_argument("--timeout", type=float, default=10.0)
     predict.set_defaults(handler=_predict)
+
+    bench = commands.add_parser("bench", help="benchmarks the study report reads",
+                                description="Benchmarks whose results the study report reads.")
+    bench_kinds = bench.add_subparsers(dest="kind", required=True, metavar="KIND")
+    devices = bench_kinds.add_parser("devices", help="training throughput per step and strategy/device",
+                                     description="Examples/s and epoch time of each step's model under each "
+                                                 "available strategy; writes <output>/bench/devices.json.")
+    devices.add_argument("--output-dir", default="runs/local")
+    devices.add_argument("--steps", nargs="+", choices=sorted(STEPS), default=list(STEPS))
+    devices.add_argument("--batch-size", type=int, default=64, help="per-replica batch size")
+    devices.add_argument("--steps-per-epoch", type=int, default=20)
+    devices.set_defaults(handler=_bench_devices)
     # Other command groups register here: each module adds its subparsers and sets `handler`.
     return parser
 
@@ -260,6 +272,13 @@ def _predict(args) -> int:
     except ServingClientError as error:
         print(f"dlqos: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _bench_devices(args) -> int:
+    from dlqos.bench import bench_devices
+
+    print(f"devices: {bench_devices(args.output_dir, args.steps, args.batch_size, args.steps_per_epoch)}")
     return EXIT_OK
 
 
