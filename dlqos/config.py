@@ -13,6 +13,8 @@ PROFILES = ("quick", "full")
 # Beam's DirectRunner first tries to download the Prism runner binary from GitHub (no network here), then
 # falls back to FnApiRunner, its batch engine. Naming FnApiRunner skips the download; in-memory mode in one
 # process is fastest for the small local data. Pass --beam-arg to use multi_processing or a remote runner.
+# TFMA metric class names evaluated for a classifier; "module.Class" names a custom Keras metric (dlqos.metrics).
+CLASSIFIER_METRICS = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "dlqos.metrics.SparseMeanSquaredError")
 DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
@@ -80,11 +82,10 @@ class PipelineConfig:
     run_fn: str  # dotted path
     training: TrainingConfig
     gate: GateConfig = field(default_factory=GateConfig)
+    eval_signature: str = "serving_default"
     label_key: str = "label"
     prediction_key: str = "probabilities"
-    # TFMA metric class names; "module.Class" for a custom Keras metric (dlqos.metrics)
-    metrics: tuple = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentropy",
-                      "dlqos.metrics.SparseMeanSquaredError")
+    metrics: tuple = CLASSIFIER_METRICS
     slice_features: tuple = ("label",)
     beam_pipeline_args: tuple = DEFAULT_BEAM_ARGS
     enable_cache: bool = False

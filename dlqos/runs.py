@@ -90,6 +90,10 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         run_fn=step.run_fn,
         training=training,
         gate=gate,
+        eval_signature=step.eval_signature,
+        label_key=step.label_key,
+        prediction_key=step.prediction_key,
+        metrics=tuple(step.metrics),
         beam_pipeline_args=tuple(options.beam_pipeline_args),
     )
 

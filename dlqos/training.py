@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -52,9 +52,11 @@ def parameter_counts(model: keras.Model) -> dict:
     return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
 
 
-def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable[[], Sequence]) -> tuple:
+def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable[[], Sequence],
+        dataset_map: Optional[Callable] = None) -> tuple:
     """Build and compile inside the strategy scope, then fit for custom_config['epochs'] epochs.
 
+    dataset_map turns (features, label) batches into what the model trains on (e.g. noisy -> clean images).
     Returns the model and the training record (history, epoch times, parameters, strategy).
     """
     config = fn_args.custom_config
@@ -64,6 +66,8 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     train = input_dataset(fn_args, fn_args.train_files, transform_output, global_batch, config["seed"])
     evaluation = input_dataset(fn_args, fn_args.eval_files, transform_output, global_batch, config["seed"])
+    if dataset_map is not None:
+        train, evaluation = train.map(dataset_map), evaluation.map(dataset_map)
     with strategy.scope():
         model = build_model()
         model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), loss=loss, metrics=list(metrics()))
@@ -92,8 +96,13 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
     return model, record
 
 
+def model_artifact_dir(fn_args) -> str:
+    """The Trainer's model artifact: Format-Serving (what is pushed) plus our record and figures beside it."""
+    return os.path.dirname(fn_args.serving_model_dir.rstrip("/"))
+
+
 def write_training_record(fn_args, record: dict) -> str:
-    path = os.path.join(os.path.dirname(fn_args.serving_model_dir.rstrip("/")), TRAINING_RECORD)
+    path = os.path.join(model_artifact_dir(fn_args), TRAINING_RECORD)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(record, indent=2))

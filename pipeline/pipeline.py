@@ -25,7 +25,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     # The gate applies to the overall slice; per-label slices are reported, not gated.
     gated = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=overall_threshold)]
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=config.label_key,
+        model_specs=[tfma.ModelSpec(signature_name=config.eval_signature, label_key=config.label_key,
                                     prediction_key=config.prediction_key)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in config.slice_features],
         metrics_specs=[tfma.MetricsSpec(metrics=[

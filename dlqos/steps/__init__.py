@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from dlqos.config import GateConfig, Profile
+from dlqos.config import CLASSIFIER_METRICS, GateConfig, Profile
 from dlqos.errors import ConfigError
 
 
@@ -20,6 +20,11 @@ class Step:
     module: str
     gate: GateConfig
     profiles: Mapping[str, Profile]
+    # What TFMA evaluates: the signature it calls, the raw feature holding the label, the output it compares.
+    eval_signature: str = "serving_default"
+    label_key: str = "label"
+    prediction_key: str = "probabilities"
+    metrics: tuple = CLASSIFIER_METRICS
 
     @property
     def preprocessing_fn(self) -> str:
@@ -63,6 +68,23 @@ STEPS: dict = {
             "quick": Profile(max_train=6000, max_eval=1000, epochs=2),
             "full": Profile(max_train=None, max_eval=None, epochs=15, min_value=0.91),
         },
+    ),
+    "autoencoder": Step(
+        name="autoencoder",
+        paper_step=4,
+        title="Representation learning: the paper's 2,561-parameter convolutional denoising autoencoder on MNIST",
+        dataset="mnist",
+        module="dlqos.steps.autoencoder",
+        # Mean squared error in pixel units (0..255)^2 between the clean image and the denoised noisy copy.
+        gate=GateConfig(metric="MeanSquaredError", higher_is_better=False, min_value=2600.0, max_regression=200.0),
+        profiles={
+            "quick": Profile(max_train=6000, max_eval=1000, epochs=3, learning_rate=3e-3),
+            "full": Profile(max_train=None, max_eval=None, epochs=20, learning_rate=3e-3, min_value=1300.0),
+        },
+        eval_signature="evaluate_denoising",
+        label_key="pixels",
+        prediction_key="denoised",
+        metrics=("MeanSquaredError",),
     ),
 }
 

@@ -1,0 +1,35 @@
+import numpy as np
+import tensorflow as tf
+
+from dlqos.steps import autoencoder
+from dlqos.training import parameter_counts
+
+PAPER_TABLE = [("Conv2D", 160), ("MaxPooling2D", 0), ("Conv2D", 1160), ("MaxPooling2D", 0), ("Conv2D", 584),
+               ("UpSampling2D", 0), ("Conv2DTranspose", 584), ("UpSampling2D", 0), ("Conv2DTranspose", 73)]
+
+
+def test_exactly_the_papers_layer_table():
+    model = autoencoder.build_model()
+    layers = [(type(l).__name__, l.count_params()) for l in model.layers
+              if type(l).__name__ not in ("InputLayer", "Reshape")]
+    assert layers == PAPER_TABLE
+    assert parameter_counts(model) == {"total": 2561, "trainable": 2561, "non_trainable": 0}
+    assert model({"image": tf.zeros([2, 784])}).shape == (2, 784)
+
+
+def test_feature_map_model_is_the_first_convolution():
+    feature_maps = autoencoder.feature_map_model(autoencoder.build_model())
+    assert feature_maps.count_params() == 160 and feature_maps.output_shape == (None, 28, 28, 16)
+
+
+def test_noise_is_clipped_and_seeded():
+    clean = tf.fill([4, 784], 0.5)
+    noisy = autoencoder.add_noise(clean, 0.4, seed=3)
+    assert float(tf.reduce_min(noisy)) >= 0.0 and float(tf.reduce_max(noisy)) <= 1.0
+    np.testing.assert_array_equal(noisy.numpy(), autoencoder.add_noise(clean, 0.4, seed=3).numpy())
+    assert float(tf.reduce_mean(tf.abs(noisy - clean))) > 0.1
+
+
+def test_psnr():
+    clean = tf.fill([1, 784], 0.5)
+    assert abs(float(autoencoder.psnr(clean, clean + 0.1)[0]) - 20.0) < 1e-3  # 10*log10(1 / 0.01)
