@@ -24,12 +24,14 @@ module = importlib.import_module(step_module)
 global_batch = batch * strategy.num_replicas_in_sync
 with strategy.scope():
     model = module.build_model()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-shape = model.inputs[0].shape[1:]
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+shape = tuple(100 if d is None else d for d in model.inputs[0].shape[1:])  # sequences: 100 steps
+out_shape = tuple(100 if d is None else d for d in model.outputs[0].shape[1:-1])
 classes = model.outputs[0].shape[-1]
 rng = np.random.default_rng(0)
-x = rng.random((global_batch * 4,) + tuple(shape), dtype=np.float32)
-y = rng.integers(0, classes, global_batch * 4)
+n = global_batch * 4
+x = rng.integers(0, classes, (n,) + shape) if model.inputs[0].dtype.is_integer else rng.random((n,) + shape, dtype=np.float32)
+y = rng.integers(0, classes, (n,) + out_shape)
 data = tf.data.Dataset.from_tensor_slices(({model.input_names[0]: x}, y)).batch(global_batch).repeat()
 model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # warm-up: tracing and allocation
 seconds = []

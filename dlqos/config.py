@@ -5,7 +5,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Mapping, Optional
 
 from dlqos.errors import ConfigError
 
@@ -28,6 +28,7 @@ class Profile:
     batch_size: int = 64
     learning_rate: float = 1e-3
     min_value: Optional[float] = None  # overrides the step gate's absolute floor for this profile
+    model: Mapping = field(default_factory=dict)  # model hyper-parameters for run_fn (custom_config['model'])
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     strategy: str = "auto"
     seed: int = 42
+    model: Mapping = field(default_factory=dict)
 
     def __post_init__(self):
         if self.epochs < 1 or self.train_steps < 1 or self.eval_steps < 1 or self.batch_size < 1:
@@ -55,7 +57,7 @@ class TrainingConfig:
 
     def custom_config(self) -> dict:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "strategy": self.strategy, "seed": self.seed}
+                "strategy": self.strategy, "seed": self.seed, "model": dict(self.model)}
 
 
 @dataclass(frozen=True)

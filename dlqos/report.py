@@ -292,6 +292,16 @@ def render(output_dir: str) -> dict:
             failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in r.validation["failures"]) or "none"
             add_section(f"{r.step.name}: gate", rows,
                         text=f"Validation {'passed' if r.validation['ok'] else 'FAILED'}; failures: {failures}.")
+        extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation")}
+        if extras:
+            add_section(f"{r.step.name}: evaluation recorded by the Trainer",
+                        [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, vv]
+                                                  for k, v in extras.items()
+                                                  for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])])
+        sample = (r.training or {}).get("sample")
+        if sample:
+            add_section(f"{r.step.name}: generated text", text=f"prompt {sample['prompt']!r}, temperature "
+                        f"{sample['temperature']}, seed {sample['seed']}: {sample['text']}")
         for path in r.images:
             with open(path, "rb") as f:
                 add_section(f"{r.step.name}: {os.path.basename(path)[:-4].replace('_', ' ')}", png=f.read(),

@@ -51,7 +51,7 @@ class StepResult:
 def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> tuple:
     """TFRecords for this step's dataset and profile, converted once and reused (the key names the source)."""
     from components.datasets import get_dataset
-    from components.datasets.tfrecords import cache_key, read_metadata, write_image_examples
+    from components.datasets.tfrecords import cache_key, read_metadata, write_examples
 
     profile = step.profile(options.profile)
     max_train = options.max_train or profile.max_train
@@ -62,7 +62,7 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
     if metadata is None:
         splits = get_dataset(step.dataset).load(options.data_dir)
         log.info("%s: writing TFRecords to %s", step.dataset, examples_dir)
-        metadata = write_image_examples(splits, examples_dir, max_train, max_eval)
+        metadata = write_examples(splits, examples_dir, max_train, max_eval)
     log.info("%s: %d train / %d eval examples from %s", step.dataset, metadata["counts"]["train"],
              metadata["counts"]["eval"], metadata["source"])
     return examples_dir, metadata
@@ -75,7 +75,9 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
     training = TrainingConfig.for_data(
         data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
         epochs=options.epochs or profile.epochs, batch_size=batch_size,
-        learning_rate=profile.learning_rate, strategy=options.strategy)
+        learning_rate=profile.learning_rate, strategy=options.strategy,
+        # a text dataset's character vocabulary travels with the model's hyper-parameters
+        model={**profile.model, **({"vocabulary": data_metadata["vocabulary"]} if "vocabulary" in data_metadata else {})})
     if options.train_steps is not None:
         training = dataclasses.replace(training, train_steps=options.train_steps)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)
@@ -94,6 +96,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         label_key=step.label_key,
         prediction_key=step.prediction_key,
         metrics=tuple(step.metrics),
+        slice_features=tuple(step.slice_features),
         beam_pipeline_args=tuple(options.beam_pipeline_args),
     )
 

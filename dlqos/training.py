@@ -24,11 +24,11 @@ IMAGE_KEY = "image"  # the transformed, scaled pixels the models read
 
 
 def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOutput, batch_size: int,
-                  seed: int) -> tf.data.Dataset:
+                  seed: int, label_key: str = LABEL_KEY) -> tf.data.Dataset:
     """(features, label) batches of transformed examples, repeated forever, shuffled with a fixed seed."""
     return fn_args.data_accessor.tf_dataset_factory(
         file_pattern,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=LABEL_KEY, shuffle_seed=seed),
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key, shuffle_seed=seed),
         tf_transform_output.transformed_metadata.schema,
     ).prefetch(tf.data.AUTOTUNE)
 
@@ -53,7 +53,7 @@ def parameter_counts(model: keras.Model) -> dict:
 
 
 def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable[[], Sequence],
-        dataset_map: Optional[Callable] = None) -> tuple:
+        dataset_map: Optional[Callable] = None, label_key: str = LABEL_KEY, callbacks: Sequence = ()) -> tuple:
     """Build and compile inside the strategy scope, then fit for custom_config['epochs'] epochs.
 
     dataset_map turns (features, label) batches into what the model trains on (e.g. noisy -> clean images).
@@ -64,8 +64,8 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
     strategy = get_strategy(config["strategy"])
     global_batch = config["batch_size"] * strategy.num_replicas_in_sync
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train = input_dataset(fn_args, fn_args.train_files, transform_output, global_batch, config["seed"])
-    evaluation = input_dataset(fn_args, fn_args.eval_files, transform_output, global_batch, config["seed"])
+    train = input_dataset(fn_args, fn_args.train_files, transform_output, global_batch, config["seed"], label_key)
+    evaluation = input_dataset(fn_args, fn_args.eval_files, transform_output, global_batch, config["seed"], label_key)
     if dataset_map is not None:
         train, evaluation = train.map(dataset_map), evaluation.map(dataset_map)
     with strategy.scope():
@@ -75,7 +75,7 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
     steps_per_epoch = max(1, fn_args.train_steps // epochs)
     timer = EpochTimer()
     history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=evaluation,
-                        validation_steps=fn_args.eval_steps, verbose=2, callbacks=[timer])
+                        validation_steps=fn_args.eval_steps, verbose=2, callbacks=[timer, *callbacks])
     # The paper prints Keras' test line ("313/313 - loss: 0.6811 - accuracy: 0.7737"): the same, on our eval split.
     evaluation_results = model.evaluate(evaluation, steps=fn_args.eval_steps, verbose=2, return_dict=True)
     examples = steps_per_epoch * global_batch * epochs

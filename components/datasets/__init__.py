@@ -11,6 +11,8 @@ from dlqos.errors import ConfigError
 DATASETS = {
     "fashion_mnist": "components.datasets.fashion_mnist",
     "mnist": "components.datasets.mnist",
+    "shakespeare": "components.datasets.shakespeare",
+    "text": "components.datasets.text",
 }
 
 

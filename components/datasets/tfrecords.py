@@ -102,3 +102,59 @@ def _write_split(tf, images: np.ndarray, labels: np.ndarray, directory: str) -> 
                     "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(labels[index])])),
                 }))
                 writer.write(example.SerializeToString())
+
+
+SEQUENCE_LENGTH = 100  # the char-RNN's input length; each window holds one more character for the target
+EVAL_EVERY = 10  # every 10th window goes to eval: deterministic, and both splits cover the whole text
+
+
+def write_text_examples(corpus, out_dir: str, max_train: Optional[int] = None, max_eval: Optional[int] = None) -> dict:
+    """Windows of SEQUENCE_LENGTH + 1 characters as `ids` (int64, indices into the sorted character vocabulary
+    saved in dataset.json), split every EVAL_EVERY-th window to eval."""
+    import tensorflow as tf
+
+    corpus.validate(2 * (SEQUENCE_LENGTH + 1))
+    vocabulary = sorted(set(corpus.text))
+    index = {char: i for i, char in enumerate(vocabulary)}
+    window = SEQUENCE_LENGTH + 1
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
+    try:
+        limits = {"train": max_train, "eval": max_eval}
+        counts = {"train": 0, "eval": 0}
+        options = tf.io.TFRecordOptions(compression_type="GZIP")
+        writers = {}
+        for split in SPLITS:
+            os.makedirs(os.path.join(staging, split))
+            writers[split] = tf.io.TFRecordWriter(os.path.join(staging, split, "data-00000-of-00001.tfrecord.gz"),
+                                                  options)
+        for number, start in enumerate(range(0, len(corpus.text) - window + 1, window)):
+            split = "eval" if number % EVAL_EVERY == EVAL_EVERY - 1 else "train"
+            if limits[split] is not None and counts[split] >= limits[split]:
+                continue
+            ids = [index[c] for c in corpus.text[start:start + window]]
+            example = tf.train.Example(features=tf.train.Features(feature={
+                "ids": tf.train.Feature(int64_list=tf.train.Int64List(value=ids))}))
+            writers[split].write(example.SerializeToString())
+            counts[split] += 1
+        for writer in writers.values():
+            writer.close()
+        metadata = {"format": "text", "sequence_length": SEQUENCE_LENGTH, "vocabulary": vocabulary,
+                    "counts": counts, "source": corpus.source, "features": {"ids": "int64"}}
+        with open(os.path.join(staging, METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2)
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return metadata
+
+
+def write_examples(data, out_dir: str, max_train: Optional[int] = None, max_eval: Optional[int] = None) -> dict:
+    """The writer for what a dataset module loaded: images or text."""
+    if isinstance(data, ImageSplits):
+        return write_image_examples(data, out_dir, max_train, max_eval)
+    return write_text_examples(data, out_dir, max_train, max_eval)

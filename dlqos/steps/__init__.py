@@ -25,6 +25,7 @@ class Step:
     label_key: str = "label"
     prediction_key: str = "probabilities"
     metrics: tuple = CLASSIFIER_METRICS
+    slice_features: tuple = ("label",)
 
     @property
     def preprocessing_fn(self) -> str:
@@ -85,6 +86,27 @@ STEPS: dict = {
         label_key="pixels",
         prediction_key="denoised",
         metrics=("MeanSquaredError",),
+    ),
+    "textgen": Step(
+        name="textgen",
+        paper_step=6,
+        title="Deep adaptive learning: a character-level GRU generating Shakespeare",
+        dataset="shakespeare",
+        module="dlqos.steps.textgen",
+        # Mean next-character cross-entropy on the eval windows (ln of the vocabulary size when untrained).
+        gate=GateConfig(metric="dlqos.metrics.MeanReportedLoss", higher_is_better=False, min_value=3.3,
+                        max_regression=0.05),
+        profiles={
+            # 2 CPU cores: a smaller GRU and a slice of the text; `full` is the paper's model (10 epochs).
+            "quick": Profile(max_train=1500, max_eval=150, epochs=2, learning_rate=3e-3,
+                             model={"embedding_dim": 64, "rnn_units": 256}),
+            "full": Profile(max_train=None, max_eval=None, epochs=10, min_value=1.6),
+        },
+        eval_signature="serving_default",
+        label_key="ids",
+        prediction_key="loss",
+        metrics=("dlqos.metrics.MeanReportedLoss",),
+        slice_features=(),
     ),
 }
 
