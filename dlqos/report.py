@@ -161,15 +161,23 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _metric_name(class_name: str) -> str:
+    """TFMA's metric name for a metric class ('dlqos.metrics.MeanReportedLoss' -> 'mean_reported_loss')."""
+    import re
+
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name.rpartition(".")[2]).lower()
+
+
 def step_summary_rows(reports: List[StepReport]) -> List[list]:
-    header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "loss (eval)", "parameters",
+    header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "gate metric (eval)", "value", "parameters",
               "paper parameters", "train s", "blessed", "pushed"]
     rows = [header]
     for r in reports:
         params = (r.training or {}).get("parameters", {}).get("total")
         paper = PAPER.get(r.step.name, {})
-        rows.append([r.step.name, r.step.paper_step, _accuracy(r), paper.get("accuracy"),
-                     r.overall.get("sparse_categorical_crossentropy"), params,
+        gate_metric = _metric_name(r.step.gate.metric)
+        rows.append([r.step.name, r.step.paper_step, _accuracy(r), paper.get("accuracy"), gate_metric,
+                     r.overall.get(gate_metric), params,
                      paper.get("parameters", {}).get("total"), (r.training or {}).get("train_seconds"),
                      {True: "yes", False: "NO"}.get(r.blessed, "—"), "yes" if r.pushed_to else "no"])
     return rows
