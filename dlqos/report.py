@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from components.deepdream import DREAMS_FILE
 from dlqos import metadata
 from dlqos.config import OutputLayout
 from dlqos.paper import LOSS_TABLE_PAPER, PAPER, loss_table
@@ -58,12 +59,15 @@ def collect(output_dir: str) -> List[StepReport]:
             continue
         trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
         model = trainer.output("model") if trainer else None
+        if "DeepDream" in run.nodes:  # trains nothing: its record is the DeepDream artifact's dreams.json
+            model = run.nodes["DeepDream"].output("dreams")
         evaluation = evaluator.output("evaluation") if evaluator else None
         baseline = (evaluator.inputs.get("baseline_model") or [None])[0] if evaluator else None
         report = StepReport(
             step=step, run_id=run.run_id, blessed=run.blessed, pushed_to=run.pushed_to,
             baseline_model=baseline.uri if baseline else None, model_dir=model.uri if model else None,
-            training=_read_json(os.path.join(model.uri, TRAINING_RECORD)) if model else None,
+            training=_read_json(os.path.join(model.uri, DREAMS_FILE if step.name == "deepdream" else TRAINING_RECORD))
+            if model else None,
             component_seconds={node: execution.seconds for node, execution in run.nodes.items()},
             images=sorted(glob.glob(os.path.join(model.uri, "*.png"))) if model else [],
         )
@@ -175,12 +179,21 @@ def step_summary_rows(reports: List[StepReport]) -> List[list]:
     for r in reports:
         params = (r.training or {}).get("parameters", {}).get("total")
         paper = PAPER.get(r.step.name, {})
-        gate_metric = _metric_name(r.step.gate.metric)
+        gate_metric = _metric_name(r.step.gate.metric) if r.step.trains else None
         rows.append([r.step.name, r.step.paper_step, _accuracy(r), paper.get("accuracy"), gate_metric,
                      r.overall.get(gate_metric), params,
                      paper.get("parameters", {}).get("total"), (r.training or {}).get("train_seconds"),
                      {True: "yes", False: "NO"}.get(r.blessed, "—"), "yes" if r.pushed_to else "no"])
     return rows
+
+
+def dream_rows(dreams: dict) -> List[list]:
+    """The dream loss at each checkpoint step per photo, then the paper's (InceptionV3, steps 0/100/200/300)."""
+    steps = dreams["settings"]["checkpoints"]
+    paper = PAPER["deepdream"]["losses"]
+    return ([["photo"] + [f"step {step}" for step in steps]]
+            + [[photo["name"]] + [s["loss"] for s in photo["snapshots"]] for photo in dreams["photos"]]
+            + [["paper (InceptionV3)"] + [paper.get(step) for step in steps]])
 
 
 def loss_comparison_rows(reports: List[StepReport]) -> List[list]:
@@ -300,7 +313,7 @@ def render(output_dir: str) -> dict:
             failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in r.validation["failures"]) or "none"
             add_section(f"{r.step.name}: gate", rows,
                         text=f"Validation {'passed' if r.validation['ok'] else 'FAILED'}; failures: {failures}.")
-        extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation")}
+        extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation", "backbone")}
         if extras:
             add_section(f"{r.step.name}: evaluation recorded by the Trainer",
                         [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, vv]
@@ -310,6 +323,10 @@ def render(output_dir: str) -> dict:
         if sample:
             add_section(f"{r.step.name}: generated text", text=f"prompt {sample['prompt']!r}, temperature "
                         f"{sample['temperature']}, seed {sample['seed']}: {sample['text']}")
+        if r.step.name == "deepdream" and r.training:
+            add_section(f"{r.step.name}: dream loss per step", dream_rows(r.training),
+                        text=f"Backbone {r.training['backbone']} ({r.training['weights']}), layers "
+                             f"{', '.join(r.training['layers'])}; the paper used InceptionV3 (mixed3, mixed5).")
         for path in r.images:
             with open(path, "rb") as f:
                 add_section(f"{r.step.name}: {os.path.basename(path)[:-4].replace('_', ' ')}", png=f.read(),

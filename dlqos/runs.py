@@ -5,9 +5,10 @@ import dataclasses
 import json
 import logging
 import os
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Sequence
 
+from components.datasets.tfrecords import METADATA_FILE
 from dlqos.config import DEFAULT_BEAM_ARGS, OutputLayout, PipelineConfig, TrainingConfig
 from dlqos.steps import Step, get_step
 
@@ -21,12 +22,14 @@ class RunOptions:
     profile: str = "quick"
     output_dir: str = "runs/local"
     data_dir: Optional[str] = None
+    dataset: Optional[str] = None  # instead of the step's default dataset (e.g. tf_flowers, image_folder)
     strategy: str = "auto"
     epochs: Optional[int] = None
     train_steps: Optional[int] = None
     batch_size: Optional[int] = None
     max_train: Optional[int] = None  # override the profile's data sizes
     max_eval: Optional[int] = None
+    dream: Mapping = field(default_factory=dict)  # DeepDream parameter overrides (backbone, weights, layers)
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
 
 
@@ -40,6 +43,7 @@ class StepResult:
     evaluation_dir: Optional[str]
     metrics: dict
     baseline_model: Optional[str]
+    dreams_dir: Optional[str] = None  # DeepDream's output artifact (steps that train nothing)
 
     @property
     def training_record(self) -> Optional[str]:
@@ -48,22 +52,36 @@ class StepResult:
         return os.path.join(self.model_dir, TRAINING_RECORD) if self.model_dir else None
 
 
+def examples_dir_for(step: Step, options: RunOptions, layout: OutputLayout) -> str:
+    """Where this step's TFRecords live for these options: the key names dataset, source, classes and sizes."""
+    from components.datasets.tfrecords import cache_key
+
+    profile = step.profile(options.profile)
+    source_hint = os.path.abspath(options.data_dir) if options.data_dir else "default-sources"
+    if step.max_classes:
+        source_hint += f"|first {step.max_classes} classes"
+    return layout.examples_dir(cache_key(options.dataset or step.dataset, source_hint,
+                                         options.max_train or profile.max_train, options.max_eval or profile.max_eval))
+
+
 def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> tuple:
     """TFRecords for this step's dataset and profile, converted once and reused (the key names the source)."""
     from components.datasets import get_dataset
-    from components.datasets.tfrecords import cache_key, read_metadata, write_examples
+    from components.datasets.tfrecords import read_metadata, write_examples
 
     profile = step.profile(options.profile)
     max_train = options.max_train or profile.max_train
     max_eval = options.max_eval or profile.max_eval
-    source_hint = os.path.abspath(options.data_dir) if options.data_dir else "default-sources"
-    examples_dir = layout.examples_dir(cache_key(step.dataset, source_hint, max_train, max_eval))
+    dataset = options.dataset or step.dataset
+    examples_dir = examples_dir_for(step, options, layout)
     metadata = read_metadata(examples_dir)
     if metadata is None:
-        splits = get_dataset(step.dataset).load(options.data_dir)
-        log.info("%s: writing TFRecords to %s", step.dataset, examples_dir)
-        metadata = write_examples(splits, examples_dir, max_train, max_eval)
-    log.info("%s: %d train / %d eval examples from %s", step.dataset, metadata["counts"]["train"],
+        data = get_dataset(dataset).load(options.data_dir)
+        if step.max_classes:
+            data = data.first_classes(step.max_classes)
+        log.info("%s: writing TFRecords to %s", dataset, examples_dir)
+        metadata = write_examples(data, examples_dir, max_train, max_eval)
+    log.info("%s: %d train / %d eval examples from %s", dataset, metadata["counts"]["train"],
              metadata["counts"]["eval"], metadata["source"])
     return examples_dir, metadata
 
@@ -71,23 +89,24 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
 def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples_dir: str,
                  data_metadata: dict) -> PipelineConfig:
     profile = step.profile(options.profile)
+    common = dict(step=step.name, pipeline_name=step.pipeline_name, pipeline_root=layout.pipeline_root(step.pipeline_name),
+                  metadata_path=layout.metadata_path, examples_dir=examples_dir,
+                  serving_model_dir=layout.serving_model_dir(step.name),
+                  beam_pipeline_args=tuple(options.beam_pipeline_args))
+    if not step.trains:
+        return PipelineConfig(**common, dream={**step.dream, **profile.model, **options.dream,
+                                               "data_metadata": os.path.join(examples_dir, METADATA_FILE)})
     batch_size = options.batch_size or profile.batch_size
     training = TrainingConfig.for_data(
         data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
         epochs=options.epochs or profile.epochs, batch_size=batch_size,
         learning_rate=profile.learning_rate, strategy=options.strategy,
-        # a text dataset's character vocabulary travels with the model's hyper-parameters
-        model={**profile.model, **({"vocabulary": data_metadata["vocabulary"]} if "vocabulary" in data_metadata else {})})
+        model=profile.model, data_metadata=os.path.join(examples_dir, METADATA_FILE))
     if options.train_steps is not None:
         training = dataclasses.replace(training, train_steps=options.train_steps)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)
     return PipelineConfig(
-        step=step.name,
-        pipeline_name=step.pipeline_name,
-        pipeline_root=layout.pipeline_root(step.pipeline_name),
-        metadata_path=layout.metadata_path,
-        examples_dir=examples_dir,
-        serving_model_dir=layout.serving_model_dir(step.name),
+        **common,
         preprocessing_fn=step.preprocessing_fn,
         run_fn=step.run_fn,
         training=training,
@@ -97,7 +116,6 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         prediction_key=step.prediction_key,
         metrics=tuple(step.metrics),
         slice_features=tuple(step.slice_features),
-        beam_pipeline_args=tuple(options.beam_pipeline_args),
     )
 
 
@@ -108,9 +126,13 @@ def run_step(step_name: str, options: RunOptions = RunOptions()) -> StepResult:
     layout = OutputLayout(os.path.abspath(options.output_dir))
     examples_dir, data_metadata = prepare_examples(step, options, layout)
     config = build_config(step, options, layout, examples_dir, data_metadata)
-    log.info("%s: running pipeline %s (%s profile, %d epochs, %d train steps, strategy %s)", step.name,
-             config.pipeline_name, options.profile, config.training.epochs, config.training.train_steps,
-             config.training.strategy)
+    if config.training:
+        log.info("%s: running pipeline %s (%s profile, %d epochs, %d train steps, strategy %s)", step.name,
+                 config.pipeline_name, options.profile, config.training.epochs, config.training.train_steps,
+                 config.training.strategy)
+    else:
+        log.info("%s: running pipeline %s (%s profile, %s)", step.name, config.pipeline_name, options.profile,
+                 ", ".join(f"{k}={v}" for k, v in config.dream.items() if k != "data_metadata"))
     local_runner.run(config)
     return step_result(layout.metadata_path, step)
 
@@ -127,6 +149,7 @@ def step_result(metadata_path: str, step: Step) -> StepResult:
     evaluation = evaluator.output("evaluation") if evaluator else None
     # The Resolver is inlined into the Evaluator's inputs: the baseline is what the Evaluator read.
     baseline = (evaluator.inputs.get("baseline_model") or [None])[0] if evaluator else None
+    dreams = run.nodes["DeepDream"].output("dreams") if "DeepDream" in run.nodes else None
     return StepResult(
         step=step.name,
         run_id=run.run_id,
@@ -136,6 +159,7 @@ def step_result(metadata_path: str, step: Step) -> StepResult:
         evaluation_dir=evaluation.uri if evaluation else None,
         metrics=slice_metrics(evaluation.uri).get(OVERALL, {}) if evaluation else {},
         baseline_model=baseline.uri if baseline else None,
+        dreams_dir=dreams.uri if dreams else None,
     )
 
 
@@ -149,6 +173,9 @@ def result_summary(result: StepResult) -> str:
         lines.append(f"  evaluation (TFMA): {result.evaluation_dir}")
     if result.training_record:
         lines.append(f"  history:   {result.training_record}")
+    if result.dreams_dir:
+        lines.append(f"  dreams:    {result.dreams_dir}")
+        return "\n".join(lines)
     lines.append(f"  baseline:  {result.baseline_model or 'none (first blessed model)'}")
     if result.pushed_to:
         lines.append(f"  pushed:    {result.pushed_to}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -40,6 +40,22 @@ def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOut
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def model_params(fn_args, defaults: Optional[dict] = None) -> dict:
+    """The model's hyper-parameters (custom_config['model'] over `defaults`) plus what it must know about its
+    data, read from the dataset.json beside the examples: an image dataset's stored shape and class count, a
+    text dataset's character vocabulary. Explicit hyper-parameters win."""
+    config = fn_args.custom_config
+    data = {}
+    if config.get("data_metadata"):
+        with tf.io.gfile.GFile(config["data_metadata"]) as f:
+            metadata = json.load(f)
+        if "vocabulary" in metadata:
+            data["vocabulary"] = metadata["vocabulary"]
+        if "shape" in metadata:
+            data.update(image_shape=list(metadata["shape"]), num_classes=len(metadata["class_names"]))
+    return {**(defaults or {}), **data, **config.get("model", {})}
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Wall seconds per epoch, for the report's training-time figures."""
 
@@ -60,10 +76,13 @@ def parameter_counts(model: keras.Model) -> dict:
 
 
 def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable[[], Sequence],
-        dataset_map: Optional[Callable] = None, label_key: str = LABEL_KEY, callbacks: Sequence = ()) -> tuple:
+        dataset_map: Optional[Callable] = None, label_key: str = LABEL_KEY, callbacks: Sequence = (),
+        fine_tune: Optional[Tuple[Callable, int]] = None) -> tuple:
     """Build and compile inside the strategy scope, then fit for custom_config['epochs'] epochs.
 
     dataset_map turns (features, label) batches into what the model trains on (e.g. noisy -> clean images).
+    fine_tune = (unfreeze(model), epochs): a second phase after the first, recompiled at a tenth of the
+    learning rate (transfer learning's fine-tuning of a pretrained backbone's top layers).
     Returns the model and the training record (history, epoch times, parameters, strategy).
     """
     config = fn_args.custom_config
@@ -86,14 +105,29 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
     timer = EpochTimer()
     history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=evaluation,
                         validation_steps=fn_args.eval_steps, verbose=2, callbacks=[timer, *callbacks])
+    history = {key: list(values) for key, values in history.history.items()}
+    epoch_seconds = list(timer.seconds)
+    if fine_tune is not None:
+        unfreeze, fine_tune_epochs = fine_tune
+        with strategy.scope():
+            unfreeze(model)
+            model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"] / 10), loss=loss,
+                          metrics=list(metrics()))
+        more = model.fit(train, epochs=epochs + fine_tune_epochs, initial_epoch=epochs,
+                         steps_per_epoch=steps_per_epoch, validation_data=evaluation,
+                         validation_steps=fn_args.eval_steps, verbose=2, callbacks=[timer, *callbacks])
+        for key, values in more.history.items():
+            history.setdefault(key, []).extend(values)
+        epoch_seconds += timer.seconds
+        epochs += fine_tune_epochs
     # The paper prints Keras' test line ("313/313 - loss: 0.6811 - accuracy: 0.7737"): the same, on our eval split.
     evaluation_results = model.evaluate(evaluation, steps=fn_args.eval_steps, verbose=2, return_dict=True)
     examples = steps_per_epoch * global_batch * epochs
     record = {
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-        "epoch_seconds": timer.seconds,
-        "train_seconds": sum(timer.seconds),
-        "examples_per_second": examples / max(sum(timer.seconds), 1e-9),
+        "history": {key: [float(v) for v in values] for key, values in history.items()},
+        "epoch_seconds": epoch_seconds,
+        "train_seconds": sum(epoch_seconds),
+        "examples_per_second": examples / max(sum(epoch_seconds), 1e-9),
         "epochs": epochs,
         "steps_per_epoch": steps_per_epoch,
         "global_batch_size": global_batch,
@@ -155,10 +189,13 @@ def export_classifier(model: keras.Model, transform_output: tft.TFTransformOutpu
     })
 
 
-def run_image_classifier(fn_args, build_model: Callable[[], keras.Model], image_shape: Sequence[int]) -> None:
-    """The whole run_fn of a classification step: fit, export both signatures, write the record."""
+def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], keras.Model]) -> None:
+    """The whole run_fn of a classification step: fit build_model(image_shape, num_classes) for the stored data
+    (dataset.json), export both signatures, write the record."""
+    params = model_params(fn_args)
+    image_shape = params["image_shape"]
     model, record = fit(
-        fn_args, build_model,
+        fn_args, lambda: build_model(image_shape, params["num_classes"]),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

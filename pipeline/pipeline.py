@@ -5,6 +5,7 @@ import dlqos  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tensorflow_model_analysis.proto import config_pb2 as tfma
 from tfx import v1 as tfx
 
+from components.deepdream import DeepDream
 from components.pusher import AtomicPusher
 from dlqos.config import GateConfig, PipelineConfig
 
@@ -44,7 +45,8 @@ def _metric_module(metric: str) -> tuple:
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
-    -> Resolver(latest blessed) -> Evaluator(TFMA gate) -> Pusher(TF Serving layout)."""
+    -> Resolver(latest blessed) -> Evaluator(TFMA gate) -> Pusher(TF Serving layout);
+    for a step that trains nothing (config.dream): ExampleGen -> DeepDream."""
     example_gen = tfx.components.ImportExampleGen(
         input_base=config.examples_dir,
         input_config=tfx.proto.Input(splits=[
@@ -52,6 +54,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             tfx.proto.Input.Split(name="eval", pattern="eval/*"),
         ]),
     )
+    if config.dream is not None:
+        return _pipeline(config, [example_gen, DeepDream(examples=example_gen.outputs["examples"], **config.dream)])
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
@@ -87,11 +91,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
     ).with_id("Pusher")
+    return _pipeline(config, [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
+                              model_resolver, evaluator, pusher])
+
+
+def _pipeline(config: PipelineConfig, components: list) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
-                    model_resolver, evaluator, pusher],
+        components=components,
         enable_cache=config.enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
         if config.metadata_path else None,

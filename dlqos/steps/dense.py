@@ -22,18 +22,18 @@ def preprocessing_fn(inputs):
     }
 
 
-def build_model():
+def build_model(image_shape=IMAGE_SHAPE, num_classes: int = NUM_CLASSES):
     import tf_keras as keras
 
-    height, width, channels = IMAGE_SHAPE
+    height, width, channels = image_shape
     inputs = keras.Input(shape=(height * width * channels,), name=training.IMAGE_KEY)
     x = inputs
     for units in HIDDEN_UNITS:
         x = keras.layers.Dense(units, activation="relu")(x)
-    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="dense")
 
 
 def run_fn(fn_args):
     """TFX Trainer entry point."""
-    training.run_image_classifier(fn_args, build_model, IMAGE_SHAPE)
+    training.run_image_classifier(fn_args, build_model)

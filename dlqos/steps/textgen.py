@@ -88,7 +88,7 @@ def run_fn(fn_args):
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    params = fn_args.custom_config["model"]
+    params = training.model_params(fn_args)
     vocabulary = params["vocabulary"]
     checkpoints = os.path.join(fn_args.model_run_dir, "checkpoints", "ckpt_{epoch}")  # the paper's ckpt_10
     model, record = training.fit(

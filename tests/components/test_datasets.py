@@ -185,3 +185,100 @@ def test_mnist_corrupt_pickle(tmp_path):
     path.write_bytes(b"nope")
     with pytest.raises(DataError, match="unreadable MNIST pickle"):
         mnist.read_pickle(str(path))
+
+
+def _photo_folder(root, classes=("daisy", "roses"), per_class=5):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        os.makedirs(os.path.join(root, name))
+        for index in range(per_class):
+            pixels = rng.integers(0, 255, size=(20 + index, 30, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(os.path.join(root, name, f"{index}.{'png' if index % 2 else 'jpg'}"))
+    return root
+
+
+def test_image_folder_resizes_splits_per_class_and_skips_corrupt_images(tmp_path):
+    from components.datasets import image_folder
+
+    root = _photo_folder(str(tmp_path / "photos"))
+    with open(os.path.join(root, "roses", "broken.jpg"), "wb") as f:
+        f.write(b"not a jpeg")
+    splits = image_folder.load_folder(root, size=16)
+    assert splits.class_names == ("daisy", "roses")
+    assert splits.train[0].shape == (8, 16, 16, 3) and splits.eval[0].shape == (2, 16, 16, 3)
+    assert sorted(splits.eval[1].tolist()) == [0, 1]  # every 5th file of each class
+    assert "1 corrupt images skipped" in splits.source
+    with pytest.raises(DataError, match="broken.jpg"):
+        image_folder.load_folder(root, size=16, strict=True)
+
+
+def test_image_folder_empty_class_and_missing_dir_are_named(tmp_path):
+    from components.datasets import image_folder
+
+    root = _photo_folder(str(tmp_path / "photos"))
+    os.makedirs(os.path.join(root, "tulips"))
+    with pytest.raises(DataError, match="tulips"):
+        image_folder.load_folder(root)
+    with pytest.raises(DataError, match="not a directory"):
+        image_folder.load_folder(str(tmp_path / "nowhere"))
+
+
+def test_first_classes_keeps_labels_and_order(fashion_dir):
+    splits = fashion_mnist.load(fashion_dir).first_classes(5)
+    assert len(splits.class_names) == 5 and splits.train[1].max() == 4
+    assert "first 5 classes" in splits.source
+
+
+def test_tf_flowers_without_network_or_folder_says_what_to_provide(monkeypatch, tmp_path):
+    from components.datasets import tf_flowers
+
+    monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))
+    monkeypatch.setattr(tf_flowers, "URL", "http://127.0.0.1:9/flower_photos.tgz")
+    with pytest.raises(DataError, match="data-dir"):
+        tf_flowers.load(None)
+    splits = tf_flowers.load(_photo_folder(str(tmp_path / "flower_photos")))
+    assert splits.class_names == ("daisy", "roses")
+
+
+def _cifar_batches(directory, per_batch=4):
+    import pickle
+
+    from components.datasets import cifar10
+
+    os.makedirs(directory)
+    rng = np.random.default_rng(0)
+    for name in (*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH):
+        batch = {b"data": rng.integers(0, 255, size=(per_batch, 3072), dtype=np.uint8),
+                 b"labels": rng.integers(0, 10, size=per_batch).tolist()}
+        with open(os.path.join(directory, name), "wb") as f:
+            pickle.dump(batch, f)
+    return directory
+
+
+def test_cifar10_batches_become_rgb_splits(tmp_path):
+    from components.datasets import cifar10
+
+    directory = _cifar_batches(str(tmp_path / "cifar-10-batches-py"))
+    splits = cifar10.load(str(tmp_path))  # the folder holding cifar-10-batches-py
+    assert splits.train[0].shape == (20, 32, 32, 3) and splits.eval[0].shape == (4, 32, 32, 3)
+    with open(os.path.join(directory, "data_batch_1"), "rb") as f:
+        import pickle
+
+        first = pickle.load(f)[b"data"][0]
+    # channel-major rows (1024 red, 1024 green, 1024 blue) -> height x width x channel
+    assert splits.train[0][0, 0, 1].tolist() == [first[1], first[1025], first[2049]]
+
+
+def test_cifar10_missing_or_corrupt_batch_is_named(tmp_path):
+    from components.datasets import cifar10
+
+    directory = _cifar_batches(str(tmp_path / "batches"))
+    with open(os.path.join(directory, "test_batch"), "wb") as f:
+        f.write(b"garbage")
+    with pytest.raises(DataError, match="test_batch"):
+        cifar10.load_batches_dir(directory, "test")
+    os.remove(os.path.join(directory, "data_batch_3"))
+    with pytest.raises(DataError, match="data_batch_3"):
+        cifar10.load_batches_dir(directory, "test")

