@@ -23,7 +23,7 @@ strategy = get_strategy(strategy_name)
 module = importlib.import_module(step_module)
 global_batch = batch * strategy.num_replicas_in_sync
 with strategy.scope():
-    model = module.build_model()
+    model = module.bench_model() if hasattr(module, "bench_model") else module.build_model()
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 shape = tuple(100 if d is None else d for d in model.inputs[0].shape[1:])  # sequences: 100 steps
 out_shape = tuple(100 if d is None else d for d in model.outputs[0].shape[1:-1])

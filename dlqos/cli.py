@@ -16,7 +16,7 @@ from components.datasets import DATASETS
 from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES
 from dlqos.errors import DlqosError
 from dlqos.steps import STEPS
-from dlqos.strategy import STRATEGIES
+from dlqos.strategy import PRECISIONS, STRATEGIES
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
@@ -28,6 +28,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="ML Metadata store, pipeline artifacts, TFRecords and pushed models (default runs/local)")
     parser.add_argument("--data-dir", help="read the dataset from this directory instead of the default sources")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="Keras mixed precision; auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, else float32")
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument("--train-steps", type=int, help="override the total number of training steps")
     parser.add_argument("--batch-size", type=int, help="override the per-replica batch size")
@@ -83,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--spec-dir", default="specs", help="where the JSON specs are written (default specs/)")
     compile_.add_argument("--profile", choices=PROFILES, default="full")
     compile_.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
+    compile_.add_argument("--precision", choices=PRECISIONS, default="float32",
+                          help="Keras mixed precision in the Trainer (auto: mixed on the node's GPUs or TPU)")
     compile_.add_argument("--num-train", type=int, help="training examples (default: the profile's size)")
     compile_.add_argument("--num-eval", type=int, help="evaluation examples (default: the profile's size)")
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
@@ -133,8 +137,45 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--batch-size", type=int, default=64, help="per-replica batch size")
     devices.add_argument("--steps-per-epoch", type=int, default=20)
     devices.set_defaults(handler=_bench_devices)
-    # Other command groups register here: each module adds its subparsers and sets `handler`.
+
+    data = commands.add_parser("data", help="datasets: list their sources, fetch into the cache",
+                               description="The datasets the steps read and where each can come from.")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    data_list = data_commands.add_parser("list", help="each dataset, its size and which sources are available now",
+                                         description="Each dataset with its sources in the order they are tried "
+                                                     "and whether each is available now (no download).")
+    data_list.set_defaults(handler=_data_list)
+    fetch = data_commands.add_parser("fetch", help="load a dataset from its first available source into the cache",
+                                     description="Load NAME from its first available source (downloads show "
+                                                 "progress), verify it and keep it in the cache for offline runs.")
+    fetch.add_argument("name", choices=sorted(DATASETS))
+    fetch.add_argument("--data-dir", help="read this directory instead of the default sources")
+    fetch.set_defaults(handler=_data_fetch)
     return parser
+
+
+def _data_list(args) -> int:
+    from components.datasets import get_dataset
+
+    for name in DATASETS:
+        module = get_dataset(name)
+        print(f"{name:14s} {module.DESCRIPTION}")
+        for source in module.source_list():
+            print(f"{'':16s}{source.name:22s} {source.status()}")
+    return EXIT_OK
+
+
+def _data_fetch(args) -> int:
+    from components.datasets import get_dataset
+
+    logging.getLogger("dlqos.data").setLevel(logging.INFO)
+    data = get_dataset(args.name).load(args.data_dir)
+    if hasattr(data, "train"):
+        print(f"{args.name}: {len(data.train[0]):,} train / {len(data.eval[0]):,} eval images "
+              f"{'x'.join(map(str, data.train[0].shape[1:]))}, {len(data.class_names)} classes, from {data.source}")
+    else:
+        print(f"{args.name}: {len(data.text):,} characters from {data.source}")
+    return EXIT_OK
 
 
 def _list_steps(args) -> int:
@@ -150,8 +191,8 @@ def _run_options(args):
                       dataset=getattr(args, "dataset", None),
                       dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                              if getattr(args, f"dream_{key}", None)},
-                      strategy=args.strategy, epochs=args.epochs, train_steps=args.train_steps,
-                      batch_size=args.batch_size, max_train=args.max_train, max_eval=args.max_eval,
+                      strategy=args.strategy, precision=args.precision, epochs=args.epochs,
+                      train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train, max_eval=args.max_eval,
                       beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
 
 
@@ -200,7 +241,7 @@ def _compile(args) -> int:
     from pipeline.kubeflow_v2_runner import compile_pipeline
 
     layout = OutputLayout(args.root.rstrip("/"))
-    options = RunOptions(profile=args.profile, strategy=args.strategy,
+    options = RunOptions(profile=args.profile, strategy=args.strategy, precision=args.precision,
                          beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
     for name in STEPS if args.step == "all" else [args.step]:
         step = get_step(name)

@@ -314,7 +314,7 @@ def render(output_dir: str) -> dict:
             add_section(f"{r.step.name}: gate", rows,
                         text=f"Validation {'passed' if r.validation['ok'] else 'FAILED'}; failures: {failures}.")
         extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation", "backbone")}
-        if extras:
+        if extras and r.step.trains:
             add_section(f"{r.step.name}: evaluation recorded by the Trainer",
                         [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, vv]
                                                   for k, v in extras.items()

@@ -24,6 +24,7 @@ class RunOptions:
     data_dir: Optional[str] = None
     dataset: Optional[str] = None  # instead of the step's default dataset (e.g. tf_flowers, image_folder)
     strategy: str = "auto"
+    precision: str = "float32"
     epochs: Optional[int] = None
     train_steps: Optional[int] = None
     batch_size: Optional[int] = None
@@ -100,7 +101,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
     training = TrainingConfig.for_data(
         data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
         epochs=options.epochs or profile.epochs, batch_size=batch_size,
-        learning_rate=profile.learning_rate, strategy=options.strategy,
+        learning_rate=profile.learning_rate, strategy=options.strategy, precision=options.precision,
         model=profile.model, data_metadata=os.path.join(examples_dir, METADATA_FILE))
     if options.train_steps is not None:
         training = dataclasses.replace(training, train_steps=options.train_steps)

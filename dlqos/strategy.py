@@ -1,6 +1,8 @@
-"""One place that turns a strategy name into a tf.distribute strategy (CPU, GPUs, workers, TPU)."""
+"""One place that turns a strategy name into a tf.distribute strategy (CPU, GPUs, workers, TPU), and the
+numeric precision that goes with it."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -9,6 +11,7 @@ from typing import Optional
 from dlqos.errors import ConfigError
 
 STRATEGIES = ("auto", "cpu", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LOGICAL_CPUS_ENV = "DLQOS_LOGICAL_CPUS"  # split the CPU into N logical devices (exercises mirrored without GPUs)
 TPU_CONNECT_TIMEOUT_S = 10.0
 
@@ -86,3 +89,33 @@ def _check_reachable(address: str) -> None:
             pass
     except (OSError, ValueError) as why:
         raise DeviceUnavailable(f"TPU at {address} is not reachable within {TPU_CONNECT_TIMEOUT_S:.0f} s: {why}") from why
+
+
+def resolve_precision(name: str, strategy) -> str:
+    """`auto`: mixed_bfloat16 on TPUs, mixed_float16 when the strategy's devices are GPUs, float32 on CPUs.
+    An explicit mixed policy on a CPU is honoured (bfloat16 runs there, slowly; float16 very slowly)."""
+    import tensorflow as tf
+
+    if name not in PRECISIONS:
+        raise ConfigError(f"unknown precision '{name}' (choose from {', '.join(PRECISIONS)})")
+    if name != "auto":
+        return name
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "mixed_bfloat16"
+    devices = strategy.extended.worker_devices
+    return "mixed_float16" if devices and all("GPU" in d.upper() for d in devices) else "float32"
+
+
+@contextlib.contextmanager
+def precision_policy(name: str, strategy):
+    """Build models under the Keras mixed-precision policy for `name`, then restore the previous global policy
+    (the study trains every step in one process). Layers keep the policy they were built with; the models'
+    output layers are float32 (dtype="float32") so softmax and losses stay numerically stable."""
+    import tf_keras as keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(resolve_precision(name, strategy))
+    try:
+        yield keras.mixed_precision.global_policy().name
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

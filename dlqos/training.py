@@ -16,7 +16,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
-from dlqos.strategy import get_strategy
+from dlqos.strategy import get_strategy, precision_policy
 
 TRAINING_RECORD = "training.json"  # written beside Format-Serving in the Trainer's model artifact
 LABEL_KEY = "label"
@@ -97,8 +97,9 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
                                cache)
     if dataset_map is not None:
         train, evaluation = train.map(dataset_map), evaluation.map(dataset_map)
-    with strategy.scope():
+    with strategy.scope(), precision_policy(config.get("precision", "float32"), strategy) as precision:
         model = build_model()
+        # Under mixed_float16, tf_keras' compile wraps the optimizer in a LossScaleOptimizer.
         model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), loss=loss, metrics=list(metrics()))
     epochs = config["epochs"]
     steps_per_epoch = max(1, fn_args.train_steps // epochs)
@@ -134,6 +135,7 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
         "strategy": config["strategy"],
         "strategy_class": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
+        "precision": precision,
         "parameters": parameter_counts(model),
         "evaluation": {key: float(value) for key, value in evaluation_results.items()},
     }

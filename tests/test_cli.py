@@ -15,7 +15,8 @@ def test_steps_lists_dense(capsys):
     assert "dense" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", [[], ["steps"], ["run"], ["study"]])
+@pytest.mark.parametrize("command", [[], ["steps"], ["run"], ["study"], ["data"], ["data", "list"],
+                                     ["data", "fetch"]])
 def test_help_on_every_command(command):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(command + ["--help"])
@@ -50,3 +51,29 @@ def test_console_entry_point_runs_without_tensorflow_import():
     code = "import sys; from dlqos.cli import main; main(['steps']); print('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_data_list_shows_every_dataset_and_what_is_ready_offline(monkeypatch, tmp_path, capsys):
+    from components.datasets import DATASETS
+
+    monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))  # an empty cache
+    monkeypatch.setattr("components.datasets.sources.reachable", lambda host: False)  # as offline
+    assert cli.main(["data", "list"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert all(f"\n{name} " in "\n" + out for name in DATASETS)
+    assert "packages               ready offline" in out  # photos shipped by scikit-learn / matplotlib
+    assert "debian-package         download from deb.debian.org: unreachable now" in out
+    write_fashion_like_dir(str(tmp_path / "fashion_mnist"))  # the cache layout: the four idx files
+    assert cli.main(["data", "list"]) == cli.EXIT_OK
+    fashion = capsys.readouterr().out.split("fashion_mnist", 1)[1].split("\n")[2]
+    assert fashion.split() == ["cache", "ready", "offline"]
+
+
+def test_data_fetch_reports_counts_or_names_what_to_provide(tmp_path, capsys):
+    from tests.components.test_datasets import _photo_folder
+
+    assert cli.main(["data", "fetch", "image_folder", "--data-dir", _photo_folder(str(tmp_path / "p"))]) == 0
+    assert "image_folder: 8 train / 2 eval images 128x128x3, 2 classes" in capsys.readouterr().out
+    assert cli.main(["data", "fetch", "image_folder"]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert "no source for dataset 'image_folder'" in error and "no --data-dir given" in error

@@ -91,3 +91,37 @@ def test_mirrored_over_two_logical_cpus_trains_and_serves(tmp_path):
     assert lines["replicas"] == "2 MirroredStrategy"
     shape, accuracy = lines["served"].rsplit(" ", 1)
     assert shape == "(32, 10)" and float(accuracy) > 0.5
+
+
+def test_precision_auto_is_float32_on_cpu_and_unknown_is_a_config_error():
+    import tensorflow as tf
+
+    from dlqos.errors import ConfigError
+    from dlqos.strategy import resolve_precision
+
+    cpu = tf.distribute.OneDeviceStrategy("/cpu:0")
+    assert resolve_precision("auto", cpu) == "float32"
+    assert resolve_precision("mixed_bfloat16", cpu) == "mixed_bfloat16"
+    with pytest.raises(ConfigError, match="unknown precision"):
+        resolve_precision("float8", cpu)
+
+
+def test_mixed_policy_builds_low_precision_layers_with_float32_outputs_and_is_restored():
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from dlqos.steps import cnn
+    from dlqos.strategy import precision_policy
+
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope(), precision_policy("mixed_bfloat16", strategy) as name:
+        model = cnn.build_model()
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert name == "mixed_bfloat16" and keras.mixed_precision.global_policy().name == "float32"
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    x, y = np.random.default_rng(0).random((64, 784), dtype=np.float32), np.arange(64) % 10
+    history = model.fit({"image": x}, y, epochs=2, batch_size=32, verbose=0).history["loss"]
+    assert np.isfinite(history).all()
+    assert model.predict({"image": x[:2]}, verbose=0).dtype == np.float32

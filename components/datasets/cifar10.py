@@ -96,9 +96,13 @@ def _from_keras() -> ImageSplits:
                        class_names=CLASS_NAMES, source="Keras (www.cs.toronto.edu)")
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, [
+def source_list(data_dir: Optional[str] = None) -> list:
+    return [
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("cache", _from_cache),
-        sources.Source("keras", _from_keras),
-    ])
+        sources.Source("cache", _from_cache, ready=sources.cached(NAME, "cifar-10-batches-py")),
+        sources.Source("keras", _from_keras, host="www.cs.toronto.edu"),
+    ]
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, source_list(data_dir))

@@ -62,10 +62,15 @@ def _from_keras() -> ImageSplits:
                        class_names=CLASS_NAMES, source="Keras (storage.googleapis.com)")
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, [
+def source_list(data_dir: Optional[str] = None) -> list:
+    return [
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("cache", _from_cache),
-        sources.Source("debian-package", _from_debian_package),
-        sources.Source("keras", _from_keras),
-    ])
+        sources.Source("cache", _from_cache, ready=sources.cached(NAME)),
+        sources.Source("debian-package", _from_debian_package,
+                       ready=sources.cached("artifacts", f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb"), host="deb.debian.org"),
+        sources.Source("keras", _from_keras, host="storage.googleapis.com"),
+    ]
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, source_list(data_dir))

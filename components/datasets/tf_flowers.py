@@ -45,9 +45,13 @@ def _from_url() -> ImageSplits:
     return image_folder.load_folder(folder, source=URL)
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, [
+def source_list(data_dir: Optional[str] = None) -> list:
+    return [
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("cache", _from_cache),
-        sources.Source("url", _from_url),
-    ])
+        sources.Source("cache", _from_cache, ready=lambda: os.path.isdir(_cached_folder())),
+        sources.Source("url", _from_url, host="storage.googleapis.com"),
+    ]
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return sources.first_available(NAME, source_list(data_dir))

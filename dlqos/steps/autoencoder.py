@@ -34,7 +34,7 @@ def build_model():
     x = keras.layers.UpSampling2D()(x)
     x = keras.layers.Conv2DTranspose(8, 3, activation="relu", padding="same")(x)
     x = keras.layers.UpSampling2D()(x)
-    x = keras.layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same")(x)
+    x = keras.layers.Conv2DTranspose(1, 3, activation="sigmoid", padding="same", dtype="float32")(x)
     outputs = keras.layers.Reshape((PIXELS,), name="denoised")(x)
     return keras.Model(inputs, outputs, name="autoencoder")
 

@@ -30,7 +30,7 @@ def build_model(image_shape=IMAGE_SHAPE, num_classes: int = NUM_CLASSES):
     x = inputs
     for units in HIDDEN_UNITS:
         x = keras.layers.Dense(units, activation="relu")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="dense")
 
 

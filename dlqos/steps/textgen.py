@@ -30,7 +30,7 @@ def build_model(vocab_size: int = PAPER_VOCABULARY, embedding_dim: int = EMBEDDI
     inputs = keras.Input(shape=(None,), dtype="int64", name="inputs")
     x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
     x, _ = keras.layers.GRU(rnn_units, return_sequences=True, return_state=True, name="gru")(x)
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32")(x)
     return keras.Model(inputs, logits, name="textgen")
 
 
