@@ -27,6 +27,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="runs/local",
                         help="ML Metadata store, pipeline artifacts, TFRecords and pushed models (default runs/local)")
     parser.add_argument("--data-dir", help="read the dataset from this directory instead of the default sources")
+    parser.add_argument("--strict", action="store_true",
+                        help="a corrupt photo in a folder is an error (default: skipped with a warning and counted)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="Keras mixed precision; auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, else float32")
@@ -188,7 +190,7 @@ def _run_options(args):
     from dlqos.runs import RunOptions
 
     return RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
-                      dataset=getattr(args, "dataset", None),
+                      dataset=getattr(args, "dataset", None), strict=args.strict,
                       dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                              if getattr(args, f"dream_{key}", None)},
                       strategy=args.strategy, precision=args.precision, epochs=args.epochs,

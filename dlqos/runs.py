@@ -10,6 +10,7 @@ from typing import Mapping, Optional, Sequence
 
 from components.datasets.tfrecords import METADATA_FILE
 from dlqos.config import DEFAULT_BEAM_ARGS, OutputLayout, PipelineConfig, TrainingConfig
+from dlqos.errors import ConfigError
 from dlqos.steps import Step, get_step
 
 log = logging.getLogger("dlqos")
@@ -23,6 +24,7 @@ class RunOptions:
     output_dir: str = "runs/local"
     data_dir: Optional[str] = None
     dataset: Optional[str] = None  # instead of the step's default dataset (e.g. tf_flowers, image_folder)
+    strict: bool = False  # a corrupt photo is an error instead of skipped and counted (folders of photos)
     strategy: str = "auto"
     precision: str = "float32"
     epochs: Optional[int] = None
@@ -65,9 +67,22 @@ def examples_dir_for(step: Step, options: RunOptions, layout: OutputLayout) -> s
                                          options.max_train or profile.max_train, options.max_eval or profile.max_eval))
 
 
+def load_dataset(name: str, options: RunOptions):
+    """The dataset's data from its first available source; --strict only where there is something to skip."""
+    import inspect
+
+    from components.datasets import get_dataset
+
+    load = get_dataset(name).load
+    if not options.strict:
+        return load(options.data_dir)
+    if "strict" not in inspect.signature(load).parameters:
+        raise ConfigError(f"--strict applies to folders of photos (image_folder, tf_flowers, photos), not '{name}'")
+    return load(options.data_dir, strict=True)
+
+
 def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> tuple:
     """TFRecords for this step's dataset and profile, converted once and reused (the key names the source)."""
-    from components.datasets import get_dataset
     from components.datasets.tfrecords import read_metadata, write_examples
 
     profile = step.profile(options.profile)
@@ -77,7 +92,7 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
     examples_dir = examples_dir_for(step, options, layout)
     metadata = read_metadata(examples_dir)
     if metadata is None:
-        data = get_dataset(dataset).load(options.data_dir)
+        data = load_dataset(dataset, options)
         if step.max_classes:
             data = data.first_classes(step.max_classes)
         log.info("%s: writing TFRecords to %s", dataset, examples_dir)

@@ -77,3 +77,31 @@ def test_data_fetch_reports_counts_or_names_what_to_provide(tmp_path, capsys):
     assert cli.main(["data", "fetch", "image_folder"]) == cli.EXIT_USAGE
     error = capsys.readouterr().err
     assert "no source for dataset 'image_folder'" in error and "no --data-dir given" in error
+
+
+def test_strict_makes_a_corrupt_photo_an_error_before_any_pipeline_runs(tmp_path, capsys):
+    from tests.components.test_datasets import _photo_folder
+
+    photos = _photo_folder(str(tmp_path / "photos"))
+    (tmp_path / "photos" / "roses" / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "out"
+    args = ["run", "transfer", "--dataset", "image_folder", "--data-dir", photos, "--output-dir", str(out)]
+    assert cli.main(args + ["--strict"]) == cli.EXIT_USAGE
+    assert "broken.jpg" in capsys.readouterr().err
+    assert not (out / "pipelines").exists() and not list(out.glob("data/*/dataset.json"))
+    assert cli.main(["run", "dense", "--strict", "--data-dir", photos, "--output-dir", str(out)]) == cli.EXIT_USAGE
+    assert "--strict applies to folders of photos" in capsys.readouterr().err
+
+
+def test_photos_skip_and_count_a_corrupt_file_unless_strict(tmp_path):
+    from components.datasets import photos
+    from dlqos.errors import DataError
+    from tests.components.test_datasets import _photo_folder
+
+    folder = os.path.join(_photo_folder(str(tmp_path / "p")), "daisy")
+    with open(os.path.join(folder, "zz-broken.png"), "wb") as f:
+        f.write(b"\x89PNG broken")
+    splits = photos.load(folder)
+    assert len(splits.train[0]) + len(splits.eval[0]) == 5 and "1 corrupt photos skipped" in splits.source
+    with pytest.raises(DataError, match="zz-broken.png"):
+        photos.load(folder, strict=True)

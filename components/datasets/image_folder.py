@@ -74,14 +74,15 @@ def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False, so
         class_names=tuple(classes), source=description)
 
 
-def source_list(data_dir: Optional[str] = None) -> list:
+def source_list(data_dir: Optional[str] = None, strict: bool = False) -> list:
     def from_user() -> ImageSplits:
         if not data_dir:
             raise sources.SourceUnavailable("no --data-dir given (a folder with one subfolder of photos per class)")
-        return load_folder(data_dir)
+        return load_folder(data_dir, strict=strict)
 
     return [sources.Source("data-dir", from_user)]
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, source_list(data_dir))
+def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
+    """strict: a corrupt image is an error instead of being skipped and counted."""
+    return sources.first_available(NAME, source_list(data_dir, strict))

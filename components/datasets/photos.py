@@ -7,6 +7,7 @@ goes to the eval split so both splits exist; the component dreams on both.
 """
 from __future__ import annotations
 
+import logging
 import os
 from typing import List, Optional, Tuple
 
@@ -20,6 +21,8 @@ from dlqos.errors import DataError
 NAME = "photos"
 DESCRIPTION = "photos to dream on: --data-dir (any JPEG/PNG) or the sample photos of scikit-learn and matplotlib"
 PHOTO_SIZE = 384
+
+log = logging.getLogger("dlqos.data")
 
 
 def read_photo(path: str, size: int = PHOTO_SIZE) -> np.ndarray:
@@ -37,10 +40,21 @@ def read_photo(path: str, size: int = PHOTO_SIZE) -> np.ndarray:
         raise DataError(f"{path}: not a readable photo ({why})") from why
 
 
-def _splits(paths: List[str], source: str) -> ImageSplits:
-    if not paths:
-        raise DataError(f"{source}: no JPEG/PNG photos")
-    images = np.stack([read_photo(path) for path in paths])
+def _splits(paths: List[str], source: str, strict: bool = False) -> ImageSplits:
+    readable = []
+    for path in paths:
+        try:
+            readable.append((path, read_photo(path)))
+        except DataError as why:
+            if strict:
+                raise
+            log.warning("skipping %s", why)
+    if not readable:
+        raise DataError(f"{source}: no readable JPEG/PNG photos")
+    if len(readable) < len(paths):
+        source += f" ({len(paths) - len(readable)} corrupt photos skipped)"
+    paths = [path for path, _ in readable]
+    images = np.stack([image for _, image in readable])
     labels = np.zeros(len(images), dtype=np.int64)
     if len(images) == 1:
         return ImageSplits(train=(images, labels), eval=(images, labels), class_names=("photo",),
@@ -49,13 +63,13 @@ def _splits(paths: List[str], source: str) -> ImageSplits:
                        source=f"{source}: {', '.join(os.path.basename(p) for p in paths)}")
 
 
-def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
+def _from_user_dir(data_dir: Optional[str], strict: bool) -> ImageSplits:
     if not data_dir:
         raise sources.SourceUnavailable("no --data-dir given")
     if not os.path.isdir(data_dir):
         raise DataError(f"{data_dir}: not a directory")
     paths = sorted(os.path.join(data_dir, f) for f in os.listdir(data_dir) if f.lower().endswith(EXTENSIONS))
-    return _splits(paths, f"directory {data_dir}")
+    return _splits(paths, f"directory {data_dir}", strict)
 
 
 def package_photos() -> List[Tuple[str, str]]:
@@ -84,12 +98,13 @@ def _from_packages() -> ImageSplits:
     return _splits([path for _, path in photos], "sample photos of " + " and ".join(sorted({p for p, _ in photos})))
 
 
-def source_list(data_dir: Optional[str] = None) -> list:
+def source_list(data_dir: Optional[str] = None, strict: bool = False) -> list:
     return [
-        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
+        sources.Source("data-dir", lambda: _from_user_dir(data_dir, strict)),
         sources.Source("packages", _from_packages, ready=lambda: bool(package_photos())),
     ]
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, source_list(data_dir))
+def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
+    """strict: a corrupt photo in --data-dir is an error instead of being skipped and counted."""
+    return sources.first_available(NAME, source_list(data_dir, strict))

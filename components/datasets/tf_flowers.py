@@ -17,10 +17,10 @@ DESCRIPTION = "tf_flowers: 3,670 photos, 5 classes (daisy, dandelion, roses, sun
 URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 
 
-def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
+def _from_user_dir(data_dir: Optional[str], strict: bool) -> ImageSplits:
     if not data_dir:
         raise sources.SourceUnavailable("no --data-dir given")
-    return image_folder.load_folder(data_dir)
+    return image_folder.load_folder(data_dir, strict=strict)
 
 
 def _cached_folder() -> str:
@@ -45,13 +45,14 @@ def _from_url() -> ImageSplits:
     return image_folder.load_folder(folder, source=URL)
 
 
-def source_list(data_dir: Optional[str] = None) -> list:
+def source_list(data_dir: Optional[str] = None, strict: bool = False) -> list:
     return [
-        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
+        sources.Source("data-dir", lambda: _from_user_dir(data_dir, strict)),
         sources.Source("cache", _from_cache, ready=lambda: os.path.isdir(_cached_folder())),
         sources.Source("url", _from_url, host="storage.googleapis.com"),
     ]
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return sources.first_available(NAME, source_list(data_dir))
+def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
+    """strict: a corrupt photo in --data-dir is an error instead of being skipped and counted."""
+    return sources.first_available(NAME, source_list(data_dir, strict))
