@@ -32,6 +32,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="Keras mixed precision; auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, else float32")
+    parser.add_argument("--no-input-cache", dest="cache_input", action="store_false",
+                        help="re-read the transformed examples every epoch (data larger than memory)")
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument("--train-steps", type=int, help="override the total number of training steps")
     parser.add_argument("--batch-size", type=int, help="override the per-replica batch size")
@@ -193,7 +195,8 @@ def _run_options(args):
                       dataset=getattr(args, "dataset", None), strict=args.strict,
                       dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                              if getattr(args, f"dream_{key}", None)},
-                      strategy=args.strategy, precision=args.precision, epochs=args.epochs,
+                      strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
+                      epochs=args.epochs,
                       train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train, max_eval=args.max_eval,
                       beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
 

@@ -42,6 +42,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     strategy: str = "auto"
     precision: str = "float32"  # Keras policy (dlqos.strategy.PRECISIONS); "auto": mixed on GPU/TPU, opt-in
+    cache_input: bool = True  # parse the transformed examples once, later epochs from memory (docs/benchmarks.md)
     seed: int = 42
     model: Mapping = field(default_factory=dict)
     # dataset.json beside the examples ExampleGen reads: the model's data facts (image shape, classes, text
@@ -61,7 +62,8 @@ class TrainingConfig:
 
     def custom_config(self) -> dict:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "strategy": self.strategy, "precision": self.precision, "seed": self.seed, "model": dict(self.model),
+                "strategy": self.strategy, "precision": self.precision, "cache_input": self.cache_input,
+                "seed": self.seed, "model": dict(self.model),
                 "data_metadata": self.data_metadata}
 
 

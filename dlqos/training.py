@@ -90,7 +90,7 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
     strategy = get_strategy(config["strategy"])
     global_batch = config["batch_size"] * strategy.num_replicas_in_sync
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    cache = config.get("cache_input", True)
+    cache = config["cache_input"]
     train = input_dataset(fn_args, fn_args.train_files, transform_output, global_batch, config["seed"], label_key,
                           cache)
     evaluation = input_dataset(fn_args, fn_args.eval_files, transform_output, global_batch, config["seed"], label_key,
