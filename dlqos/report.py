@@ -66,7 +66,7 @@ def collect(output_dir: str) -> List[StepReport]:
         report = StepReport(
             step=step, run_id=run.run_id, blessed=run.blessed, pushed_to=run.pushed_to,
             baseline_model=baseline.uri if baseline else None, model_dir=model.uri if model else None,
-            training=_read_json(os.path.join(model.uri, DREAMS_FILE if step.name == "deepdream" else TRAINING_RECORD))
+            training=_read_json(os.path.join(model.uri, TRAINING_RECORD if step.trains else DREAMS_FILE))
             if model else None,
             component_seconds={node: execution.seconds for node, execution in run.nodes.items()},
             images=sorted(glob.glob(os.path.join(model.uri, "*.png"))) if model else [],
@@ -323,7 +323,7 @@ def render(output_dir: str) -> dict:
         if sample:
             add_section(f"{r.step.name}: generated text", text=f"prompt {sample['prompt']!r}, temperature "
                         f"{sample['temperature']}, seed {sample['seed']}: {sample['text']}")
-        if r.step.name == "deepdream" and r.training:
+        if not r.step.trains and r.training:
             add_section(f"{r.step.name}: dream loss per step", dream_rows(r.training),
                         text=f"Backbone {r.training['backbone']} ({r.training['weights']}), layers "
                              f"{', '.join(r.training['layers'])}; the paper used InceptionV3 (mixed3, mixed5).")

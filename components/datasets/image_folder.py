@@ -38,6 +38,20 @@ def read_image(path: str, size: int = IMAGE_SIZE) -> np.ndarray:
         raise DataError(f"{path}: not a readable image ({why})") from why
 
 
+def read_readable(paths, read, strict: bool) -> tuple:
+    """([(path, image)] of the paths `read` can decode, number skipped): a corrupt file is skipped with a warning
+    and counted, or re-raised when strict."""
+    readable = []
+    for path in paths:
+        try:
+            readable.append((path, read(path)))
+        except DataError as why:
+            if strict:
+                raise
+            log.warning("skipping %s", why)
+    return readable, len(paths) - len(readable)
+
+
 def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False, source: Optional[str] = None) -> ImageSplits:
     if not os.path.isdir(directory):
         raise DataError(f"{directory}: not a directory")
@@ -50,15 +64,10 @@ def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False, so
         files = sorted(f for f in os.listdir(os.path.join(directory, name)) if f.lower().endswith(EXTENSIONS))
         if not files:
             raise DataError(f"{os.path.join(directory, name)}: class folder has no {'/'.join(EXTENSIONS)} images")
-        for number, filename in enumerate(files):
-            try:
-                image = read_image(os.path.join(directory, name, filename), size)
-            except DataError as why:
-                if strict:
-                    raise
-                log.warning("skipping %s", why)
-                skipped += 1
-                continue
+        readable, skipped_here = read_readable([os.path.join(directory, name, f) for f in files],
+                                               lambda path: read_image(path, size), strict)
+        skipped += skipped_here
+        for number, (_, image) in enumerate(readable):
             images, labels = splits["eval" if number % EVAL_EVERY == EVAL_EVERY - 1 else "train"]
             images.append(image)
             labels.append(label)

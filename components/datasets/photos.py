@@ -7,22 +7,19 @@ goes to the eval split so both splits exist; the component dreams on both.
 """
 from __future__ import annotations
 
-import logging
 import os
 from typing import List, Optional, Tuple
 
 import numpy as np
 
 from components.datasets import sources
-from components.datasets.image_folder import EXTENSIONS
+from components.datasets.image_folder import EXTENSIONS, read_readable
 from components.datasets.tfrecords import ImageSplits
 from dlqos.errors import DataError
 
 NAME = "photos"
 DESCRIPTION = "photos to dream on: --data-dir (any JPEG/PNG) or the sample photos of scikit-learn and matplotlib"
 PHOTO_SIZE = 384
-
-log = logging.getLogger("dlqos.data")
 
 
 def read_photo(path: str, size: int = PHOTO_SIZE) -> np.ndarray:
@@ -41,18 +38,11 @@ def read_photo(path: str, size: int = PHOTO_SIZE) -> np.ndarray:
 
 
 def _splits(paths: List[str], source: str, strict: bool = False) -> ImageSplits:
-    readable = []
-    for path in paths:
-        try:
-            readable.append((path, read_photo(path)))
-        except DataError as why:
-            if strict:
-                raise
-            log.warning("skipping %s", why)
+    readable, skipped = read_readable(paths, read_photo, strict)
     if not readable:
         raise DataError(f"{source}: no readable JPEG/PNG photos")
-    if len(readable) < len(paths):
-        source += f" ({len(paths) - len(readable)} corrupt photos skipped)"
+    if skipped:
+        source += f" ({skipped} corrupt photos skipped)"
     paths = [path for path, _ in readable]
     images = np.stack([image for _, image in readable])
     labels = np.zeros(len(images), dtype=np.int64)
