@@ -75,8 +75,8 @@ def main() -> None:
     try:
         examples, transform_graph = transformed_examples(args.train, workdir)
         factory = tfxio_utils.get_tf_dataset_factory_from_artifact([examples], [])
-        fn_args = types.SimpleNamespace(data_accessor=DataAccessor(tf_dataset_factory=factory, record_batch_factory=None,
-                                                                   data_view_decode_fn=None))
+        accessor = DataAccessor(tf_dataset_factory=factory, record_batch_factory=None, data_view_decode_fn=None)
+        fn_args = types.SimpleNamespace(data_accessor=accessor)
         pattern = os.path.join(examples.uri, "Split-train", "*")
         transform_output = tft.TFTransformOutput(transform_graph)
         splits = fashion_mnist.load()

@@ -197,7 +197,8 @@ def _run_options(args):
                              if getattr(args, f"dream_{key}", None)},
                       strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
                       epochs=args.epochs,
-                      train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train, max_eval=args.max_eval,
+                      train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
+                      max_eval=args.max_eval,
                       beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
 
 

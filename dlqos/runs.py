@@ -106,7 +106,8 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
 def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples_dir: str,
                  data_metadata: dict) -> PipelineConfig:
     profile = step.profile(options.profile)
-    common = dict(step=step.name, pipeline_name=step.pipeline_name, pipeline_root=layout.pipeline_root(step.pipeline_name),
+    common = dict(step=step.name, pipeline_name=step.pipeline_name,
+                  pipeline_root=layout.pipeline_root(step.pipeline_name),
                   metadata_path=layout.metadata_path, examples_dir=examples_dir,
                   serving_model_dir=layout.serving_model_dir(step.name),
                   beam_pipeline_args=tuple(options.beam_pipeline_args))

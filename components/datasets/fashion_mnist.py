@@ -67,7 +67,8 @@ def source_list(data_dir: Optional[str] = None) -> list:
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
         sources.Source("cache", _from_cache, ready=sources.cached(NAME)),
         sources.Source("debian-package", _from_debian_package,
-                       ready=sources.cached("artifacts", f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb"), host="deb.debian.org"),
+                       ready=sources.cached("artifacts", f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb"),
+                       host="deb.debian.org"),
         sources.Source("keras", _from_keras, host="storage.googleapis.com"),
     ]
 

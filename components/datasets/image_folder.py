@@ -52,7 +52,8 @@ def read_readable(paths, read, strict: bool) -> tuple:
     return readable, len(paths) - len(readable)
 
 
-def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False, source: Optional[str] = None) -> ImageSplits:
+def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False,
+                source: Optional[str] = None) -> ImageSplits:
     if not os.path.isdir(directory):
         raise DataError(f"{directory}: not a directory")
     classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
