@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--rest-port", type=int, default=8501)
     serve.add_argument("--grpc-port", type=int, default=8500)
     serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to look for new versions")
+    serve.add_argument("--enable-batching", action="store_true",
+                       help="merge concurrent Predict calls into one model call, as TF Serving's --enable_batching")
+    serve.add_argument("--batching-parameters-file", metavar="FILE",
+                       help="with --enable-batching: batching.config to read (default: what serving-config writes)")
     serve.set_defaults(handler=_serve)
 
     predict = commands.add_parser("predict", help="call a served model over REST or gRPC",
@@ -274,7 +278,8 @@ def _serving_config(args) -> int:
 def _serve(args) -> int:
     import time
 
-    from serving.config import models_config, read_models_config
+    from serving.config import (BATCHING, DEFAULT_BATCH_THREADS, models_config, parse_batching_parameters,
+                                read_models_config)
     from serving.standin import StandIn
 
     config = read_models_config(args.models_config) if args.models_config else \
@@ -283,9 +288,15 @@ def _serve(args) -> int:
         print(f"dlqos: error: no pushed models under {os.path.join(args.output_dir, 'serving')}; run a step first",
               file=sys.stderr)
         return EXIT_USAGE
-    standin = StandIn(config, args.host, args.rest_port, args.grpc_port, args.poll_seconds).start()
+    batching = None
+    if args.enable_batching:
+        text = open(args.batching_parameters_file).read() if args.batching_parameters_file else \
+            BATCHING % DEFAULT_BATCH_THREADS
+        batching = parse_batching_parameters(text)
+    standin = StandIn(config, args.host, args.rest_port, args.grpc_port, args.poll_seconds, batching).start()
     print(f"serving {', '.join(c.name for c in config.model_config_list.config)}: REST http://{args.host}:"
-          f"{standin.rest_port}  gRPC {args.host}:{standin.grpc_port}  (development stand-in; Ctrl-C stops)")
+          f"{standin.rest_port}  gRPC {args.host}:{standin.grpc_port}  (development stand-in; Ctrl-C stops)"
+          + (f"; batching {batching}" if batching else ""), flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -6,6 +6,8 @@ versions and `canary` the newest when two are served; with one version it is `st
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass, field, fields
 from typing import Dict, List, Optional
 
 from google.protobuf import text_format
@@ -15,6 +17,7 @@ batch_timeout_micros { value: 2000 }
 max_enqueued_batches { value: 100 }
 num_batch_threads { value: %d }
 """
+DEFAULT_BATCH_THREADS = 2
 MONITORING = """prometheus_config {
   enable: true
   path: "/monitoring/prometheus/metrics"
@@ -60,7 +63,7 @@ def models_config(serving_root: str, base_path: Optional[str] = None, num_versio
 
 
 def write_config_files(serving_root: str, out_dir: str, base_path: Optional[str] = None,
-                       num_versions: int = 2, batch_threads: int = 2) -> Dict[str, str]:
+                       num_versions: int = 2, batch_threads: int = DEFAULT_BATCH_THREADS) -> Dict[str, str]:
     """models.config, batching.config and monitoring.config for `tensorflow_model_server`."""
     os.makedirs(out_dir, exist_ok=True)
     files = {
@@ -81,3 +84,19 @@ def read_models_config(path: str):
 
     with open(path) as f:
         return text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+
+
+@dataclass(frozen=True)
+class BatchingParameters:
+    """The batching fields the stand-in honours (max_enqueued_batches and the rest are TF Serving's only).
+
+    Defaults are TF Serving's for a field the file leaves out."""
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+def parse_batching_parameters(text: str) -> BatchingParameters:
+    """`name { value: N }` fields of a batching_parameters file; tensorflow-serving-api does not ship its proto."""
+    values = {name: int(value) for name, value in re.findall(r"(\w+)\s*\{\s*value:\s*(\d+)\s*\}", text)}
+    return BatchingParameters(**{f.name: values[f.name] for f in fields(BatchingParameters) if f.name in values})

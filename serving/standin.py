@@ -12,15 +12,22 @@ import base64
 import json
 import logging
 import re
+import socket
 import threading
+import time
+from collections import Counter
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
+from serving.config import BatchingParameters
+
 log = logging.getLogger("dlqos.serve")
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+GRPC_WORKERS = 16
 
 
 class ServingError(Exception):
@@ -128,19 +135,150 @@ def _tensor(value, spec: tf.TensorSpec):
     return tensor
 
 
-def run_signature(function, inputs: Dict[str, object]) -> Dict[str, np.ndarray]:
+def prepare_inputs(function, inputs: Dict[str, object]) -> Dict[str, tf.Tensor]:
+    """One request's inputs checked and converted, before any batching: its errors stay its own 400."""
     specs = function.structured_input_signature[1]
     missing = set(specs) - set(inputs)
     unknown = set(inputs) - set(specs)
     if missing or unknown:
         raise ServingError(400, f"inputs must be exactly {sorted(specs)} (missing {sorted(missing)}, "
                                 f"unknown {sorted(unknown)})")
-    tensors = {key: _tensor(value, specs[key]) for key, value in inputs.items()}
+    return {key: _tensor(value, specs[key]) for key, value in inputs.items()}
+
+
+def call_signature(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
     try:
         outputs = function(**tensors)
     except (tf.errors.InvalidArgumentError, ValueError) as why:
         raise ServingError(400, str(why).splitlines()[0]) from why
     return {key: value.numpy() for key, value in outputs.items()}
+
+
+def run_signature(function, inputs: Dict[str, object], batcher: Optional[Batcher] = None) -> Dict[str, np.ndarray]:
+    tensors = prepare_inputs(function, inputs)
+    return batcher.run(function, tensors) if batcher else call_signature(function, tensors)
+
+
+def _settle(future: Future, call) -> None:
+    try:
+        future.set_result(call())
+    except Exception as error:  # handed to the waiting request, which reports it as it would unbatched
+        future.set_exception(error)
+
+
+class _Task:
+    """One queued request: its converted inputs, its rows (axis 0) and where its outputs go."""
+
+    def __init__(self, tensors: Dict[str, tf.Tensor], rows: int):
+        self.tensors, self.rows, self.future, self.queued = tensors, rows, Future(), time.monotonic()
+
+
+class Batcher:
+    """TF Serving's --enable_batching for the stand-in: concurrent requests to the same signature of the same
+    loaded version run as one signature call (inputs concatenated along axis 0, outputs split back).
+
+    A batch runs once it holds max_batch_size rows or its oldest request has waited batch_timeout_micros, on one
+    of num_batch_threads threads. Only requests whose inputs also agree in dtype and inner shape are merged. A
+    merged call that fails is re-run request by request, so a bad request fails alone.
+    """
+
+    def __init__(self, parameters: BatchingParameters):
+        self.parameters = parameters
+        self.requests_per_call: Counter = Counter()  # how much merging actually happened
+        self._timeout = parameters.batch_timeout_micros / 1e6
+        self._queues: Dict[tuple, List[_Task]] = {}
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._work, daemon=True, name=f"batch-{i}")
+                         for i in range(parameters.num_batch_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    @staticmethod
+    def _batchable(function) -> bool:
+        """Every input and output has a free leading (batch) dimension, so rows can be joined and split back."""
+        specs = list(function.structured_input_signature[1].values()) + tf.nest.flatten(function.structured_outputs)
+        return all(spec.shape.rank and spec.shape[0] is None for spec in specs)
+
+    def run(self, function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
+        if not self._batchable(function):
+            return call_signature(function, tensors)
+        rows = {int(tensor.shape[0]) for tensor in tensors.values()}
+        if len(rows) != 1:  # no inputs, or inputs that disagree on rows: the signature itself answers
+            return call_signature(function, tensors)
+        task = _Task(tensors, rows.pop())
+        if task.rows > self.parameters.max_batch_size:
+            raise ServingError(400, f"Task size {task.rows} is larger than maximum input batch size "
+                                    f"{self.parameters.max_batch_size}")
+        key = (function, tuple(sorted((name, t.dtype, tuple(t.shape[1:])) for name, t in tensors.items())))
+        with self._changed:
+            if self._stopping:
+                raise ServingError(503, "the server is stopping")
+            queue = self._queues.setdefault(key, [])
+            queue.append(task)
+            if len(queue) == 1:  # a new deadline: every waiting thread re-times its wait
+                self._changed.notify_all()
+            elif sum(queued.rows for queued in queue) >= self.parameters.max_batch_size:
+                self._changed.notify()  # ready now; other arrivals need not wake anyone
+        return task.future.result()
+
+    def _take_batch(self, flush: bool):
+        """The first queue that is full or past its timeout (any queue when flushing), as (function, tasks)."""
+        now = time.monotonic()
+        for key, queue in self._queues.items():
+            full = sum(task.rows for task in queue) >= self.parameters.max_batch_size
+            if full or flush or now - queue[0].queued >= self._timeout:
+                tasks, rows = [], 0
+                while queue and rows + queue[0].rows <= self.parameters.max_batch_size:
+                    rows += queue[0].rows
+                    tasks.append(queue.pop(0))
+                if not queue:
+                    del self._queues[key]
+                return key[0], tasks
+        return None
+
+    def _seconds_to_next_timeout(self) -> Optional[float]:
+        if not self._queues:
+            return None
+        oldest = min(queue[0].queued for queue in self._queues.values())
+        return max(0.0, oldest + self._timeout - time.monotonic())
+
+    def _work(self) -> None:
+        while True:
+            with self._changed:
+                batch = self._take_batch(flush=self._stopping)
+                while batch is None and not self._stopping:
+                    self._changed.wait(self._seconds_to_next_timeout())
+                    batch = self._take_batch(flush=self._stopping)
+                if batch is None:
+                    return
+            self._run(*batch)
+
+    def _run(self, function, tasks: List[_Task]) -> None:
+        rows = sum(task.rows for task in tasks)
+        try:
+            merged = {name: tf.concat([task.tensors[name] for task in tasks], axis=0) for name in tasks[0].tensors}
+            outputs = call_signature(function, merged)
+            if any(len(value) != rows for value in outputs.values()):
+                raise ValueError("an output does not keep the batch dimension")
+        except Exception:  # re-run one by one: each request gets its own result or error
+            for task in tasks:
+                _settle(task.future, lambda: call_signature(function, task.tensors))
+            return
+        with self._changed:
+            self.requests_per_call[len(tasks)] += 1
+        offsets = np.cumsum([task.rows for task in tasks])[:-1]
+        pieces = {key: np.split(value, offsets) for key, value in outputs.items()}
+        for index, task in enumerate(tasks):
+            task.future.set_result({key: split[index] for key, split in pieces.items()})
+
+    def stop(self) -> None:
+        """Run what is queued, then end the batch threads."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join()
 
 
 def _jsonable(array: np.ndarray, key: str):
@@ -154,7 +292,8 @@ def _jsonable(array: np.ndarray, key: str):
     return array.tolist()
 
 
-def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict) -> dict:
+def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict,
+                 batcher: Optional[Batcher] = None) -> dict:
     _, servable = registry.resolve(model, version, label)
     function = signature(servable, body.get("signature_name", ""))
     names = list(function.structured_input_signature[1])
@@ -168,14 +307,14 @@ def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict
             inputs = {names[0]: instances}
         else:
             raise ServingError(400, f"signature has inputs {names}: each instance must be an object")
-        outputs = run_signature(function, inputs)
+        outputs = run_signature(function, inputs, batcher)
         if len(outputs) == 1:
             return {"predictions": _jsonable(next(iter(outputs.values())), next(iter(outputs)))}
         rows = len(next(iter(outputs.values())))
         return {"predictions": [{k: _jsonable(v, k)[i] for k, v in outputs.items()} for i in range(rows)]}
     if "inputs" in body:
         inputs = body["inputs"] if isinstance(body["inputs"], dict) else {names[0]: body["inputs"]}
-        outputs = run_signature(function, inputs)
+        outputs = run_signature(function, inputs, batcher)
         return {"outputs": {k: _jsonable(v, k) for k, v in outputs.items()}}
     raise ServingError(400, "request needs 'instances' (row format) or 'inputs' (columnar format)")
 
@@ -197,7 +336,11 @@ _PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+)|
                    r"(?P<suffix>/metadata|:predict)?$")
 
 
-def make_handler(registry: ModelRegistry):
+class _HTTPServer(ThreadingHTTPServer):
+    request_queue_size = socket.SOMAXCONN  # socketserver's listen backlog of 5 resets connections under load
+
+
+def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -233,7 +376,7 @@ def make_handler(registry: ModelRegistry):
                         raise ServingError(400, f"JSON Parse error: {why}") from why
                     if not isinstance(body, dict):
                         raise ServingError(400, "request body must be a JSON object")
-                    self._reply(200, predict_rest(registry, model, version, label, body))
+                    self._reply(200, predict_rest(registry, model, version, label, body, batcher))
                 else:
                     raise ServingError(405 if suffix else 404, f"Unsupported {method} on {self.path}")
             except ServingError as error:
@@ -248,13 +391,13 @@ def make_handler(registry: ModelRegistry):
     return Handler
 
 
-def grpc_services(registry: ModelRegistry):
+def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
     """PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus) servicers."""
     import grpc
     from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                          predict_pb2, prediction_service_pb2_grpc)
 
-    codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND}
+    codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE}
 
     def spec_target(spec):
         version = spec.version.value if spec.HasField("version") else None
@@ -266,7 +409,7 @@ def grpc_services(registry: ModelRegistry):
                 name, version, label = spec_target(request.model_spec)
                 version, servable = registry.resolve(name, version, label)
                 function = signature(servable, request.model_spec.signature_name)
-                outputs = run_signature(function, {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+                outputs = run_signature(function, {k: tf.make_ndarray(v) for k, v in request.inputs.items()}, batcher)
             except ServingError as error:
                 context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
             response = predict_pb2.PredictResponse()
@@ -315,20 +458,27 @@ def grpc_services(registry: ModelRegistry):
 
 
 class StandIn:
-    """REST and gRPC servers over one registry, with a poller loading newly pushed versions."""
+    """REST and gRPC servers over one registry, with a poller loading newly pushed versions.
+
+    batching: merge concurrent Predict calls (Batcher) with these parameters; None (default) runs each alone.
+    """
 
     def __init__(self, config, host: str = "127.0.0.1", rest_port: int = 8501, grpc_port: int = 8500,
-                 poll_seconds: float = 5.0):
+                 poll_seconds: float = 5.0, batching: Optional[BatchingParameters] = None):
         import grpc
         from concurrent import futures
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self.registry = ModelRegistry(config)
         self.registry.refresh()
-        self.http = ThreadingHTTPServer((host, rest_port), make_handler(self.registry))
-        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+        self.batcher = Batcher(batching) if batching else None
+        self.http = _HTTPServer((host, rest_port), make_handler(self.registry, self.batcher))
+        # A handler thread waits while its request sits in a batch: with fewer threads than a full batch for every
+        # batch thread, batches never fill and each one waits out batch_timeout_micros.
+        workers = max(GRPC_WORKERS, batching.max_batch_size * batching.num_batch_threads) if batching else GRPC_WORKERS
+        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
                                 options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
-        prediction, models = grpc_services(self.registry)
+        prediction, models = grpc_services(self.registry, self.batcher)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, self.grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, self.grpc)
         self.grpc_port = self.grpc.add_insecure_port(f"{host}:{grpc_port}")
@@ -351,3 +501,5 @@ class StandIn:
         self.http.shutdown()
         self.http.server_close()
         self.grpc.stop(grace=1)
+        if self.batcher:
+            self.batcher.stop()

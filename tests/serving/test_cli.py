@@ -6,7 +6,7 @@ import time
 import pytest
 
 from dlqos import cli
-from serving.config import read_models_config
+from serving.config import BATCHING, read_models_config
 from tests.conftest import save_tiny_model
 
 
@@ -28,7 +28,8 @@ def test_serving_config_files(output, capsys):
     assert "prometheus_config" in (output / "serving-config" / "monitoring.config").read_text()
 
 
-def test_serve_then_predict_over_rest_and_grpc(output, capsys):
+@pytest.mark.parametrize("batching", [False, True])
+def test_serve_then_predict_over_rest_and_grpc(output, capsys, batching):
     import socket
 
     ports = []
@@ -36,11 +37,17 @@ def test_serve_then_predict_over_rest_and_grpc(output, capsys):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
+    flags = []
+    if batching:
+        (output / "batching.config").write_text(BATCHING % 3)
+        flags = ["--enable-batching", "--batching-parameters-file", str(output / "batching.config")]
     thread = threading.Thread(target=cli.main, daemon=True, args=(
-        ["serve", "--output-dir", str(output), "--rest-port", str(ports[0]), "--grpc-port", str(ports[1])],))
+        ["serve", "--output-dir", str(output), "--rest-port", str(ports[0]), "--grpc-port", str(ports[1])] + flags,))
     thread.start()
     time.sleep(3)
-    capsys.readouterr()
+    announced = capsys.readouterr().out
+    assert ("batching BatchingParameters(max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=3)"
+            in announced) == batching
     assert cli.main(["predict", "tiny", "--input", "[[1, 1, 1]]", "--rest", f"http://127.0.0.1:{ports[0]}"]) == 0
     assert json.loads(capsys.readouterr().out)["predictions"][0]["total"] == pytest.approx(9.0)
     assert cli.main(["predict", "tiny", "--input", "[[1, 1, 1]]", "--grpc", f"127.0.0.1:{ports[1]}",

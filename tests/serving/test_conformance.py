@@ -16,24 +16,29 @@ import pytest
 import tensorflow as tf
 
 from serving.client import GrpcClient, RestClient, ServingClientError
-from serving.config import models_config
+from serving.config import BATCHING, DEFAULT_BATCH_THREADS, models_config, parse_batching_parameters
 from tests.conftest import save_tiny_model
 
 X = [[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@pytest.fixture(scope="module", params=["unbatched", "batched"])
+def server(request, tmp_path_factory):
+    """The stand-in as `dlqos serve` runs it, without and with --enable-batching (serving-config's parameters)."""
     root = tmp_path_factory.mktemp("serving")
     for version, scale in ((1, 2.0), (2, 3.0)):
         save_tiny_model(str(root / "tiny" / str(version)), scale)
     if os.environ.get("DLQOS_REST_URL"):
+        if request.param == "batched":
+            pytest.skip("batching is the server's setting: the external server is checked once")
         yield {"rest": RestClient(os.environ["DLQOS_REST_URL"]), "grpc": GrpcClient(os.environ["DLQOS_GRPC_TARGET"]),
                "standin": None, "root": root}
         return
     from serving.standin import StandIn
 
-    standin = StandIn(models_config(str(root)), rest_port=0, grpc_port=0, poll_seconds=3600).start()
+    batching = parse_batching_parameters(BATCHING % DEFAULT_BATCH_THREADS) if request.param == "batched" else None
+    standin = StandIn(models_config(str(root)), rest_port=0, grpc_port=0, poll_seconds=3600,
+                      batching=batching).start()
     yield {"rest": RestClient(f"http://127.0.0.1:{standin.rest_port}", retries=1),
            "grpc": GrpcClient(f"127.0.0.1:{standin.grpc_port}", retries=1), "standin": standin, "root": root}
     standin.stop()
