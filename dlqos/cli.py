@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="call a served model over REST or gRPC",
                                   description="Send a predict request; --input is JSON (instances) or @file.json.")
     predict.add_argument("model")
-    predict.add_argument("--input", required=True, help="JSON list of instances, or @path to a JSON file")
+    predict.add_argument("--input", required=True,
+                         help="JSON list of instances (row format), or a JSON object of one value per input (columnar, "
+                              "e.g. textgen's generate: prompt, num_chars, temperature, seed), or @path to a JSON file")
     predict.add_argument("--signature", default="", help="signature name (default serving_default)")
     predict.add_argument("--version", type=int)
     predict.add_argument("--label")
@@ -323,17 +325,29 @@ def _predict(args) -> int:
 
             client = GrpcClient(args.grpc, timeout=args.timeout)
             signature = client.metadata(args.model, args.version).signature_def[args.signature or "serving_default"]
-            if len(signature.inputs) != 1:
-                print(f"dlqos: error: over gRPC, --input feeds a single-input signature; this one has "
-                      f"{sorted(signature.inputs)}", file=sys.stderr)
+            named = instances if isinstance(instances, dict) else None
+            if named is None and len(signature.inputs) != 1:
+                print(f"dlqos: error: this signature has inputs {sorted(signature.inputs)}: give --input as a JSON "
+                      "object of one value per input", file=sys.stderr)
                 return EXIT_USAGE
-            name, spec = next(iter(signature.inputs.items()))
-            value = np.asarray(instances, dtype=tf.dtypes.as_dtype(spec.dtype).as_numpy_dtype)
-            outputs = client.predict(args.model, {name: value}, args.signature, args.version, args.label)
-            print(json.dumps({k: v.tolist() for k, v in outputs.items()}))
+            named = named or {next(iter(signature.inputs)): instances}
+            unknown = set(named) - set(signature.inputs)
+            if unknown:
+                print(f"dlqos: error: unknown inputs {sorted(unknown)}; the signature has {sorted(signature.inputs)}",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            dtypes = {name: tf.dtypes.as_dtype(spec.dtype) for name, spec in signature.inputs.items()}
+            values = {name: np.asarray(value, dtype=object if dtypes[name] == tf.string else dtypes[name].as_numpy_dtype)
+                      for name, value in named.items()}
+            outputs = client.predict(args.model, values, args.signature, args.version, args.label)
+            # string outputs (generated text) come back as bytes
+            print(json.dumps({k: v.tolist() for k, v in outputs.items()},
+                             default=lambda value: value.decode("utf-8", "replace")))
         else:
-            print(json.dumps(RestClient(args.rest, timeout=args.timeout).predict(
-                args.model, instances=instances, signature=args.signature, version=args.version, label=args.label)))
+            rest = RestClient(args.rest, timeout=args.timeout)
+            request = {"inputs": instances} if isinstance(instances, dict) else {"instances": instances}
+            print(json.dumps(rest.predict(args.model, signature=args.signature, version=args.version, label=args.label,
+                                          **request)))
     except ServingClientError as error:
         print(f"dlqos: error: {error}", file=sys.stderr)
         return EXIT_FAILURE

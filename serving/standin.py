@@ -151,7 +151,9 @@ def call_signature(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndar
         outputs = function(**tensors)
     except (tf.errors.InvalidArgumentError, ValueError) as why:
         raise ServingError(400, str(why).splitlines()[0]) from why
-    return {key: value.numpy() for key, value in outputs.items()}
+    # np.asarray: a scalar string output (generated text) is bytes from .numpy(), not an array
+    return {key: np.asarray(value.numpy(), dtype=object if value.dtype == tf.string else None)
+            for key, value in outputs.items()}
 
 
 def run_signature(function, inputs: Dict[str, object], batcher: Optional[Batcher] = None) -> Dict[str, np.ndarray]:
@@ -381,6 +383,9 @@ def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
                     raise ServingError(405 if suffix else 404, f"Unsupported {method} on {self.path}")
             except ServingError as error:
                 self._reply(error.status, {"error": str(error)})
+            except Exception as error:  # as TF Serving: a 500 with the reason, and the server keeps serving
+                log.exception("internal error on %s %s", method, self.path)
+                self._reply(500, {"error": f"internal error: {type(error).__name__}: {error}"})
 
         def do_GET(self):
             self._route("GET")

@@ -39,3 +39,26 @@ def test_generate_exact_length_and_reproducible(run):
     assert len(first) == 57 and sample(57, 1) == first
     assert len(sample(0, 1)) == 0 and len(sample(5, 2)) == 5
     assert set(first) <= set("the cat sat on the mat. ")
+
+
+def test_text_generation_call_over_rest_and_grpc(run, capsys):
+    """`dlqos predict textgen --signature generate` with named inputs, against the stand-in serving the push."""
+    import json
+
+    from serving.config import models_config
+    from serving.standin import StandIn
+
+    serving_root = os.path.dirname(os.path.dirname(run["run"].pushed_to))  # <out>/serving/textgen/<version>
+    server = StandIn(models_config(serving_root), rest_port=0, grpc_port=0, poll_seconds=3600).start()
+    try:
+        request = json.dumps({"prompt": "the ", "num_chars": 30, "temperature": 0.8, "seed": 3})
+        common = ["predict", "textgen", "--signature", "generate", "--input", request]
+        assert cli.main(common + ["--rest", f"http://127.0.0.1:{server.rest_port}"]) == cli.EXIT_OK
+        over_rest = json.loads(capsys.readouterr().out)["outputs"]["text"]
+        assert cli.main(common + ["--grpc", f"127.0.0.1:{server.grpc_port}"]) == cli.EXIT_OK
+        over_grpc = json.loads(capsys.readouterr().out)["text"]
+        unknown_input = common[:-1] + ['{"prompt": "x", "bogus": 1}', "--grpc", f"127.0.0.1:{server.grpc_port}"]
+        assert cli.main(unknown_input) == cli.EXIT_USAGE and "unknown inputs ['bogus']" in capsys.readouterr().err
+    finally:
+        server.stop()
+    assert len(over_rest) == 30 and over_rest == over_grpc
