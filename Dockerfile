@@ -5,9 +5,9 @@ ARG BASE_IMAGE=python:3.13.5-slim-trixie
 
 FROM ${BASE_IMAGE} AS build
 ARG UV_VERSION=0.13.9
-# g++: pyfarmhash (a TFDV dependency) has no cp313 wheel and compiles.
+# g++: pyfarmhash (a TFDV dependency) has no cp313 wheel and compiles. Pinned to Debian 13's version (hadolint DL3008).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends g++ \
+ && apt-get install -y --no-install-recommends "g++=4:14.2.0-1" \
  && rm -rf /var/lib/apt/lists/* \
  && pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src

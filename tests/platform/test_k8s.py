@@ -1,5 +1,5 @@
 """Render every kustomize overlay with kubectl and check the objects; models.config is parsed with the real
-TF Serving proto. There is no cluster here: no server-side schema validation; required fields are checked.
+TF Serving proto and every object is validated offline against the Kubernetes OpenAPI schemas (kubernetes-validate).
 tensorflow-serving-api does not ship the batching and monitoring protos, so those files are checked by field."""
 import os
 import shutil
@@ -62,3 +62,24 @@ def test_configmap_files_parse_with_tf_serving_protos():
     fields = {line.split()[0] for line in data["batching.config"].splitlines() if line.strip()}
     assert fields == {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"}
     assert "enable: true" in data["monitoring.config"] and '"/monitoring/prometheus/metrics"' in data["monitoring.config"]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "gpu", "prod"])
+def test_every_object_validates_against_the_kubernetes_schemas(overlay):
+    """Offline OpenAPI schemas of the newest Kubernetes release kubernetes-validate ships, strict: an unknown
+    or misplaced field fails, as `kubectl apply --validate=strict` would."""
+    import kubernetes_validate
+    from kubernetes_validate.utils import latest_version
+
+    for obj in render(overlay).values():
+        kubernetes_validate.validate(obj, latest_version(), strict=True)
+
+
+def test_schema_validation_catches_a_misplaced_field():
+    import kubernetes_validate
+    from kubernetes_validate.utils import latest_version
+
+    deployment = render("dev")["Deployment"]
+    deployment["spec"]["template"]["spec"]["containers"][0]["readOnlyRootFilesystem"] = True  # belongs in securityContext
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, latest_version(), strict=True)
