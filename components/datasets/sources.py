@@ -93,21 +93,39 @@ def cached(*parts: str) -> Callable[[], bool]:
     return probe
 
 
+class Progress:
+    """A one-line progress bar on stderr for long work (downloads, conversions); silent below `threshold`."""
+
+    def __init__(self, label: str, total: float, unit: str = "", scale: float = 1.0, threshold: float = 0):
+        self.label, self.total, self.unit, self.scale = label, total, unit, scale
+        self.shown = -1 if total > threshold else None
+
+    def update(self, done: float) -> None:
+        if self.shown is None or not self.total:
+            return
+        tick = int(done * 20 // self.total)
+        if tick != self.shown:
+            self.shown = tick
+            sys.stderr.write(f"\r  {self.label}: [{'#' * tick:<20}] {done / self.scale:,.1f} / "
+                             f"{self.total / self.scale:,.1f}{self.unit}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown is not None and self.shown >= 0:
+            sys.stderr.write("\n")
+
+
 def download(url: str, target: str, timeout: float = 300) -> None:
     """Stream url to target, with a progress line on stderr for downloads over a few megabytes."""
     with urllib.request.urlopen(url, timeout=timeout) as response, open(target, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0)
-        done, shown = 0, -1
+        progress = Progress(os.path.basename(target), int(response.headers.get("Content-Length") or 0), " MB",
+                            scale=1e6, threshold=4 << 20)
+        done = 0
         for block in iter(lambda: response.read(1 << 20), b""):
             out.write(block)
             done += len(block)
-            if total > (4 << 20) and done * 20 // total != shown:
-                shown = done * 20 // total
-                sys.stderr.write(f"\r  {os.path.basename(target)}: [{'#' * shown:<20}] "
-                                 f"{done / 1e6:6.1f} / {total / 1e6:.1f} MB")
-                sys.stderr.flush()
-        if total > (4 << 20):
-            sys.stderr.write("\n")
+            progress.update(done)
+        progress.close()
 
 
 def first_available(dataset: str, sources: Sequence[Source]):

@@ -17,10 +17,12 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.datasets.sources import Progress
 from dlqos.errors import DataError
 
 SPLITS = ("train", "eval")
 EXAMPLES_PER_SHARD = 10_000
+PROGRESS_FROM = 20_000  # conversions of more images than this show a progress bar
 METADATA_FILE = "dataset.json"
 
 
@@ -106,6 +108,8 @@ def _write_split(tf, images: np.ndarray, labels: np.ndarray, directory: str) -> 
     flat = images.reshape(len(images), -1)
     shards = max(1, math.ceil(len(images) / EXAMPLES_PER_SHARD))
     options = tf.io.TFRecordOptions(compression_type="GZIP")
+    progress = Progress(f"{os.path.basename(directory)} TFRecords", len(images), " examples",
+                        threshold=PROGRESS_FROM)
     for shard in range(shards):
         path = os.path.join(directory, f"data-{shard:05d}-of-{shards:05d}.tfrecord.gz")
         with tf.io.TFRecordWriter(path, options) as writer:
@@ -115,6 +119,8 @@ def _write_split(tf, images: np.ndarray, labels: np.ndarray, directory: str) -> 
                     "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(labels[index])])),
                 }))
                 writer.write(example.SerializeToString())
+                progress.update(index + 1)
+    progress.close()
 
 
 SEQUENCE_LENGTH = 100  # the char-RNN's input length; each window holds one more character for the target

@@ -282,3 +282,16 @@ def test_cifar10_missing_or_corrupt_batch_is_named(tmp_path):
     os.remove(os.path.join(directory, "data_batch_3"))
     with pytest.raises(DataError, match="data_batch_3"):
         cifar10.load_batches_dir(directory, "test")
+
+
+def test_progress_bar_only_for_long_work(capsys):
+    quiet = sources.Progress("small", 10, threshold=100)
+    quiet.update(5)
+    quiet.close()
+    assert capsys.readouterr().err == ""
+    loud = sources.Progress("big", 200, " examples", threshold=100)
+    for done in (50, 100, 200):
+        loud.update(done)
+    loud.close()
+    err = capsys.readouterr().err
+    assert err.endswith("\n") and "[#####               ] 50.0 / 200.0 examples" in err and "[####################]" in err
