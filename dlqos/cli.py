@@ -34,6 +34,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="Keras mixed precision; auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, else float32")
     parser.add_argument("--no-input-cache", dest="cache_input", action="store_false",
                         help="re-read the transformed examples every epoch (data larger than memory)")
+    parser.add_argument("--model-param", action="append", dest="model_params", metavar="KEY=VALUE", default=[],
+                        type=_model_param, help="model hyper-parameter over the profile's, repeatable (VALUE is JSON "
+                                                "or a string), e.g. transfer: fine_tune_layers=30 fine_tune_epochs=2")
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument("--train-steps", type=int, help="override the total number of training steps")
     parser.add_argument("--batch-size", type=int, help="override the per-replica batch size")
@@ -43,6 +46,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help=f"Beam pipeline argument, repeatable (default: {' '.join(DEFAULT_BEAM_ARGS)})")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs and full tracebacks")
+
+
+def _model_param(text: str) -> tuple:
+    import json
+
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,7 +213,7 @@ def _run_options(args):
     from dlqos.runs import RunOptions
 
     return RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
-                      dataset=getattr(args, "dataset", None), strict=args.strict,
+                      dataset=getattr(args, "dataset", None), strict=args.strict, model=dict(args.model_params),
                       dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                              if getattr(args, f"dream_{key}", None)},
                       strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,

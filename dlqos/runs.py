@@ -34,6 +34,7 @@ class RunOptions:
     max_train: Optional[int] = None  # override the profile's data sizes
     max_eval: Optional[int] = None
     dream: Mapping = field(default_factory=dict)  # DeepDream parameter overrides (backbone, weights, layers)
+    model: Mapping = field(default_factory=dict)  # model hyper-parameter overrides (custom_config['model'])
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
 
 
@@ -120,7 +121,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         epochs=options.epochs or profile.epochs, batch_size=batch_size,
         learning_rate=profile.learning_rate, strategy=options.strategy, precision=options.precision,
         cache_input=options.cache_input,
-        model=profile.model, data_metadata=os.path.join(examples_dir, METADATA_FILE))
+        model={**profile.model, **options.model}, data_metadata=os.path.join(examples_dir, METADATA_FILE))
     if options.train_steps is not None:
         training = dataclasses.replace(training, train_steps=options.train_steps)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)

@@ -101,6 +101,8 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
         model = build_model()
         # Under mixed_float16, tf_keras' compile wraps the optimizer in a LossScaleOptimizer.
         model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), loss=loss, metrics=list(metrics()))
+    parameters = parameter_counts(model)  # as built (the paper's model summaries), before any fine-tuning
+    fine_tuning = None
     epochs = config["epochs"]
     steps_per_epoch = max(1, fn_args.train_steps // epochs)
     timer = EpochTimer()
@@ -121,6 +123,7 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
             history.setdefault(key, []).extend(values)
         epoch_seconds += timer.seconds
         epochs += fine_tune_epochs
+        fine_tuning = {"epochs": fine_tune_epochs, "trainable_parameters": parameter_counts(model)["trainable"]}
     # The paper prints Keras' test line ("313/313 - loss: 0.6811 - accuracy: 0.7737"): the same, on our eval split.
     evaluation_results = model.evaluate(evaluation, steps=fn_args.eval_steps, verbose=2, return_dict=True)
     examples = steps_per_epoch * global_batch * epochs
@@ -136,7 +139,8 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
         "strategy_class": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "precision": precision,
-        "parameters": parameter_counts(model),
+        "parameters": parameters,
+        "fine_tuning": fine_tuning,
         "evaluation": {key: float(value) for key, value in evaluation_results.items()},
     }
     return model, record
