@@ -52,7 +52,8 @@ def model_params(fn_args, defaults: Optional[dict] = None) -> dict:
         if "vocabulary" in metadata:
             data["vocabulary"] = metadata["vocabulary"]
         if "shape" in metadata:
-            data.update(image_shape=list(metadata["shape"]), num_classes=len(metadata["class_names"]))
+            data.update(image_shape=list(metadata["shape"]), num_classes=len(metadata["class_names"]),
+                        class_names=list(metadata["class_names"]))
     return {**(defaults or {}), **data, **config.get("model", {})}
 
 
@@ -159,12 +160,17 @@ def write_training_record(fn_args, record: dict) -> str:
     return path
 
 
+CLASSIFY_METHOD = "tensorflow/serving/classify"  # TF Serving's Classify API serves only this method name
+
+
 def export_classifier(model: keras.Model, transform_output: tft.TFTransformOutput, export_dir: str,
-                      image_shape: Sequence[int]) -> None:
-    """Save with two signatures over the same Transform graph and model:
+                      image_shape: Sequence[int], class_names: Sequence[str]) -> None:
+    """Save with three signatures over the same Transform graph and model:
 
     - serving_default: serialized tf.Example (`examples`) -> probabilities, class_id (TFMA and gRPC clients);
-    - serving_pixels: pixel values 0..255 as float32 [N,H,W(,C)] (`pixels`) -> the same (JSON clients).
+    - serving_pixels: pixel values 0..255 as float32 [N,H,W(,C)] (`pixels`) -> the same (JSON clients);
+    - classify: serialized tf.Example (`inputs`) -> `classes` (class names) and `scores`, marked with the
+      classify method name so TF Serving's Classify API (gRPC Classify, REST :classify) serves it.
     """
     height, width, channels = image_shape
     raw_spec = transform_output.raw_feature_spec()
@@ -189,10 +195,32 @@ def export_classifier(model: keras.Model, transform_output: tft.TFTransformOutpu
         flat = tf.reshape(pixels, [-1, height * width * channels])
         return predict({"pixels": tf.cast(tf.round(tf.clip_by_value(flat, 0.0, 255.0)), tf.int64)})
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(inputs):
+        scores = predict(tf.io.parse_example(inputs, raw_spec))["probabilities"]
+        return {"classes": tf.broadcast_to(tf.constant(list(class_names)), tf.shape(scores)), "scores": scores}
+
     tf.saved_model.save(module, export_dir, signatures={
         "serving_default": serve_examples.get_concrete_function(),
         "serving_pixels": serve_pixels.get_concrete_function(),
+        "classify": classify.get_concrete_function(),
     })
+    set_method_name(export_dir, "classify", CLASSIFY_METHOD)
+
+
+def set_method_name(export_dir: str, signature_name: str, method_name: str) -> None:
+    """TF2's saver writes every signature as a predict signature; TF Serving dispatches Classify/Regress by the
+    SignatureDef's method_name, so set it in saved_model.pb (loading in TF2 ignores it)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(export_dir, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    for meta_graph in saved_model.meta_graphs:
+        meta_graph.signature_def[signature_name].method_name = method_name
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(saved_model.SerializeToString())
 
 
 def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], keras.Model]) -> None:
@@ -205,5 +233,6 @@ def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], ke
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
-    export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir, image_shape)
+    export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir, image_shape,
+                      params["class_names"])
     write_training_record(fn_args, record)

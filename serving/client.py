@@ -72,6 +72,12 @@ class RestClient:
     def metadata(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> dict:
         return self._call(_model_path(model, version, label) + "/metadata")
 
+    def classify(self, model: str, examples: list, signature: str = "classify", version: Optional[int] = None,
+                 label: Optional[str] = None) -> list:
+        """TF Serving's :classify: examples as JSON objects of features -> per example [[class, score], ...]."""
+        body = {"signature_name": signature, "examples": examples}
+        return self._call(_model_path(model, version, label) + ":classify", body)["results"]
+
     def predict(self, model: str, instances=None, inputs=None, signature: str = "", version: Optional[int] = None,
                 label: Optional[str] = None) -> dict:
         """Row format (`instances`) or columnar (`inputs`); bytes values travel as {"b64": ...}."""
@@ -124,6 +130,17 @@ class GrpcClient:
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
         response = self._invoke(self.prediction.Predict, request)
         return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+
+    def classify(self, model: str, examples: list, signature: str = "classify", version: Optional[int] = None,
+                 label: Optional[str] = None) -> list:
+        """gRPC Classify: tf.train.Example protos -> per example [(class, score), ...]."""
+        from tensorflow_serving.apis import classification_pb2
+
+        request = classification_pb2.ClassificationRequest()
+        self._spec(request.model_spec, model, signature, version, label)
+        request.input.example_list.examples.extend(examples)
+        response = self._invoke(self.prediction.Classify, request)
+        return [[(c.label, c.score) for c in row.classes] for row in response.result.classifications]
 
     def metadata(self, model: str, version: Optional[int] = None):
         from tensorflow_serving.apis import get_model_metadata_pb2

@@ -334,8 +334,66 @@ def metadata(registry: ModelRegistry, model: str, version, label) -> dict:
     return {"model_spec": {"name": model, "version": str(version)}, "metadata": {"signature_def": signatures}}
 
 
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+
+
+def signature_defs(registry: ModelRegistry, model: str, version: int) -> dict:
+    """The SignatureDefs as saved (with their method names, which TF2's loader does not expose)."""
+    from tensorflow.python.saved_model import loader_impl
+
+    saved_model = loader_impl.parse_saved_model(f"{registry.entry(model).base_path}/{version}")
+    return dict(saved_model.meta_graphs[0].signature_def)
+
+
+def classify(registry: ModelRegistry, model: str, version, label, signature_name: str, examples: List[bytes]):
+    """TF Serving's Classify: serialized tf.Examples through a signature whose method_name is classify.
+    Returns (version, [[(class, score), ...] per example])."""
+    version, servable = registry.resolve(model, version, label)
+    name = signature_name or "serving_default"
+    definition = signature_defs(registry, model, version).get(name)
+    if definition is None:
+        raise ServingError(400, f"Serving signature key \"{name}\" not found")
+    if definition.method_name != CLASSIFY_METHOD:
+        raise ServingError(400, f"Expected classification signature method_name to be {CLASSIFY_METHOD}. "
+                                f"Was: {definition.method_name}")
+    if not examples:
+        raise ServingError(400, "Invalid argument: input is empty")
+    outputs = call_signature(signature(servable, name), {"inputs": tf.constant(examples)})
+    scores = outputs["scores"]
+    classes = outputs.get("classes", np.tile(np.arange(scores.shape[1]).astype(str), (len(scores), 1)))
+    return version, [[(c.decode() if isinstance(c, bytes) else str(c), float(s)) for c, s in zip(row_c, row_s)]
+                     for row_c, row_s in zip(classes, scores)]
+
+
+def json_example(features: dict) -> bytes:
+    """A REST :classify example (feature -> value or list; ints, floats, strings, {"b64": ...}) serialized."""
+    if not isinstance(features, dict):
+        raise ServingError(400, "each example must be a JSON object of features")
+    example = tf.train.Example()
+    for key, value in features.items():
+        values = value if isinstance(value, list) else [value]
+        feature = example.features.feature[key]
+        if all(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+            feature.bytes_list.value.extend(base64.b64decode(v["b64"]) if isinstance(v, dict) else str(v).encode()
+                                            for v in values)
+        elif all(isinstance(v, int) for v in values):
+            feature.int64_list.value.extend(values)
+        else:
+            feature.float_list.value.extend(float(v) for v in values)
+    return example.SerializeToString()
+
+
+def classify_rest(registry: ModelRegistry, model: str, version, label, body: dict) -> dict:
+    examples = body.get("examples")
+    if not isinstance(examples, list):
+        raise ServingError(400, "request needs 'examples': a list of JSON objects of features")
+    _, results = classify(registry, model, version, label, body.get("signature_name", ""),
+                          [json_example(e) for e in examples])
+    return {"results": [[[name, score] for name, score in row] for row in results]}
+
+
 _PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-                   r"(?P<suffix>/metadata|:predict)?$")
+                   r"(?P<suffix>/metadata|:predict|:classify)?$")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -368,7 +426,7 @@ def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
                     self._reply(200, {"model_version_status": registry.status(model, version, label)})
                 elif method == "GET" and suffix == "/metadata":
                     self._reply(200, metadata(registry, model, version, label))
-                elif method == "POST" and suffix == ":predict":
+                elif method == "POST" and suffix in (":predict", ":classify"):
                     length = int(self.headers.get("Content-Length") or 0)
                     if length > MAX_REQUEST_BYTES:
                         raise ServingError(413, f"request of {length} bytes exceeds the {MAX_REQUEST_BYTES} limit")
@@ -378,7 +436,10 @@ def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
                         raise ServingError(400, f"JSON Parse error: {why}") from why
                     if not isinstance(body, dict):
                         raise ServingError(400, "request body must be a JSON object")
-                    self._reply(200, predict_rest(registry, model, version, label, body, batcher))
+                    if suffix == ":classify":
+                        self._reply(200, classify_rest(registry, model, version, label, body))
+                    else:
+                        self._reply(200, predict_rest(registry, model, version, label, body, batcher))
                 else:
                     raise ServingError(405 if suffix else 404, f"Unsupported {method} on {self.path}")
             except ServingError as error:
@@ -396,11 +457,28 @@ def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
     return Handler
 
 
+def _serialized_examples(request_input) -> List[bytes]:
+    """An Input proto's examples, each merged over the shared context for example_list_with_context."""
+    kind = request_input.WhichOneof("kind")
+    if kind is None:
+        return []
+    examples = getattr(request_input, kind).examples
+    if kind == "example_list":
+        return [example.SerializeToString() for example in examples]
+    merged = []
+    for example in examples:
+        combined = tf.train.Example()
+        combined.CopyFrom(request_input.example_list_with_context.context)
+        combined.MergeFrom(example)
+        merged.append(combined.SerializeToString())
+    return merged
+
+
 def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
-    """PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus) servicers."""
+    """PredictionService (Predict, Classify, GetModelMetadata) and ModelService (GetModelStatus) servicers."""
     import grpc
-    from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                         predict_pb2, prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                                         model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
 
     codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE}
 
@@ -425,8 +503,24 @@ def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
                 response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
             return response
 
+        def Classify(self, request, context):
+            try:
+                name, version, label = spec_target(request.model_spec)
+                version, results = classify(registry, name, version, label, request.model_spec.signature_name,
+                                            _serialized_examples(request.input))
+            except ServingError as error:
+                context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
+            response = classification_pb2.ClassificationResponse()
+            response.model_spec.name = name
+            response.model_spec.version.value = version
+            response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+            for row in results:
+                classifications = response.result.classifications.add()
+                for class_name, score in row:
+                    classifications.classes.add(label=class_name, score=score)
+            return response
+
         def GetModelMetadata(self, request, context):
-            from tensorflow.python.saved_model import loader_impl
             from tensorflow_serving.apis import get_model_metadata_pb2 as metadata_pb2
 
             try:
@@ -434,10 +528,8 @@ def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
                 version, _ = registry.resolve(name, version, label)
             except ServingError as error:
                 context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
-            entry = registry.entry(name)
-            saved_model = loader_impl.parse_saved_model(f"{entry.base_path}/{version}")
             signature_map = metadata_pb2.SignatureDefMap()
-            for key, value in saved_model.meta_graphs[0].signature_def.items():
+            for key, value in signature_defs(registry, name, version).items():
                 signature_map.signature_def[key].CopyFrom(value)
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = name

@@ -81,5 +81,5 @@ def run_fn(fn_args):
         if params["fine_tune_layers"] and params["fine_tune_epochs"] and not params["hub_handle"] else None)
     record["backbone"] = sources[-1]
     training.export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir,
-                               image_shape)
+                               image_shape, params["class_names"])
     training.write_training_record(fn_args, record)

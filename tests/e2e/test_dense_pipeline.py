@@ -82,3 +82,37 @@ def test_pushed_model_answers_both_signatures(dense_study):
     np.testing.assert_allclose(by_example["probabilities"], by_pixels["probabilities"], atol=1e-6)
     accuracy = float(np.mean(by_pixels["class_id"].numpy() == labels))
     assert accuracy >= 0.8, accuracy
+
+
+def test_classify_api_over_rest_and_grpc(dense_study):
+    """The pushed classifier's `classify` signature (method name tensorflow/serving/classify) through TF Serving's
+    Classify API on the stand-in: class names with the same scores as Predict; a predict signature is refused."""
+    from components.datasets.fashion_mnist import CLASS_NAMES
+    from serving.client import GrpcClient, RestClient, ServingClientError
+    from serving.config import models_config
+    from serving.standin import StandIn
+
+    pushed = dense_study["runs"][1].pushed_to
+    server = StandIn(models_config(os.path.dirname(os.path.dirname(pushed))), rest_port=0, grpc_port=0,
+                     poll_seconds=3600).start()
+    try:
+        images, _ = fashion_like_arrays(3, seed=21)
+        pixels = images.reshape(3, -1).astype(int).tolist()
+        over_rest = RestClient(f"http://127.0.0.1:{server.rest_port}").classify("dense", [{"pixels": p} for p in pixels])
+        examples = [tf.train.Example(features=tf.train.Features(feature={
+            "pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=p))})) for p in pixels]
+        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
+        over_grpc = grpc_client.classify("dense", examples)
+        with pytest.raises(ServingClientError, match="method_name"):
+            RestClient(f"http://127.0.0.1:{server.rest_port}").classify("dense", [{"pixels": pixels[0]}],
+                                                                        signature="serving_default")
+        with pytest.raises(ServingClientError, match="INVALID_ARGUMENT.*method_name"):
+            grpc_client.classify("dense", examples, signature="serving_default")
+    finally:
+        server.stop()
+    predicted = tf.saved_model.load(pushed).signatures["serving_default"](
+        examples=tf.constant([e.SerializeToString() for e in examples]))["probabilities"].numpy()
+    for rest_row, grpc_row, probabilities in zip(over_rest, over_grpc, predicted):
+        assert [name for name, _ in rest_row] == [name for name, _ in grpc_row] == list(CLASS_NAMES)
+        np.testing.assert_allclose([score for _, score in rest_row], probabilities, rtol=1e-5)
+        np.testing.assert_allclose([score for _, score in grpc_row], probabilities, rtol=1e-5)
