@@ -482,6 +482,12 @@ def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
 
     codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE}
 
+    def answered_spec(spec, name: str, version: int, signature_name: str) -> None:
+        """The response's model_spec, as TF Serving fills it: the version actually used, the signature's key."""
+        spec.name = name
+        spec.version.value = version
+        spec.signature_name = signature_name or "serving_default"
+
     def spec_target(spec):
         version = spec.version.value if spec.HasField("version") else None
         return spec.name, version, spec.version_label or None
@@ -496,9 +502,7 @@ def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
             except ServingError as error:
                 context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
             response = predict_pb2.PredictResponse()
-            response.model_spec.name = name
-            response.model_spec.version.value = version
-            response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+            answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
             for key, value in outputs.items():
                 response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
             return response
@@ -511,9 +515,7 @@ def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
             except ServingError as error:
                 context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
             response = classification_pb2.ClassificationResponse()
-            response.model_spec.name = name
-            response.model_spec.version.value = version
-            response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+            answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
             for row in results:
                 classifications = response.result.classifications.add()
                 for class_name, score in row:

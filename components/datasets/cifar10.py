@@ -85,15 +85,7 @@ def _from_cache() -> ImageSplits:
 
 
 def _from_keras() -> ImageSplits:
-    import tf_keras
-
-    try:
-        (x_train, y_train), (x_eval, y_eval) = tf_keras.datasets.cifar10.load_data()
-    except Exception as why:  # network errors surface as several exception types
-        raise sources.SourceUnavailable(f"Keras download failed: {why}") from why
-    return ImageSplits(train=(x_train, y_train.reshape(-1).astype(np.int64)),
-                       eval=(x_eval, y_eval.reshape(-1).astype(np.int64)),
-                       class_names=CLASS_NAMES, source="Keras (www.cs.toronto.edu)")
+    return sources.keras_images("cifar10", CLASS_NAMES, "www.cs.toronto.edu")
 
 
 def source_list(data_dir: Optional[str] = None) -> list:

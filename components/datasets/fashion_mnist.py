@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-import numpy as np
 
 from components.datasets import idx, sources
 from components.datasets.tfrecords import ImageSplits
@@ -51,15 +50,7 @@ def _from_debian_package() -> ImageSplits:
 
 
 def _from_keras() -> ImageSplits:
-    import tf_keras
-
-    try:
-        (x_train, y_train), (x_eval, y_eval) = tf_keras.datasets.fashion_mnist.load_data()
-    except Exception as why:  # network errors surface as several exception types
-        raise sources.SourceUnavailable(f"Keras download failed: {why}") from why
-    return ImageSplits(train=(x_train[..., np.newaxis], y_train.astype(np.int64)),
-                       eval=(x_eval[..., np.newaxis], y_eval.astype(np.int64)),
-                       class_names=CLASS_NAMES, source="Keras (storage.googleapis.com)")
+    return sources.keras_images("fashion_mnist", CLASS_NAMES, "storage.googleapis.com")
 
 
 def source_list(data_dir: Optional[str] = None) -> list:

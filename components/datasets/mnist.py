@@ -83,15 +83,7 @@ def _from_pypi_wheel() -> ImageSplits:
 
 
 def _from_keras() -> ImageSplits:
-    import tf_keras
-
-    try:
-        (x_train, y_train), (x_eval, y_eval) = tf_keras.datasets.mnist.load_data()
-    except Exception as why:  # network errors surface as several exception types
-        raise sources.SourceUnavailable(f"Keras download failed: {why}") from why
-    return ImageSplits(train=(x_train[..., np.newaxis], y_train.astype(np.int64)),
-                       eval=(x_eval[..., np.newaxis], y_eval.astype(np.int64)),
-                       class_names=CLASS_NAMES, source="Keras (storage.googleapis.com)")
+    return sources.keras_images("mnist", CLASS_NAMES, "storage.googleapis.com")
 
 
 def source_list(data_dir: Optional[str] = None) -> list:

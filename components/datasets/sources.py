@@ -128,6 +128,25 @@ def download(url: str, target: str, timeout: float = 300) -> None:
         progress.close()
 
 
+def keras_images(dataset: str, class_names: Sequence[str], host: str):
+    """A Keras built-in image dataset through Keras' own downloader (online only) as ImageSplits."""
+    import numpy as np
+    import tf_keras
+
+    from components.datasets.tfrecords import ImageSplits
+
+    try:
+        (x_train, y_train), (x_eval, y_eval) = getattr(tf_keras.datasets, dataset).load_data()
+    except Exception as why:  # network errors surface as several exception types
+        raise SourceUnavailable(f"Keras download failed: {why}") from why
+
+    def split(images, labels):  # greyscale datasets come without a channel axis
+        return images if images.ndim == 4 else images[..., np.newaxis], labels.reshape(-1).astype(np.int64)
+
+    return ImageSplits(train=split(x_train, y_train), eval=split(x_eval, y_eval), class_names=class_names,
+                       source=f"Keras ({host})")
+
+
 def first_available(dataset: str, sources: Sequence[Source]):
     """Try sources in order, reporting each; the first that loads wins. DataError stops the search."""
     tried = []

@@ -295,3 +295,23 @@ def test_progress_bar_only_for_long_work(capsys):
     loud.close()
     err = capsys.readouterr().err
     assert err.endswith("\n") and "[#####               ] 50.0 / 200.0 examples" in err and "[####################]" in err
+
+
+def test_keras_loader_adds_the_channel_axis_and_reports_failures(monkeypatch):
+    import tf_keras
+
+    grey = (np.zeros((4, 28, 28), np.uint8), np.arange(4, dtype=np.uint8))
+    rgb = (np.zeros((2, 32, 32, 3), np.uint8), np.arange(2).reshape(2, 1))
+    monkeypatch.setattr(tf_keras.datasets.mnist, "load_data", lambda: (grey, grey))
+    monkeypatch.setattr(tf_keras.datasets.cifar10, "load_data", lambda: (rgb, rgb))
+    splits = sources.keras_images("mnist", tuple("0123456789"), "example.org")
+    assert splits.train[0].shape == (4, 28, 28, 1) and splits.train[1].dtype == np.int64
+    assert splits.source == "Keras (example.org)"
+    assert sources.keras_images("cifar10", tuple("abcdefghij"), "h").eval[1].tolist() == [0, 1]
+
+    def offline():
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(tf_keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(sources.SourceUnavailable, match="Keras download failed"):
+        sources.keras_images("mnist", tuple("0123456789"), "example.org")
