@@ -9,6 +9,7 @@ stored size and channel count are resized to 224x224 RGB inside the model, so se
 from __future__ import annotations
 
 from dlqos import training
+from dlqos.errors import ConfigError
 from dlqos.steps.dense import preprocessing_fn  # noqa: F401  (same pixels -> [0, 1] scaling as step 1)
 
 BACKBONE_INPUT = (224, 224)
@@ -67,19 +68,23 @@ def run_fn(fn_args):
 
     params = training.model_params(fn_args, DEFAULTS)
     image_shape = params["image_shape"]
-    sources = []
+    fine_tune = None
+    if params["fine_tune_layers"] and params["fine_tune_epochs"]:
+        if params["hub_handle"]:
+            raise ConfigError("fine-tuning unfreezes layers of the Keras MobileNetV2; a TF Hub layer is one frozen "
+                              "block: drop hub_handle or the fine_tune_* parameters")
+        fine_tune = (lambda model: unfreeze_top(model, params["fine_tune_layers"]), params["fine_tune_epochs"])
+    backbone_source = []  # set when fit() builds the model inside the strategy scope
 
     def build():
         backbone, source = build_backbone(params["hub_handle"], params["backbone_weights"])
-        sources.append(source)
+        backbone_source.append(source)
         return build_model(image_shape, params["num_classes"], backbone)
 
-    model, record = training.fit(
-        fn_args, build, loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        fine_tune=(lambda m: unfreeze_top(m, params["fine_tune_layers"]), params["fine_tune_epochs"])
-        if params["fine_tune_layers"] and params["fine_tune_epochs"] and not params["hub_handle"] else None)
-    record["backbone"] = sources[-1]
+    model, record = training.fit(fn_args, build, loss=keras.losses.SparseCategoricalCrossentropy(),
+                                 metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                                 fine_tune=fine_tune)
+    record["backbone"] = backbone_source[-1]
     training.export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir,
                                image_shape, params["class_names"])
     training.write_training_record(fn_args, record)

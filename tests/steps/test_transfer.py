@@ -77,3 +77,15 @@ def test_tf_hub_handle_as_a_frozen_feature_vector(tmp_path):
     model = transfer.build_model((28, 28, 1), 5, backbone)
     assert parameter_counts(model)["trainable"] == 8 * 5 + 5
     assert model({"image": tf.random.uniform([3, 784])}).shape == (3, 5)
+
+
+def test_fine_tuning_a_hub_layer_is_a_clear_error():
+    import types
+
+    from dlqos.errors import ConfigError
+
+    fn_args = types.SimpleNamespace(custom_config={"model": {
+        "hub_handle": "/models/feature_vector", "fine_tune_layers": 2, "fine_tune_epochs": 1,
+        "image_shape": [28, 28, 1], "num_classes": 5}})
+    with pytest.raises(ConfigError, match="TF Hub layer"):
+        transfer.run_fn(fn_args)
