@@ -9,6 +9,7 @@ version that fails to load is reported and never replaces the one being served.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
@@ -339,10 +340,16 @@ CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 def signature_defs(registry: ModelRegistry, model: str, version: int) -> dict:
     """The SignatureDefs as saved (with their method names, which TF2's loader does not expose)."""
+    return _saved_signature_defs(f"{registry.entry(model).base_path}/{version}")
+
+
+@functools.lru_cache(maxsize=64)
+def _saved_signature_defs(version_dir: str) -> dict:
+    """Parsed once per version directory, not per Classify request: a published version never changes (the
+    pusher renames it into place complete)."""
     from tensorflow.python.saved_model import loader_impl
 
-    saved_model = loader_impl.parse_saved_model(f"{registry.entry(model).base_path}/{version}")
-    return dict(saved_model.meta_graphs[0].signature_def)
+    return dict(loader_impl.parse_saved_model(version_dir).meta_graphs[0].signature_def)
 
 
 def classify(registry: ModelRegistry, model: str, version, label, signature_name: str, examples: List[bytes]):
