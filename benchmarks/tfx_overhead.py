@@ -37,14 +37,14 @@ def plain_keras(splits, n_train: int, n_eval: int, epochs: int, batch_size: int)
     return {"seconds": time.perf_counter() - start, "accuracy": accuracy}
 
 
-def pipeline(n_train: int, n_eval: int, epochs: int, batch_size: int, workdir: str) -> dict:
+def pipeline(n_train: int, n_eval: int, epochs: int, batch_size: int, workdir: str, materialize: bool) -> dict:
     from dlqos import metadata, runs
     from dlqos.config import OutputLayout
     from dlqos.steps import get_step
 
     step = get_step("dense")
     options = runs.RunOptions(output_dir=workdir, epochs=epochs, batch_size=batch_size, max_train=n_train,
-                              max_eval=n_eval)
+                              max_eval=n_eval, materialize_transform=materialize)
     layout = OutputLayout(os.path.abspath(workdir))
     runs.prepare_examples(step, options, layout)  # conversion is the data layer's cost, not TFX's
     start = time.perf_counter()
@@ -60,26 +60,31 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 6000, 60000])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--compare-materialized", action="store_true",
+                        help="also run the pipeline with Transform writing transformed examples for the Trainer")
     args = parser.parse_args()
     sys.argv = sys.argv[:1]  # TFX's Beam executors parse sys.argv with absl
 
     from components.datasets import fashion_mnist
 
     splits = fashion_mnist.load()
-    print(f"{'train':>7} {'eval':>6} {'keras s':>8} {'tfx s':>7} {'ratio':>6} {'keras acc':>9} {'tfx acc':>8}"
-          "  slowest components")
+    modes = (False, True) if args.compare_materialized else (False,)
+    print(f"{'train':>7} {'eval':>6} {'transform':>12} {'keras s':>8} {'tfx s':>7} {'ratio':>6} {'keras acc':>9} "
+          f"{'tfx acc':>8}  slowest components")
     for size in args.sizes:
         n_eval = max(500, size // 6)
-        workdir = tempfile.mkdtemp(prefix="bench-tfx-")
-        try:
-            keras_result = plain_keras(splits, size, n_eval, args.epochs, args.batch_size)
-            tfx_result = pipeline(size, n_eval, args.epochs, args.batch_size, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        slowest = sorted(tfx_result["components"].items(), key=lambda kv: -kv[1])[:4]
-        print(f"{size:>7} {n_eval:>6} {keras_result['seconds']:>8.1f} {tfx_result['seconds']:>7.1f} "
-              f"{tfx_result['seconds'] / keras_result['seconds']:>6.2f} {keras_result['accuracy']:>9.4f} "
-              f"{tfx_result['accuracy']:>8.4f}  " + ", ".join(f"{k} {v:.1f}s" for k, v in slowest), flush=True)
+        keras_result = plain_keras(splits, size, n_eval, args.epochs, args.batch_size)
+        for materialize in modes:
+            workdir = tempfile.mkdtemp(prefix="bench-tfx-")
+            try:
+                tfx_result = pipeline(size, n_eval, args.epochs, args.batch_size, workdir, materialize)
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+            slowest = sorted(tfx_result["components"].items(), key=lambda kv: -kv[1])[:4]
+            print(f"{size:>7} {n_eval:>6} {'materialized' if materialize else 'in Trainer':>12} "
+                  f"{keras_result['seconds']:>8.1f} {tfx_result['seconds']:>7.1f} "
+                  f"{tfx_result['seconds'] / keras_result['seconds']:>6.2f} {keras_result['accuracy']:>9.4f} "
+                  f"{tfx_result['accuracy']:>8.4f}  " + ", ".join(f"{k} {v:.1f}s" for k, v in slowest), flush=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="Keras mixed precision; auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, else float32")
     parser.add_argument("--no-input-cache", dest="cache_input", action="store_false",
-                        help="re-read the transformed examples every epoch (data larger than memory)")
+                        help="re-read the examples every epoch (data larger than memory)")
+    parser.add_argument("--materialize-transform", action="store_true",
+                        help="Transform writes transformed examples for the Trainer (default: the Trainer applies "
+                             "the Transform graph as it reads; materialize when the preprocessing_fn is expensive)")
     parser.add_argument("--model-param", action="append", dest="model_params", metavar="KEY=VALUE", default=[],
                         type=_model_param, help="model hyper-parameter over the profile's, repeatable (VALUE is JSON "
                                                 "or a string), e.g. transfer: fine_tune_layers=30 fine_tune_epochs=2")
@@ -217,7 +220,7 @@ def _run_options(args):
                       dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                              if getattr(args, f"dream_{key}", None)},
                       strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
-                      epochs=args.epochs,
+                      materialize_transform=args.materialize_transform, epochs=args.epochs,
                       train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
                       max_eval=args.max_eval,
                       beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))

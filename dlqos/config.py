@@ -43,6 +43,10 @@ class TrainingConfig:
     strategy: str = "auto"
     precision: str = "float32"  # Keras policy (dlqos.strategy.PRECISIONS); "auto": mixed on GPU/TPU, opt-in
     cache_input: bool = True  # parse the transformed examples once, later epochs from memory (docs/benchmarks.md)
+    # Off (default): Transform writes only its graph and the Trainer applies it to the raw examples as it reads
+    # them, once with cache_input. On: Transform also writes a transformed copy the Trainer reads, worth it only
+    # when the preprocessing_fn is expensive (docs/benchmarks.md).
+    materialize_transform: bool = False
     seed: int = 42
     model: Mapping = field(default_factory=dict)
     # dataset.json beside the examples ExampleGen reads: the model's data facts (image shape, classes, text
@@ -63,6 +67,7 @@ class TrainingConfig:
     def custom_config(self) -> dict:
         return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
                 "strategy": self.strategy, "precision": self.precision, "cache_input": self.cache_input,
+                "materialize_transform": self.materialize_transform,
                 "seed": self.seed, "model": dict(self.model),
                 "data_metadata": self.data_metadata}
 

@@ -28,6 +28,7 @@ class RunOptions:
     strategy: str = "auto"
     precision: str = "float32"
     cache_input: bool = True
+    materialize_transform: bool = False
     epochs: Optional[int] = None
     train_steps: Optional[int] = None
     batch_size: Optional[int] = None
@@ -120,7 +121,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
         epochs=options.epochs or profile.epochs, batch_size=batch_size,
         learning_rate=profile.learning_rate, strategy=options.strategy, precision=options.precision,
-        cache_input=options.cache_input,
+        cache_input=options.cache_input, materialize_transform=options.materialize_transform,
         model={**profile.model, **options.model}, data_metadata=os.path.join(examples_dir, METADATA_FILE))
     if options.train_steps is not None:
         training = dataclasses.replace(training, train_steps=options.train_steps)

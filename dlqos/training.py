@@ -27,14 +27,28 @@ def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOut
                   seed: int, label_key: str = LABEL_KEY, cache: bool = False) -> tf.data.Dataset:
     """(features, label) batches of transformed examples, repeated forever, shuffled with a fixed seed.
 
-    cache: read and parse the GZIP TFRecords once, then serve later epochs from memory (batches reshuffled
-    each epoch). The study's datasets fit in memory; parsing every epoch made the Trainer ~2x slower than Keras
-    fed from arrays (docs/benchmarks.md).
+    The files are raw examples that the Transform graph is applied to here (the pipeline's default), or
+    Transform's materialized output when custom_config['materialize_transform'] is set.
+    cache: read, parse and transform the GZIP TFRecords once, then serve later epochs from memory (batches
+    reshuffled each epoch). The study's datasets fit in memory; parsing every epoch made the Trainer ~2x slower
+    than Keras fed from arrays (docs/benchmarks.md).
     """
-    options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key, shuffle_seed=seed,
-                                             num_epochs=1 if cache else None)
-    dataset = fn_args.data_accessor.tf_dataset_factory(file_pattern, options,
-                                                       tf_transform_output.transformed_metadata.schema)
+    materialized = fn_args.custom_config.get("materialize_transform", False)
+    options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key if materialized else None,
+                                             shuffle_seed=seed, num_epochs=1 if cache else None)
+    if materialized:
+        dataset = fn_args.data_accessor.tf_dataset_factory(file_pattern, options,
+                                                           tf_transform_output.transformed_metadata.schema)
+    else:
+        transform = tf_transform_output.transform_features_layer()
+
+        def transform_and_split(raw):
+            features = transform(raw)
+            return features, features.pop(label_key)
+
+        dataset = fn_args.data_accessor.tf_dataset_factory(
+            file_pattern, options, tf_transform_output.raw_metadata.schema).map(
+            transform_and_split, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         dataset = dataset.cache().shuffle(256, seed=seed, reshuffle_each_iteration=True).repeat()
     return dataset.prefetch(tf.data.AUTOTUNE)

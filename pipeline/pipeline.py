@@ -64,10 +64,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=config.preprocessing_fn,
+        materialize=config.training.materialize_transform,
+        # StatisticsGen and ExampleValidator already check the raw data; Transform's pre-/post-transform
+        # statistics are more full passes that nothing downstream reads (docs/benchmarks.md).
+        disable_statistics=True,
     )
     trainer = tfx.components.Trainer(
         run_fn=config.run_fn,
-        examples=transform.outputs["transformed_examples"],
+        examples=transform.outputs["transformed_examples"] if config.training.materialize_transform
+        else example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=config.training.train_steps),

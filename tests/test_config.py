@@ -23,7 +23,7 @@ def test_custom_config_carries_strategy_and_seed():
                             model={"rnn_units": 8}, data_metadata="/e/dataset.json")
     assert config.custom_config() == {"epochs": 2, "batch_size": 64, "learning_rate": 1e-3,
                                       "strategy": "mirrored", "precision": "float32", "cache_input": True,
-                                      "seed": 7,
+                                      "materialize_transform": False, "seed": 7,
                                       "model": {"rnn_units": 8},
                                       "data_metadata": "/e/dataset.json"}
 

@@ -34,12 +34,23 @@ def test_wiring():
     components = _by_id(create_pipeline(_config()))
     trainer, evaluator, pusher = components["Trainer"], components["Evaluator"], components["Pusher"]
     transform = components["Transform"]
-    assert trainer.inputs["examples"] is transform.outputs["transformed_examples"]
+    # The Trainer applies the Transform graph to the raw examples; nothing transformed is written.
+    assert trainer.inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
     assert trainer.inputs["transform_graph"] is transform.outputs["transform_graph"]
+    assert "transformed_examples" not in transform.outputs
+    assert transform.exec_properties["disable_statistics"]
     assert evaluator.inputs["model"] is trainer.outputs["model"]
     assert evaluator.inputs["baseline_model"] is components["latest_blessed_model_resolver"].outputs["model"]
     assert evaluator.inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
     assert pusher.inputs["model_blessing"] is evaluator.outputs["blessing"]
+
+
+def test_materialized_transform_feeds_the_trainer():
+    training = TrainingConfig(epochs=2, train_steps=40, eval_steps=5, materialize_transform=True)
+    components = _by_id(create_pipeline(_config(training=training)))
+    transform = components["Transform"]
+    assert components["Trainer"].inputs["examples"] is transform.outputs["transformed_examples"]
+    assert '"materialize_transform": true' in components["Trainer"].exec_properties["custom_config"]
 
 
 def test_config_flows_into_components():

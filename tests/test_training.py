@@ -1,0 +1,87 @@
+"""dlqos.training.input_dataset: raw examples through the Transform graph give exactly the batches that
+Transform's materialized output gives."""
+from __future__ import annotations
+
+import os
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dlqos import training
+from dlqos.steps import dense
+
+
+def _write_gzip(path: str, rows: list) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for features in rows:
+            writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
+
+
+def _examples_artifact(uri: str):
+    from tfx.types import standard_artifacts
+
+    examples = standard_artifacts.Examples()
+    examples.uri = uri
+    examples.split_names = '["train"]'
+    return examples
+
+
+def _fn_args(examples, materialize: bool):
+    from tfx.components.trainer.fn_args_utils import DataAccessor
+    from tfx.components.util import tfxio_utils
+
+    factory = tfxio_utils.get_tf_dataset_factory_from_artifact([examples], [])
+    accessor = DataAccessor(tf_dataset_factory=factory, record_batch_factory=None, data_view_decode_fn=None)
+    return types.SimpleNamespace(data_accessor=accessor, custom_config={"materialize_transform": materialize})
+
+
+@pytest.fixture(scope="module")
+def transform_data(tmp_path_factory):
+    """A real transform graph for the dense step's preprocessing_fn, raw examples and their transformed copy."""
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    root = tmp_path_factory.mktemp("transform")
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(12, 784))
+    labels = np.arange(12) % 10
+    raw_spec = {"pixels": tf.io.FixedLenFeature([784], tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    rows = [{"pixels": p, "label": int(l)} for p, l in zip(pixels, labels)]
+    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
+        transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(dense.preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "graph"))
+    # The raw schema beside the graph, as TFX's Transform executor writes it.
+    metadata_io.write_metadata(metadata, str(root / "graph" / tft.TFTransformOutput.RAW_METADATA_DIR))
+    int64 = lambda values: tf.train.Feature(int64_list=tf.train.Int64List(value=values))  # noqa: E731
+    _write_gzip(str(root / "raw" / "Split-train" / "data.gz"),
+                [{"pixels": int64(p), "label": int64([l])} for p, l in zip(pixels, labels)])
+    _write_gzip(str(root / "transformed" / "Split-train" / "data.gz"),
+                [{"image": tf.train.Feature(float_list=tf.train.FloatList(value=p / 255.0)), "label": int64([l])}
+                 for p, l in zip(pixels, labels)])
+    return tft.TFTransformOutput(str(root / "graph")), root, pixels, labels
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_raw_examples_through_the_graph_match_materialized(transform_data, cache):
+    transform_output, root, pixels, labels = transform_data
+    batches = {}
+    for materialize, folder in ((False, "raw"), (True, "transformed")):
+        fn_args = _fn_args(_examples_artifact(str(root / folder)), materialize)
+        pattern = str(root / folder / "Split-train" / "*")
+        dataset = training.input_dataset(fn_args, pattern, transform_output, batch_size=12, seed=3, cache=cache)
+        batches[materialize] = next(iter(dataset))
+    (raw_features, raw_labels), (materialized_features, materialized_labels) = batches[False], batches[True]
+    assert set(raw_features) == set(materialized_features) == {training.IMAGE_KEY}
+    order = np.argsort(raw_labels.numpy(), kind="stable")
+    materialized_order = np.argsort(materialized_labels.numpy(), kind="stable")
+    np.testing.assert_array_equal(raw_labels.numpy()[order], np.sort(labels))
+    np.testing.assert_array_equal(raw_labels.numpy()[order], materialized_labels.numpy()[materialized_order])
+    np.testing.assert_allclose(raw_features[training.IMAGE_KEY].numpy()[order],
+                               materialized_features[training.IMAGE_KEY].numpy()[materialized_order], rtol=1e-6)
+    assert raw_features[training.IMAGE_KEY].dtype == tf.float32
+    assert float(tf.reduce_max(raw_features[training.IMAGE_KEY])) <= 1.0
