@@ -59,3 +59,18 @@ def save_tiny_model(path: str, scale: float = 2.0) -> str:
     tf.saved_model.save(module, path, signatures={"serving_default": serve.get_concrete_function(),
                                                   "from_examples": from_examples.get_concrete_function()})
     return path
+
+
+def write_transform_graph(directory: str, preprocessing_fn, raw_spec: dict, rows: list):
+    """A real Transform graph for preprocessing_fn (analysed on `rows`), laid out as TFX's Transform writes it:
+    the graph and transformed metadata, and the raw schema beside them. Returns its TFTransformOutput."""
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    with tft_beam.Context(temp_dir=os.path.join(directory, "tmp"), force_tf_compat_v1=False):
+        transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(directory, "graph"))
+    metadata_io.write_metadata(metadata, os.path.join(directory, "graph", tft.TFTransformOutput.RAW_METADATA_DIR))
+    return tft.TFTransformOutput(os.path.join(directory, "graph"))

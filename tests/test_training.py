@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from dlqos import training
 from dlqos.steps import dense
+from tests.conftest import write_transform_graph
 
 
 def _write_gzip(path: str, rows: list) -> None:
@@ -41,29 +42,20 @@ def _fn_args(examples, materialize: bool):
 @pytest.fixture(scope="module")
 def transform_data(tmp_path_factory):
     """A real transform graph for the dense step's preprocessing_fn, raw examples and their transformed copy."""
-    import tensorflow_transform as tft
-    import tensorflow_transform.beam as tft_beam
-    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
-
     root = tmp_path_factory.mktemp("transform")
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(12, 784))
     labels = np.arange(12) % 10
     raw_spec = {"pixels": tf.io.FixedLenFeature([784], tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    rows = [{"pixels": p, "label": int(l)} for p, l in zip(pixels, labels)]
-    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=False):
-        transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(dense.preprocessing_fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "graph"))
-    # The raw schema beside the graph, as TFX's Transform executor writes it.
-    metadata_io.write_metadata(metadata, str(root / "graph" / tft.TFTransformOutput.RAW_METADATA_DIR))
+    transform_output = write_transform_graph(str(root), dense.preprocessing_fn, raw_spec,
+                                             [{"pixels": p, "label": int(l)} for p, l in zip(pixels, labels)])
     int64 = lambda values: tf.train.Feature(int64_list=tf.train.Int64List(value=values))  # noqa: E731
     _write_gzip(str(root / "raw" / "Split-train" / "data.gz"),
                 [{"pixels": int64(p), "label": int64([l])} for p, l in zip(pixels, labels)])
     _write_gzip(str(root / "transformed" / "Split-train" / "data.gz"),
                 [{"image": tf.train.Feature(float_list=tf.train.FloatList(value=p / 255.0)), "label": int64([l])}
                  for p, l in zip(pixels, labels)])
-    return tft.TFTransformOutput(str(root / "graph")), root, pixels, labels
+    return transform_output, root, pixels, labels
 
 
 @pytest.mark.parametrize("cache", [False, True])

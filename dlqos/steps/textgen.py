@@ -62,7 +62,7 @@ def export(model, transform_output, vocabulary, export_dir: str) -> None:
 
         def body(i, logits, state, generated):
             next_id = tf.random.stateless_categorical(logits * scale, 1, seed=tf.stack([seed, tf.cast(i, tf.int64)]))
-            logits, state = step(next_id)
+            logits, state = step(next_id, state)
             return i + 1, logits, state, generated.write(i, next_id[0, 0])
 
         _, _, _, generated = tf.while_loop(
