@@ -1,7 +1,10 @@
-"""Scaling: ExampleGen + StatisticsGen + SchemaGen + Transform wall time and peak memory at 1x, 4x and 16x data,
-Beam in-memory vs multi-processing (FnApiRunner, 2 workers), side by side in one run.
+"""Scaling: the data pipeline's wall time and peak memory at 1x, 4x and 16x data, Beam in-memory vs
+multi-processing (FnApiRunner, 2 workers), side by side in one run.
 
-The data pipeline of the `dense` step on the first N Fashion-MNIST training images. Each (size, mode) runs in a
+The data pipeline is `pipeline.pipeline.data_components`: ExampleGen, StatisticsGen, SchemaGen,
+ExampleValidator and Transform as the step's pipeline configures them.
+
+Here it is the `dense` step's, on the first N Fashion-MNIST training images. Each (size, mode) runs in a
 fresh process so peak RSS is its own (and its largest child: the Beam workers in multi-processing mode; a forked
 helper process counts the parent's shared pages, so in in-memory mode that column mirrors the parent); component
 times come from ML Metadata. Prints the growth exponent k of time ~ size^k between 1x and 16x: k < 1 means a
@@ -33,6 +36,7 @@ from tfx import v1 as tfx
 from dlqos import metadata, runs
 from dlqos.config import OutputLayout
 from dlqos.steps import get_step
+from pipeline.pipeline import data_components
 size, beam_args = int(os.environ["BENCH_SIZE"]), json.loads(os.environ["BENCH_BEAM_ARGS"])
 workdir = tempfile.mkdtemp(prefix="bench-scaling-")
 layout = OutputLayout(workdir)
@@ -40,16 +44,10 @@ step = get_step("dense")
 options = runs.RunOptions(output_dir=workdir, max_train=size, max_eval=max(500, size // 6))
 examples_dir, _ = runs.prepare_examples(step, options, layout)
 config = runs.build_config(step, options, layout, examples_dir, {"counts": {"train": size, "eval": size // 6}})
-example_gen = tfx.components.ImportExampleGen(input_base=examples_dir, input_config=tfx.proto.Input(splits=[
-    tfx.proto.Input.Split(name="train", pattern="train/*"), tfx.proto.Input.Split(name="eval", pattern="eval/*")]))
-statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
-transform = tfx.components.Transform(examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
-                                     preprocessing_fn=config.preprocessing_fn)
 start = time.perf_counter()
 tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
     pipeline_name="scaling", pipeline_root=os.path.join(workdir, "root"),
-    components=[example_gen, statistics, schema, transform], beam_pipeline_args=beam_args,
+    components=list(data_components(config)), beam_pipeline_args=beam_args,
     metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(layout.metadata_path)))
 seconds = time.perf_counter() - start
 run = metadata.latest_run(metadata.open_store(layout.metadata_path), "scaling")

@@ -43,19 +43,20 @@ def _metric_module(metric: str) -> tuple:
     return name, module or None
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
-    -> Resolver(latest blessed) -> Evaluator(TFMA gate) -> Pusher(TF Serving layout);
-    for a step that trains nothing (config.dream): ExampleGen -> DeepDream."""
-    example_gen = tfx.components.ImportExampleGen(
+def _example_gen(config: PipelineConfig):
+    return tfx.components.ImportExampleGen(
         input_base=config.examples_dir,
         input_config=tfx.proto.Input(splits=[
             tfx.proto.Input.Split(name="train", pattern="train/*"),
             tfx.proto.Input.Split(name="eval", pattern="eval/*"),
         ]),
     )
-    if config.dream is not None:
-        return _pipeline(config, [example_gen, DeepDream(examples=example_gen.outputs["examples"], **config.dream)])
+
+
+def data_components(config: PipelineConfig) -> tuple:
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform: the data half of a trained
+    step's pipeline (benchmarks/scaling.py runs it alone)."""
+    example_gen = _example_gen(config)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
@@ -69,6 +70,17 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         # statistics are more full passes that nothing downstream reads (docs/benchmarks.md).
         disable_statistics=True,
     )
+    return example_gen, statistics_gen, schema_gen, example_validator, transform
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
+    -> Resolver(latest blessed) -> Evaluator(TFMA gate) -> Pusher(TF Serving layout);
+    for a step that trains nothing (config.dream): ExampleGen -> DeepDream."""
+    if config.dream is not None:
+        example_gen = _example_gen(config)
+        return _pipeline(config, [example_gen, DeepDream(examples=example_gen.outputs["examples"], **config.dream)])
+    example_gen, statistics_gen, schema_gen, example_validator, transform = data_components(config)
     trainer = tfx.components.Trainer(
         run_fn=config.run_fn,
         examples=transform.outputs["transformed_examples"] if config.training.materialize_transform
