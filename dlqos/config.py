@@ -42,7 +42,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     strategy: str = "auto"
     precision: str = "float32"  # Keras policy (dlqos.strategy.PRECISIONS); "auto": mixed on GPU/TPU, opt-in
-    cache_input: bool = True  # parse the transformed examples once, later epochs from memory (docs/benchmarks.md)
+    cache_input: bool = True  # parse and transform the examples once, later epochs from memory (docs/benchmarks.md)
     # Off (default): Transform writes only its graph and the Trainer applies it to the raw examples as it reads
     # them, once with cache_input. On: Transform also writes a transformed copy the Trainer reads, worth it only
     # when the preprocessing_fn is expensive (docs/benchmarks.md).
