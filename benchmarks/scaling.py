@@ -5,8 +5,8 @@ The data pipeline is `pipeline.pipeline.data_components`: ExampleGen, Statistics
 ExampleValidator and Transform as the step's pipeline configures them.
 
 Here it is the `dense` step's, on the first N Fashion-MNIST training images. Each (size, mode) runs in a
-fresh process so peak RSS is its own (and its largest child: the Beam workers in multi-processing mode; a forked
-helper process counts the parent's shared pages, so in in-memory mode that column mirrors the parent); component
+fresh process so peak RSS is its own (and its largest child's: a helper forked from the runner counts the
+runner's shared pages, so that column can mirror the parent; Beam's workers are at most that); component
 times come from ML Metadata. Prints the growth exponent k of time ~ size^k between 1x and 16x: k < 1 means a
 fixed cost dominates, k ~ 1 linear, k > 1 worse than linear. Memory that grows with the data means something
 holds the whole dataset (Beam should stream).
