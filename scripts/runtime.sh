@@ -98,11 +98,14 @@ carry_host_config() {  # CA certificates of an intercepting proxy and DNS, refre
   [ "$changed" = 0 ] || chroot "$ROOTFS" /usr/sbin/update-ca-certificates >/dev/null 2>&1
 }
 
-# The body below runs inside `unshare --mount`: every mount is private and vanishes on exit.
+# The body below runs inside `unshare --mount`: every mount is private and vanishes on exit. The root filesystem
+# is bind-mounted onto itself first, so that inside the chroot `/` is a mount point and the sandbox can nest
+# (the tests run runtime.sh inside it).
 sandbox_exec() {  # sandbox_exec CMD...: run CMD inside the root filesystem, checkout mounted
-  local scratch; scratch=$(mktemp -d /tmp/dlqos.XXXXXX)
-  unshare --mount --propagation private -- /bin/bash -euc '
+  local scratch rc=0; scratch=$(mktemp -d /tmp/dlqos.XXXXXX)
+  supervise unshare --mount --propagation private -- /bin/bash -euc '
     rootfs=$1 root=$2 scratch=$3; shift 3
+    mount --rbind "$rootfs" "$rootfs"
     mount -t proc proc "$rootfs/proc"
     mount --rbind /sys "$rootfs/sys"; mount --make-rslave "$rootfs/sys"
     mount --rbind /dev "$rootfs/dev"; mount --make-rslave "$rootfs/dev"
@@ -113,10 +116,28 @@ sandbox_exec() {  # sandbox_exec CMD...: run CMD inside the root filesystem, che
       PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
       TMPDIR="$scratch" PYTHONPATH="$root" UV_CACHE_DIR=/var/cache/uv UV_SYSTEM_CERTS=1 \
       ${DLQOS_PASS_ENV:-} /bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$root" "$@"
-  ' sandbox "$ROOTFS" "$ROOT" "$scratch" "$@"
-  local rc=$?
+  ' sandbox "$ROOTFS" "$ROOT" "$scratch" "$@" || rc=$?
   rm -rf "$scratch"
   return $rc
+}
+
+# A supervisor (Kubernetes, CI, a shell) signals this script, not the command in the sandbox: run the command in
+# the background and pass TERM, INT and HUP on to it, then wait for it to finish. The command gets back the
+# default INT/QUIT handling that bash takes from background jobs, keeps this script's stdin, and is killed if
+# this script is (pdeathsig), so it never runs on unsupervised.
+supervise() {  # supervise CMD...: run CMD, pass signals on, return its exit status
+  setpriv --pdeathsig KILL env --default-signal=INT,QUIT "$@" <&0 &
+  local child=$! signal
+  for signal in TERM INT HUP; do trap "pass_on $signal $child" "$signal"; done
+  while kill -0 "$child" 2>/dev/null; do wait "$child" || true; done  # a trapped signal interrupts wait
+  trap - TERM INT HUP
+  wait "$child"  # its exit status, kept by bash
+}
+
+pass_on() {  # pass_on SIGNAL PID; a Ctrl-C at the terminal has reached the command already (same process group)
+  local stat; read -r -a stat < /proc/$$/stat
+  [ "$1" = INT ] && [ "${stat[4]}" = "${stat[7]}" ] && return  # our process group is the terminal's foreground
+  kill -s "$1" "$2" 2>/dev/null || true
 }
 
 sandbox_setup() {
