@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from components.datasets import DATASETS
-from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES
+from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES, positive_int
 from dlqos.errors import DlqosError
 from dlqos.steps import STEPS
 from dlqos.strategy import PRECISIONS, STRATEGIES
@@ -38,33 +38,44 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="Transform writes transformed examples for the Trainer (default: the Trainer applies "
                              "the Transform graph as it reads; materialize when the preprocessing_fn is expensive)")
     parser.add_argument("--model-param", action="append", dest="model_params", metavar="KEY=VALUE", default=[],
-                        type=_model_param, help="model hyper-parameter over the profile's, repeatable (VALUE is JSON "
-                                                "or a string), e.g. transfer: fine_tune_layers=30 fine_tune_epochs=2")
-    parser.add_argument("--epochs", type=int, help="override the profile's epochs")
-    parser.add_argument("--train-steps", type=int, help="override the total number of training steps")
-    parser.add_argument("--batch-size", type=int, help="override the per-replica batch size")
-    parser.add_argument("--max-train", type=int, help="override the profile's number of training examples")
-    parser.add_argument("--max-eval", type=int, help="override the profile's number of evaluation examples")
+                        type=_model_param, help="model hyper-parameter over the profile's, repeatable (an unknown "
+                                                "KEY lists the step's), e.g. transfer: fine_tune_layers=30")
+    parser.add_argument("--epochs", type=_count, help="override the profile's epochs")
+    parser.add_argument("--train-steps", type=_count, help="override the total number of training steps")
+    parser.add_argument("--batch-size", type=_count, help="override the per-replica batch size")
+    parser.add_argument("--max-train", type=_count, help="override the profile's number of training examples")
+    parser.add_argument("--max-eval", type=_count, help="override the profile's number of evaluation examples")
     parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                         help=f"Beam pipeline argument, repeatable (default: {' '.join(DEFAULT_BEAM_ARGS)})")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs and full tracebacks")
 
 
-def _model_param(text: str) -> tuple:
-    import json
+def _count(text: str) -> int:
+    """argparse type of the numeric flags: refused while parsing (exit 2, argparse names the flag)."""
+    try:
+        return positive_int(int(text) if text.strip().lstrip("+-").isdigit() else text, "the value")
+    except DlqosError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line, like every other error; the usage itself is in --help."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _model_param(text: str) -> tuple:
+    """(KEY, VALUE text): typed by the steps' declared parameters once the steps are known (steps.model_params)."""
     key, separator, value = text.partition("=")
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
+    return key, value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlqos", description=__doc__.split("\n")[0],
+    parser = _Parser(prog="dlqos", description=__doc__.split("\n")[0],
                                      epilog="Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 model not blessed.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -109,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
     compile_.add_argument("--precision", choices=PRECISIONS, default="float32",
                           help="Keras mixed precision in the Trainer (auto: mixed on the node's GPUs or TPU)")
-    compile_.add_argument("--num-train", type=int, help="training examples (default: the profile's size)")
-    compile_.add_argument("--num-eval", type=int, help="evaluation examples (default: the profile's size)")
+    compile_.add_argument("--num-train", type=_count, help="training examples (default: the profile's size)")
+    compile_.add_argument("--num-eval", type=_count, help="evaluation examples (default: the profile's size)")
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                           help="Beam pipeline argument for the distributed runner, repeatable")
     compile_.set_defaults(handler=_compile)
@@ -162,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "available strategy; writes <output>/bench/devices.json.")
     devices.add_argument("--output-dir", default="runs/local")
     devices.add_argument("--steps", nargs="+", choices=sorted(STEPS), default=list(STEPS))
-    devices.add_argument("--batch-size", type=int, default=64, help="per-replica batch size")
-    devices.add_argument("--steps-per-epoch", type=int, default=20)
+    devices.add_argument("--batch-size", type=_count, default=64, help="per-replica batch size")
+    devices.add_argument("--steps-per-epoch", type=_count, default=20)
     devices.set_defaults(handler=_bench_devices)
 
     data = commands.add_parser("data", help="datasets: list their sources, fetch into the cache",
@@ -212,11 +223,13 @@ def _list_steps(args) -> int:
     return EXIT_OK
 
 
-def _run_options(args):
+def _run_options(args, step_names: List[str]):
     from dlqos.runs import RunOptions
+    from dlqos.steps import model_params
 
     return RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
-                      dataset=getattr(args, "dataset", None), strict=args.strict, model=dict(args.model_params),
+                      dataset=getattr(args, "dataset", None), strict=args.strict,
+                      model=model_params((STEPS[name] for name in step_names), args.model_params),
                       dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                              if getattr(args, f"dream_{key}", None)},
                       strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
@@ -228,11 +241,10 @@ def _run_options(args):
 
 def _run_steps(step_names: List[str], args) -> int:
     from dlqos.runs import result_json, result_summary, run_step
-    from dlqos.strategy import LOGICAL_CPUS_ENV, split_cpu
+    from dlqos.strategy import check_strategy
 
-    if os.environ.get(LOGICAL_CPUS_ENV):  # before Transform initialises TensorFlow in this process
-        split_cpu(int(os.environ[LOGICAL_CPUS_ENV]))
-    options = _run_options(args)
+    options = _run_options(args, step_names)
+    check_strategy(options.strategy)  # seconds here, not after data conversion, ExampleGen and Transform
     results = [run_step(name, options) for name in step_names]
     for result in results:
         print(result_json(result) if args.json else result_summary(result))

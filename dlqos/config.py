@@ -18,6 +18,14 @@ CLASSIFIER_METRICS = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentrop
 DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
 
 
+def positive_int(value, name: str) -> int:
+    """A count or size (epochs, steps, examples, batch) is a whole number >= 1: 0 or -5 is refused up front, never
+    read as "not given" (that is None) nor passed on to fail minutes later."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Profile:
     """How much data and training a study profile uses for one step (None = the whole split)."""
@@ -54,8 +62,8 @@ class TrainingConfig:
     data_metadata: Optional[str] = None
 
     def __post_init__(self):
-        if self.epochs < 1 or self.train_steps < 1 or self.eval_steps < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs, train_steps, eval_steps and batch_size must be >= 1: {self}")
+        for name in ("epochs", "train_steps", "eval_steps", "batch_size"):
+            positive_int(getattr(self, name), name)
 
     @classmethod
     def for_data(cls, num_train: int, num_eval: int, epochs: int, batch_size: int, **kwargs) -> "TrainingConfig":

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 from components.datasets.tfrecords import METADATA_FILE
-from dlqos.config import DEFAULT_BEAM_ARGS, OutputLayout, PipelineConfig, TrainingConfig
+from dlqos.config import DEFAULT_BEAM_ARGS, OutputLayout, PipelineConfig, TrainingConfig, positive_int
 from dlqos.errors import ConfigError
 from dlqos.steps import Step, get_step
 
@@ -37,6 +37,18 @@ class RunOptions:
     dream: Mapping = field(default_factory=dict)  # DeepDream parameter overrides (backbone, weights, layers)
     model: Mapping = field(default_factory=dict)  # model hyper-parameter overrides (custom_config['model'])
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
+
+    def __post_init__(self):
+        for name in COUNTS:
+            if getattr(self, name) is not None:
+                positive_int(getattr(self, name), name)
+
+    def count(self, name: str, profile):
+        """The option's value, or the profile's where it is not given (None)."""
+        return getattr(profile, name) if getattr(self, name) is None else getattr(self, name)
+
+
+COUNTS = ("epochs", "train_steps", "batch_size", "max_train", "max_eval")
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ def examples_dir_for(step: Step, options: RunOptions, layout: OutputLayout) -> s
     if step.max_classes:
         source_hint += f"|first {step.max_classes} classes"
     return layout.examples_dir(cache_key(options.dataset or step.dataset, source_hint,
-                                         options.max_train or profile.max_train, options.max_eval or profile.max_eval))
+                                         options.count("max_train", profile), options.count("max_eval", profile)))
 
 
 def load_dataset(name: str, options: RunOptions):
@@ -89,8 +101,7 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
     from components.datasets.tfrecords import read_metadata, write_examples
 
     profile = step.profile(options.profile)
-    max_train = options.max_train or profile.max_train
-    max_eval = options.max_eval or profile.max_eval
+    max_train, max_eval = options.count("max_train", profile), options.count("max_eval", profile)
     dataset = options.dataset or step.dataset
     examples_dir = examples_dir_for(step, options, layout)
     metadata = read_metadata(examples_dir)
@@ -113,16 +124,16 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
                   metadata_path=layout.metadata_path, examples_dir=examples_dir,
                   serving_model_dir=layout.serving_model_dir(step.name),
                   beam_pipeline_args=tuple(options.beam_pipeline_args))
+    model = {**profile.model, **step.own_params(options.model)}
     if not step.trains:
-        return PipelineConfig(**common, dream={**step.dream, **profile.model, **options.dream,
+        return PipelineConfig(**common, dream={**step.dream, **model, **options.dream,
                                                "data_metadata": os.path.join(examples_dir, METADATA_FILE)})
-    batch_size = options.batch_size or profile.batch_size
     training = TrainingConfig.for_data(
         data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
-        epochs=options.epochs or profile.epochs, batch_size=batch_size,
+        epochs=options.count("epochs", profile), batch_size=options.count("batch_size", profile),
         learning_rate=profile.learning_rate, strategy=options.strategy, precision=options.precision,
         cache_input=options.cache_input, materialize_transform=options.materialize_transform,
-        model={**profile.model, **options.model}, data_metadata=os.path.join(examples_dir, METADATA_FILE))
+        model=model, data_metadata=os.path.join(examples_dir, METADATA_FILE))
     if options.train_steps is not None:
         training = dataclasses.replace(training, train_steps=options.train_steps)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)

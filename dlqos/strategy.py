@@ -24,10 +24,8 @@ def get_strategy(name: str = "auto", tpu_address: Optional[str] = None):
     """`auto` picks mirrored on 2+ GPUs, one GPU, else the CPU; other names never fall back silently."""
     import tensorflow as tf
 
-    if name not in STRATEGIES:
-        raise ConfigError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)})")
-    if os.environ.get(LOGICAL_CPUS_ENV):
-        split_cpu(int(os.environ[LOGICAL_CPUS_ENV]))
+    _check_name(name)
+    _split_cpu_if_asked()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         if len(gpus) > 1:
@@ -36,30 +34,76 @@ def get_strategy(name: str = "auto", tpu_address: Optional[str] = None):
     if name in ("cpu", "one_device"):
         return tf.distribute.OneDeviceStrategy("/cpu:0" if name == "cpu" or not gpus else "/gpu:0")
     if name == "mirrored":
-        cpus = tf.config.list_logical_devices("CPU")
-        if gpus:
-            return tf.distribute.MirroredStrategy()
-        if len(cpus) > 1:  # logical CPU devices: how the strategy is exercised without a GPU
-            return tf.distribute.MirroredStrategy([d.name for d in cpus])
-        raise DeviceUnavailable(f"strategy 'mirrored' needs GPUs or 2+ logical CPUs; found {len(gpus)} GPU(s), "
-                                f"{len(cpus)} CPU device(s)")
+        return tf.distribute.MirroredStrategy(_mirrored_devices())
     if name == "multi_worker_mirrored":
-        if "TF_CONFIG" not in os.environ:
-            raise DeviceUnavailable("strategy 'multi_worker_mirrored' needs TF_CONFIG describing the cluster")
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except ValueError as why:
-            raise ConfigError(f"TF_CONFIG is not valid JSON: {why}") from why
+        _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
-    address = tpu_address or os.environ.get("TPU_NAME") or os.environ.get("DLQOS_TPU_ADDRESS")
-    if not address:
-        raise DeviceUnavailable("strategy 'tpu' needs a TPU address (--tpu-address, TPU_NAME or DLQOS_TPU_ADDRESS); "
-                                f"found {len(gpus)} GPU(s) and no TPU")
-    _check_reachable(address)
+    address = _tpu_address(tpu_address)
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+def check_strategy(name: str) -> None:
+    """Refuse a strategy whose devices are missing before any pipeline work: the Trainer that builds it comes
+    after data conversion, ExampleGen and Transform. Builds nothing (a TPU system is initialised once, later)."""
+    _check_name(name)
+    _split_cpu_if_asked()
+    if name == "mirrored":
+        _mirrored_devices()
+    elif name == "multi_worker_mirrored":
+        _check_tf_config()
+    elif name == "tpu":
+        _tpu_address(None)
+
+
+def _split_cpu_if_asked() -> None:
+    """DLQOS_LOGICAL_CPUS=N, checked as a count (a typo is one line, not a ValueError from the Trainer), applied
+    before anything initialises TensorFlow's devices in this process."""
+    text = os.environ.get(LOGICAL_CPUS_ENV)
+    if not text:
+        return
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"{LOGICAL_CPUS_ENV} must be a number of CPU devices >= 1, got '{text}'")
+    split_cpu(int(text))
+
+
+def _check_name(name: str) -> None:
+    if name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy '{name}' (choose from {', '.join(STRATEGIES)})")
+
+
+def _mirrored_devices() -> Optional[list]:
+    """What mirrored replicates over: every GPU (None: the strategy's default), else 2+ logical CPU devices."""
+    import tensorflow as tf
+
+    gpus, cpus = tf.config.list_logical_devices("GPU"), tf.config.list_logical_devices("CPU")
+    if gpus:
+        return None
+    if len(cpus) > 1:  # logical CPU devices: how the strategy is exercised without a GPU
+        return [device.name for device in cpus]
+    raise DeviceUnavailable(f"strategy 'mirrored' needs GPUs or 2+ logical CPUs; found {len(gpus)} GPU(s), "
+                            f"{len(cpus)} CPU device(s): set {LOGICAL_CPUS_ENV}=2 to split the CPU into two")
+
+
+def _check_tf_config() -> None:
+    if "TF_CONFIG" not in os.environ:
+        raise DeviceUnavailable("strategy 'multi_worker_mirrored' needs TF_CONFIG describing the cluster")
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except ValueError as why:
+        raise ConfigError(f"TF_CONFIG is not valid JSON: {why}") from why
+
+
+def _tpu_address(given: Optional[str]) -> str:
+    """The TPU to use: `given`, else TPU_NAME or DLQOS_TPU_ADDRESS; a grpc:// address must answer."""
+    address = given or os.environ.get("TPU_NAME") or os.environ.get("DLQOS_TPU_ADDRESS")
+    if not address:
+        raise DeviceUnavailable("strategy 'tpu' needs a TPU: set TPU_NAME (a Cloud TPU name) or DLQOS_TPU_ADDRESS "
+                                "(grpc://HOST:PORT); none is set")
+    _check_reachable(address)
+    return address
 
 
 def split_cpu(count: int) -> None:

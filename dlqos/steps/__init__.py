@@ -4,8 +4,8 @@ Each step's code (preprocessing_fn, model, run_fn, serving signatures) lives in 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional, Sequence
 
 from dlqos.config import CLASSIFIER_METRICS, GateConfig, Profile
 from dlqos.errors import ConfigError
@@ -28,6 +28,8 @@ class Step:
     slice_features: tuple = ("label",)
     max_classes: Optional[int] = None  # keep only the dataset's first N classes (the paper's 5-class transfer)
     dream: Optional[Mapping] = None  # a step that trains nothing: DeepDream component parameters (+ profile.model)
+    # The model hyper-parameters --model-param may set (profile.model's keys among them), name -> type.
+    model_params: Mapping[str, type] = field(default_factory=dict)
 
     @property
     def trains(self) -> bool:
@@ -44,6 +46,10 @@ class Step:
     @property
     def pipeline_name(self) -> str:
         return f"dlqos-{self.name}"
+
+    def own_params(self, params: Mapping) -> dict:
+        """The subset of a study's --model-param values that this step takes."""
+        return {key: value for key, value in params.items() if key in self.model_params}
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -92,6 +98,7 @@ STEPS: dict = {
             "full": Profile(max_train=None, max_eval=None, epochs=5, min_value=0.8,
                             model={"fine_tune_layers": 30, "fine_tune_epochs": 2}),
         },
+        model_params={"fine_tune_layers": int, "fine_tune_epochs": int, "backbone_weights": str, "hub_handle": str},
     ),
     "autoencoder": Step(
         name="autoencoder",
@@ -127,6 +134,8 @@ STEPS: dict = {
             "full": Profile(max_train=None, max_eval=None, epochs=1,
                             model={"steps": 300, "checkpoints": "0,100,200,300", "max_side": 384, "max_images": 3}),
         },
+        model_params={"steps": int, "checkpoints": str, "step_size": float, "octaves": int, "octave_scale": float,
+                      "tile_size": int, "max_side": int, "max_images": int, "seed": int},
     ),
     "textgen": Step(
         name="textgen",
@@ -143,6 +152,7 @@ STEPS: dict = {
                              model={"embedding_dim": 64, "rnn_units": 256}),
             "full": Profile(max_train=None, max_eval=None, epochs=10, min_value=1.6),
         },
+        model_params={"embedding_dim": int, "rnn_units": int},
         eval_signature="serving_default",
         label_key="ids",
         prediction_key="loss",
@@ -156,3 +166,22 @@ def get_step(name: str) -> Step:
     if name not in STEPS:
         raise ConfigError(f"unknown step '{name}' (have: {', '.join(STEPS)})")
     return STEPS[name]
+
+
+def model_params(steps: Iterable[Step], pairs: Sequence[tuple]) -> dict:
+    """--model-param KEY=VALUE pairs, typed by what the steps declare. An unknown key or a value of the wrong type
+    is refused before any work, listing the parameters (it used to be ignored, or fail in the Trainer)."""
+    steps = list(steps)
+    known = {key: kind for step in steps for key, kind in step.model_params.items()}
+    listing = ", ".join(f"{key} ({kind.__name__})" for key, kind in sorted(known.items())) or "none"
+    values = {}
+    for key, text in pairs:
+        if key not in known:
+            raise ConfigError(f"--model-param {key}: not a parameter of {', '.join(s.name for s in steps)}; "
+                              f"the parameters are: {listing}")
+        try:
+            values[key] = known[key](text)
+        except ValueError:
+            raise ConfigError(f"--model-param {key}={text}: {key} must be {known[key].__name__}; the parameters "
+                              f"are: {listing}") from None
+    return values
