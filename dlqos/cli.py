@@ -376,8 +376,9 @@ def _predict(args) -> int:
         else:
             rest = RestClient(args.rest, timeout=args.timeout)
             request = {"inputs": instances} if isinstance(instances, dict) else {"instances": instances}
+            # named: the same JSON whether the server omits a single output's name (TF Serving) or not
             print(json.dumps(rest.predict(args.model, signature=args.signature, version=args.version, label=args.label,
-                                          **request)))
+                                          named=True, **request)))
     except ServingClientError as error:
         print(f"dlqos: error: {error}", file=sys.stderr)
         return EXIT_FAILURE

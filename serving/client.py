@@ -9,7 +9,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 
 class ServingClientError(Exception):
@@ -26,6 +26,22 @@ def _retrying(call, retries: int, backoff: float, unavailable):
             if attempt == retries or not unavailable(error):
                 raise
             time.sleep(backoff * (2 ** attempt))
+
+
+def named_outputs(response: dict, names: List[str]) -> dict:
+    """A REST predict answer with every output named, whichever shape the server chose: TF Serving omits the name
+    when the signature has a single output ("predictions": [v, ...], "outputs": v)."""
+    if len(names) != 1:
+        return response
+    name = names[0]
+    if "outputs" in response:
+        value = response["outputs"]
+        named = isinstance(value, dict) and set(value) == {name}
+        return {**response, "outputs": value if named else {name: value}}
+    rows = response.get("predictions", [])
+    if all(isinstance(row, dict) and set(row) == {name} for row in rows):
+        return response
+    return {**response, "predictions": [{name: row} for row in rows]}
 
 
 def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str:
@@ -78,13 +94,24 @@ class RestClient:
         body = {"signature_name": signature, "examples": examples}
         return self._call(_model_path(model, version, label) + ":classify", body)["results"]
 
+    def output_names(self, model: str, signature: str = "", version: Optional[int] = None,
+                     label: Optional[str] = None) -> List[str]:
+        """The signature's output names, from the metadata (GetModelMetadataResponse JSON)."""
+        signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
+        name = signature or "serving_default"
+        if name not in signatures:
+            raise ServingClientError(f"model {model} has no signature {name!r} (it has {sorted(signatures)})")
+        return sorted(signatures[name].get("outputs", {}))
+
     def predict(self, model: str, instances=None, inputs=None, signature: str = "", version: Optional[int] = None,
-                label: Optional[str] = None) -> dict:
-        """Row format (`instances`) or columnar (`inputs`); bytes values travel as {"b64": ...}."""
+                label: Optional[str] = None, named: bool = False) -> dict:
+        """Row format (`instances`) or columnar (`inputs`); bytes values travel as {"b64": ...}. named: every output
+        keyed by its name even when the server omits a single output's name (costs one metadata call)."""
         body = {"instances": instances} if inputs is None else {"inputs": inputs}
         if signature:
             body["signature_name"] = signature
-        return self._call(_model_path(model, version, label) + ":predict", body)
+        response = self._call(_model_path(model, version, label) + ":predict", body)
+        return named_outputs(response, self.output_names(model, signature, version, label)) if named else response
 
 
 class GrpcClient:
@@ -120,11 +147,12 @@ class GrpcClient:
             spec.version_label = label
 
     def predict(self, model: str, inputs: Dict[str, object], signature: str = "", version: Optional[int] = None,
-                label: Optional[str] = None) -> Dict[str, object]:
+                label: Optional[str] = None, output_filter: Optional[List[str]] = None) -> Dict[str, object]:
+        """Named numpy outputs (only those in output_filter, when given)."""
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
-        request = predict_pb2.PredictRequest()
+        request = predict_pb2.PredictRequest(output_filter=output_filter or [])
         self._spec(request.model_spec, model, signature, version, label)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))

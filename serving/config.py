@@ -25,6 +25,11 @@ MONITORING = """prometheus_config {
 """
 
 
+def is_version_dir(name: str) -> bool:
+    """A TF Serving version directory name: ASCII digits only ('²'.isdigit() is True, but int('²') fails)."""
+    return name.isascii() and name.isdigit()
+
+
 def model_versions(serving_root: str) -> Dict[str, List[int]]:
     """{model name: sorted numeric versions} under a TF Serving base directory; hidden staging dirs ignored."""
     models = {}
@@ -35,7 +40,7 @@ def model_versions(serving_root: str) -> Dict[str, List[int]]:
         if name.startswith(".") or not os.path.isdir(path):
             continue
         versions = sorted(int(v) for v in os.listdir(path)
-                          if v.isdigit() and os.path.exists(os.path.join(path, v, "saved_model.pb")))
+                          if is_version_dir(v) and os.path.exists(os.path.join(path, v, "saved_model.pb")))
         if versions:
             models[name] = versions
     return models

@@ -3,12 +3,13 @@
 It serves the same REST surface (/v1/models/..., :predict, /metadata) and gRPC services (PredictionService
 Predict/GetModelMetadata, ModelService GetModelStatus) over the same base paths and models.config, so clients
 and the conformance tests run unchanged against either. Production uses TF Serving (serving/docker-compose.yml,
-k8s/). Versions follow the config's policy: new versions are loaded as they are pushed, old ones unloaded; a
-version that fails to load is reported and never replaces the one being served.
+k8s/). Answers use TF Serving's wire formats (serving/wire.py); versions follow its availability-preserving
+policy (serving/registry.py). Either port already taken is refused (PortInUse, exit 2), as TF Serving does.
 """
 from __future__ import annotations
 
 import base64
+import errno
 import functools
 import json
 import logging
@@ -24,91 +25,16 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from dlqos.errors import ConfigError
 from serving.config import BatchingParameters
+from serving.registry import ModelRegistry
+from serving.wire import (ServingError, columnar_response, metadata_json, proto_json, row_response,
+                          tensor_from_json, tensor_from_proto)
 
 log = logging.getLogger("dlqos.serve")
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
+BODY_TIMEOUT_S = 5.0  # longest wait for the next bytes of a request body before it is refused as truncated
 GRPC_WORKERS = 16
-
-
-class ServingError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-class ModelRegistry:
-    """Loaded versions per model, refreshed from disk according to a ModelServerConfig."""
-
-    def __init__(self, config):
-        self.config = config
-        self._loaded: Dict[str, Dict[int, object]] = {}
-        self._states: Dict[str, Dict[int, Tuple[str, str]]] = {}
-        self._lock = threading.Lock()
-
-    def _wanted(self, entry, on_disk):
-        policy = entry.model_version_policy.WhichOneof("policy_choice")
-        if policy == "all":
-            return set(on_disk)
-        if policy == "specific":
-            return set(entry.model_version_policy.specific.versions) & set(on_disk)
-        count = entry.model_version_policy.latest.num_versions if policy == "latest" else 1
-        return set(sorted(on_disk)[-max(count, 1):])
-
-    def refresh(self) -> None:
-        for entry in self.config.model_config_list.config:
-            on_disk = []
-            if tf.io.gfile.isdir(entry.base_path):
-                on_disk = [int(v.rstrip("/")) for v in tf.io.gfile.listdir(entry.base_path) if v.rstrip("/").isdigit()]
-            wanted = self._wanted(entry, on_disk)
-            loaded = dict(self._loaded.get(entry.name, {}))
-            states = self._states.setdefault(entry.name, {})
-            for version in sorted(wanted - set(loaded)):
-                if states.get(version, ("",))[0] == "END":
-                    continue  # failed before: do not retry every poll
-                try:
-                    loaded[version] = tf.saved_model.load(f"{entry.base_path}/{version}")
-                    states[version] = ("AVAILABLE", "")
-                    log.info("loaded %s version %d", entry.name, version)
-                except Exception as why:  # a corrupt version is reported, the served ones stay
-                    states[version] = ("END", f"{type(why).__name__}: {why}")
-                    log.warning("could not load %s version %d: %s", entry.name, version, why)
-            for version in set(loaded) - wanted:
-                del loaded[version]
-                states[version] = ("END", "")
-            with self._lock:  # swap in one step: requests see the old or the new set, never a half
-                self._loaded[entry.name] = loaded
-
-    def entry(self, model: str):
-        for entry in self.config.model_config_list.config:
-            if entry.name == model:
-                return entry
-        raise ServingError(404, f"Servable not found for request: Latest({model})")
-
-    def resolve(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> Tuple[int, object]:
-        entry = self.entry(model)
-        with self._lock:
-            loaded = self._loaded.get(model, {})
-        if label is not None:
-            if label not in entry.version_labels:
-                raise ServingError(404, f"Unrecognized servable version label: {label}")
-            version = entry.version_labels[label]
-        if version is None:
-            if not loaded:
-                raise ServingError(404, f"Servable not found for request: Latest({model})")
-            version = max(loaded)
-        if version not in loaded:
-            raise ServingError(404, f"Servable not found for request: Specific({model}, {version})")
-        return version, loaded[version]
-
-    def status(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> list:
-        entry = self.entry(model)
-        if label is not None or version is not None:
-            version, _ = self.resolve(model, version, label)
-        states = self._states.get(entry.name, {})
-        return [{"version": str(v), "state": state,
-                 "status": {"error_code": "OK" if not error else "UNKNOWN", "error_message": error}}
-                for v, (state, error) in sorted(states.items(), reverse=True) if version is None or v == version]
 
 
 def signature(servable, name: str):
@@ -118,25 +44,7 @@ def signature(servable, name: str):
     return servable.signatures[name]
 
 
-def _tensor(value, spec: tf.TensorSpec):
-    def unwrap(v):
-        if isinstance(v, dict) and set(v) == {"b64"}:
-            return base64.b64decode(v["b64"])
-        if isinstance(v, list):
-            return [unwrap(x) for x in v]
-        return v
-
-    try:
-        array = np.asarray(unwrap(value), dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
-        tensor = tf.convert_to_tensor(array, dtype=spec.dtype)
-    except (ValueError, TypeError) as why:
-        raise ServingError(400, f"input '{spec.name}': cannot convert to {spec.dtype.name}: {why}") from why
-    if not spec.shape.is_compatible_with(tensor.shape):
-        raise ServingError(400, f"input '{spec.name}': shape {tensor.shape} is not compatible with {spec.shape}")
-    return tensor
-
-
-def prepare_inputs(function, inputs: Dict[str, object]) -> Dict[str, tf.Tensor]:
+def prepare_inputs(function, inputs: Dict[str, object], convert=tensor_from_json) -> Dict[str, tf.Tensor]:
     """One request's inputs checked and converted, before any batching: its errors stay its own 400."""
     specs = function.structured_input_signature[1]
     missing = set(specs) - set(inputs)
@@ -144,7 +52,7 @@ def prepare_inputs(function, inputs: Dict[str, object]) -> Dict[str, tf.Tensor]:
     if missing or unknown:
         raise ServingError(400, f"inputs must be exactly {sorted(specs)} (missing {sorted(missing)}, "
                                 f"unknown {sorted(unknown)})")
-    return {key: _tensor(value, specs[key]) for key, value in inputs.items()}
+    return {key: convert(value, specs[key], key) for key, value in inputs.items()}
 
 
 def call_signature(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
@@ -157,8 +65,9 @@ def call_signature(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndar
             for key, value in outputs.items()}
 
 
-def run_signature(function, inputs: Dict[str, object], batcher: Optional[Batcher] = None) -> Dict[str, np.ndarray]:
-    tensors = prepare_inputs(function, inputs)
+def run_signature(function, inputs: Dict[str, object], batcher: Optional[Batcher] = None,
+                  convert=tensor_from_json) -> Dict[str, np.ndarray]:
+    tensors = prepare_inputs(function, inputs, convert)
     return batcher.run(function, tensors) if batcher else call_signature(function, tensors)
 
 
@@ -284,55 +193,59 @@ class Batcher:
             thread.join()
 
 
-def _jsonable(array: np.ndarray, key: str):
-    if array.dtype == object or array.dtype.kind == "S":
-        flat = [x if isinstance(x, bytes) else bytes(x) for x in array.reshape(-1)]
-        if key.endswith("_bytes"):
-            values = [{"b64": base64.b64encode(x).decode()} for x in flat]
-        else:
-            values = [x.decode("utf-8", errors="replace") for x in flat]
-        return np.array(values, dtype=object).reshape(array.shape).tolist()
-    return array.tolist()
+def _row_inputs(instances, names: List[str]) -> Dict[str, object]:
+    """Row format to one value per input (json_tensor.cc: a plain list only for a single input, else objects)."""
+    if not isinstance(instances, list) or not instances:
+        raise ServingError(400, "Excepting 'instances' to be an list/array with values")
+    first = instances[0]
+    if isinstance(first, dict) and set(first) != {"b64"}:
+        bad = [index for index, row in enumerate(instances) if not isinstance(row, dict) or set(row) != set(names)]
+        if bad:
+            raise ServingError(400, f"Failed to process element: {bad[0]} of 'instances' list. JSON object keys "
+                                    f"must be equal to: {','.join(sorted(names))}")
+        return {name: [row[name] for row in instances] for name in names}
+    if len(names) != 1:
+        raise ServingError(400, "instances is a plain list, but expecting list of objects as multiple input "
+                                "tensors required as per tensorinfo_map")
+    return {names[0]: instances}
+
+
+def _columnar_inputs(inputs, names: List[str]) -> Dict[str, object]:
+    if isinstance(inputs, dict) and set(inputs) != {"b64"}:
+        return inputs
+    if len(names) != 1:
+        raise ServingError(400, "inputs is a plain value/list, but expecting an object as multiple input tensors "
+                                "required as per tensorinfo_map")
+    return {names[0]: inputs}
 
 
 def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict,
                  batcher: Optional[Batcher] = None) -> dict:
+    """TF Serving's REST Predict: row ("instances") or columnar ("inputs") request, answered in the same format."""
     _, servable = registry.resolve(model, version, label)
     function = signature(servable, body.get("signature_name", ""))
     names = list(function.structured_input_signature[1])
+    if ("instances" in body) == ("inputs" in body):
+        raise ServingError(400, "Missing 'inputs' or 'instances' key" if "inputs" not in body else
+                                "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
     if "instances" in body:
-        instances = body["instances"]
-        if not isinstance(instances, list) or not instances:
-            raise ServingError(400, "'instances' must be a non-empty list")
-        if isinstance(instances[0], dict) and not set(instances[0]) == {"b64"}:
-            inputs = {n: [row.get(n) for row in instances] for n in names}
-        elif len(names) == 1:
-            inputs = {names[0]: instances}
-        else:
-            raise ServingError(400, f"signature has inputs {names}: each instance must be an object")
-        outputs = run_signature(function, inputs, batcher)
-        if len(outputs) == 1:
-            return {"predictions": _jsonable(next(iter(outputs.values())), next(iter(outputs)))}
-        rows = len(next(iter(outputs.values())))
-        return {"predictions": [{k: _jsonable(v, k)[i] for k, v in outputs.items()} for i in range(rows)]}
-    if "inputs" in body:
-        inputs = body["inputs"] if isinstance(body["inputs"], dict) else {names[0]: body["inputs"]}
-        outputs = run_signature(function, inputs, batcher)
-        return {"outputs": {k: _jsonable(v, k) for k, v in outputs.items()}}
-    raise ServingError(400, "request needs 'instances' (row format) or 'inputs' (columnar format)")
+        return row_response(run_signature(function, _row_inputs(body["instances"], names), batcher))
+    return columnar_response(run_signature(function, _columnar_inputs(body["inputs"], names), batcher))
 
 
-def metadata(registry: ModelRegistry, model: str, version, label) -> dict:
-    version, servable = registry.resolve(model, version, label)
-    signatures = {}
-    for name, function in servable.signatures.items():
-        specs = function.structured_input_signature[1]
-        outputs = function.structured_outputs
-        signatures[name] = {
-            "inputs": {k: {"dtype": s.dtype.name, "shape": s.shape.as_list()} for k, s in specs.items()},
-            "outputs": {k: {"dtype": t.dtype.name, "shape": t.shape.as_list()} for k, t in outputs.items()},
-        }
-    return {"model_spec": {"name": model, "version": str(version)}, "metadata": {"signature_def": signatures}}
+def metadata(registry: ModelRegistry, model: str, version, label):
+    """GetModelMetadataResponse for the version asked for: the SignatureDefs as saved, packed in an Any."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    version, _ = registry.resolve(model, version, label)
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, value in signature_defs(registry, model, version).items():
+        signature_map.signature_def[key].CopyFrom(value)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = model
+    response.model_spec.version.value = version
+    response.metadata["signature_def"].Pack(signature_map)
+    return response
 
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -399,6 +312,38 @@ def classify_rest(registry: ModelRegistry, model: str, version, label, body: dic
     return {"results": [[[name, score] for name, score in row] for row in results]}
 
 
+def _json_body(handler: BaseHTTPRequestHandler) -> dict:
+    """The JSON body, refusing a Content-Length that is missing, not a number, negative, too large or longer
+    than what arrives (a read that waits BODY_TIMEOUT_S for bytes that never come): 400, connection closed."""
+    text = handler.headers.get("Content-Length", "")
+    if not text.isascii() or not text.isdigit():
+        handler.close_connection = True
+        raise ServingError(400, f"invalid Content-Length: {text!r}")
+    length = int(text)
+    if length > MAX_REQUEST_BYTES:
+        handler.close_connection = True
+        raise ServingError(413, f"request of {length} bytes exceeds the {MAX_REQUEST_BYTES} limit")
+    handler.connection.settimeout(BODY_TIMEOUT_S)
+    try:
+        data = handler.rfile.read(length)
+    except OSError:  # socket.timeout included
+        data = b""
+    finally:
+        handler.connection.settimeout(None)
+    if len(data) != length:
+        handler.close_connection = True
+        raise ServingError(400, f"request body has {len(data)} of its {length} bytes (Content-Length)")
+    if not data:
+        raise ServingError(400, "JSON Parse error: The document is empty")
+    try:
+        body = json.loads(data)
+    except ValueError as why:
+        raise ServingError(400, f"JSON Parse error: {why}") from why
+    if not isinstance(body, dict):
+        raise ServingError(400, "JSON Value: request body Is not object")
+    return body
+
+
 _PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
                    r"(?P<suffix>/metadata|:predict|:classify)?$")
 
@@ -422,33 +367,25 @@ def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
             self.end_headers()
             self.wfile.write(body)
 
+        def _dispatch(self, method: str) -> Tuple[int, dict]:
+            match = _PATH.match(self.path.split("?")[0])
+            if not match:
+                raise ServingError(404, f"Malformed request: {method} {self.path}")
+            model, label, suffix = match["model"], match["label"], match["suffix"]
+            version = int(match["version"]) if match["version"] else None
+            if method == "GET" and suffix is None:
+                return 200, proto_json(registry.status(model, version, label))
+            if method == "GET" and suffix == "/metadata":
+                return 200, metadata_json(metadata(registry, model, version, label))
+            if method == "POST" and suffix == ":classify":
+                return 200, classify_rest(registry, model, version, label, _json_body(self))
+            if method == "POST" and suffix == ":predict":
+                return 200, predict_rest(registry, model, version, label, _json_body(self), batcher)
+            raise ServingError(405 if suffix else 404, f"Unsupported {method} on {self.path}")
+
         def _route(self, method: str) -> None:
             try:
-                match = _PATH.match(self.path.split("?")[0])
-                if not match:
-                    raise ServingError(404, f"Malformed request: {method} {self.path}")
-                model, label, suffix = match["model"], match["label"], match["suffix"]
-                version = int(match["version"]) if match["version"] else None
-                if method == "GET" and suffix is None:
-                    self._reply(200, {"model_version_status": registry.status(model, version, label)})
-                elif method == "GET" and suffix == "/metadata":
-                    self._reply(200, metadata(registry, model, version, label))
-                elif method == "POST" and suffix in (":predict", ":classify"):
-                    length = int(self.headers.get("Content-Length") or 0)
-                    if length > MAX_REQUEST_BYTES:
-                        raise ServingError(413, f"request of {length} bytes exceeds the {MAX_REQUEST_BYTES} limit")
-                    try:
-                        body = json.loads(self.rfile.read(length) or b"null")
-                    except ValueError as why:
-                        raise ServingError(400, f"JSON Parse error: {why}") from why
-                    if not isinstance(body, dict):
-                        raise ServingError(400, "request body must be a JSON object")
-                    if suffix == ":classify":
-                        self._reply(200, classify_rest(registry, model, version, label, body))
-                    else:
-                        self._reply(200, predict_rest(registry, model, version, label, body, batcher))
-                else:
-                    raise ServingError(405 if suffix else 404, f"Unsupported {method} on {self.path}")
+                self._reply(*self._dispatch(method))
             except ServingError as error:
                 self._reply(error.status, {"error": str(error)})
             except Exception as error:  # as TF Serving: a 500 with the reason, and the server keeps serving
@@ -481,86 +418,131 @@ def _serialized_examples(request_input) -> List[bytes]:
     return merged
 
 
+def select_outputs(function, output_filter) -> List[str]:
+    """PredictRequest.output_filter checked as TF Serving does (unknown or repeated alias: INVALID_ARGUMENT);
+    empty means every output."""
+    names = sorted(function.structured_outputs)
+    seen: List[str] = []
+    for alias in output_filter:
+        if alias not in names:
+            raise ServingError(400, f"output tensor alias not found in signature: {alias} Outputs expected to be in "
+                                    f"the set {{{','.join(names)}}}.")
+        if alias in seen:
+            raise ServingError(400, f"duplicate output tensor alias: {alias}")
+        seen.append(alias)
+    return seen or names
+
+
+def _grpc_predict(registry: ModelRegistry, request, batcher: Optional[Batcher]):
+    """Predict over gRPC: TensorProto inputs of the signature's dtypes, output_filter honoured."""
+    from tensorflow_serving.apis import predict_pb2
+
+    name, version, label = _spec_target(request.model_spec)
+    version, servable = registry.resolve(name, version, label)
+    function = signature(servable, request.model_spec.signature_name)
+    wanted = select_outputs(function, request.output_filter)
+    order = sorted(function.structured_input_signature[1])
+
+    def convert(proto, spec, key):
+        return tensor_from_proto(proto, spec, key, order.index(key))
+
+    outputs = run_signature(function, dict(request.inputs), batcher, convert)
+    response = predict_pb2.PredictResponse()
+    _answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
+    for key in wanted:
+        response.outputs[key].CopyFrom(tf.make_tensor_proto(outputs[key]))
+    return response
+
+
+def _answered_spec(spec, name: str, version: int, signature_name: str) -> None:
+    """The response's model_spec, as TF Serving fills it: the version actually used, the signature's key."""
+    spec.name = name
+    spec.version.value = version
+    spec.signature_name = signature_name or "serving_default"
+
+
+def _spec_target(spec):
+    version = spec.version.value if spec.HasField("version") else None
+    return spec.name, version, spec.version_label or None
+
+
 def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
     """PredictionService (Predict, Classify, GetModelMetadata) and ModelService (GetModelStatus) servicers."""
     import grpc
-    from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                         model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
+    from tensorflow_serving.apis import classification_pb2, model_service_pb2_grpc, prediction_service_pb2_grpc
 
     codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE}
 
-    def answered_spec(spec, name: str, version: int, signature_name: str) -> None:
-        """The response's model_spec, as TF Serving fills it: the version actually used, the signature's key."""
-        spec.name = name
-        spec.version.value = version
-        spec.signature_name = signature_name or "serving_default"
+    def answer(context, call):
+        try:
+            return call()
+        except ServingError as error:
+            context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
 
-    def spec_target(spec):
-        version = spec.version.value if spec.HasField("version") else None
-        return spec.name, version, spec.version_label or None
+    def classify_response(request):
+        name, version, label = _spec_target(request.model_spec)
+        version, results = classify(registry, name, version, label, request.model_spec.signature_name,
+                                    _serialized_examples(request.input))
+        response = classification_pb2.ClassificationResponse()
+        _answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
+        for row in results:
+            classifications = response.result.classifications.add()
+            for class_name, score in row:
+                classifications.classes.add(label=class_name, score=score)
+        return response
 
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
-            try:
-                name, version, label = spec_target(request.model_spec)
-                version, servable = registry.resolve(name, version, label)
-                function = signature(servable, request.model_spec.signature_name)
-                outputs = run_signature(function, {k: tf.make_ndarray(v) for k, v in request.inputs.items()}, batcher)
-            except ServingError as error:
-                context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
-            response = predict_pb2.PredictResponse()
-            answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
-            for key, value in outputs.items():
-                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
-            return response
+            return answer(context, lambda: _grpc_predict(registry, request, batcher))
 
         def Classify(self, request, context):
-            try:
-                name, version, label = spec_target(request.model_spec)
-                version, results = classify(registry, name, version, label, request.model_spec.signature_name,
-                                            _serialized_examples(request.input))
-            except ServingError as error:
-                context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
-            response = classification_pb2.ClassificationResponse()
-            answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
-            for row in results:
-                classifications = response.result.classifications.add()
-                for class_name, score in row:
-                    classifications.classes.add(label=class_name, score=score)
-            return response
+            return answer(context, lambda: classify_response(request))
 
         def GetModelMetadata(self, request, context):
-            from tensorflow_serving.apis import get_model_metadata_pb2 as metadata_pb2
-
-            try:
-                name, version, label = spec_target(request.model_spec)
-                version, _ = registry.resolve(name, version, label)
-            except ServingError as error:
-                context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
-            signature_map = metadata_pb2.SignatureDefMap()
-            for key, value in signature_defs(registry, name, version).items():
-                signature_map.signature_def[key].CopyFrom(value)
-            response = get_model_metadata_pb2.GetModelMetadataResponse()
-            response.model_spec.name = name
-            response.model_spec.version.value = version
-            response.metadata["signature_def"].Pack(signature_map)
-            return response
+            return answer(context, lambda: metadata(registry, *_spec_target(request.model_spec)))
 
     class Models(model_service_pb2_grpc.ModelServiceServicer):
         def GetModelStatus(self, request, context):
-            try:
-                name, version, label = spec_target(request.model_spec)
-                statuses = registry.status(name, version, label)
-            except ServingError as error:
-                context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
-            response = get_model_status_pb2.GetModelStatusResponse()
-            for status in statuses:
-                entry = response.model_version_status.add(version=int(status["version"]))
-                entry.state = get_model_status_pb2.ModelVersionStatus.State.Value(status["state"])
-                entry.status.error_message = status["status"]["error_message"]
-            return response
+            return answer(context, lambda: registry.status(*_spec_target(request.model_spec)))
 
     return Prediction(), Models()
+
+
+class PortInUse(ConfigError):
+    """The REST or gRPC port is held by another process: serving anyway would split clients between two servers."""
+
+    def __init__(self, what: str, host: str, port: int, flag: str):
+        super().__init__(f"{what} port {host}:{port} is already in use (another server?): stop it or pass {flag}")
+
+
+def _bind_rest(host: str, port: int, handler) -> "_HTTPServer":
+    try:
+        return _HTTPServer((host, port), handler)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse("REST", host, port, "--rest-port") from None
+        raise
+
+
+def _bind_grpc(host: str, port: int, workers: int, prediction, models):
+    """A gRPC server on host:port without SO_REUSEPORT, which gRPC sets by default and which lets a second server
+    bind a port that another one already serves."""
+    import grpc
+    from concurrent import futures
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                         options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES), ("grpc.so_reuseport", 0)])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, server)
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises where older versions returned 0
+        bound = 0
+    if not bound:
+        server.stop(grace=None)
+        raise PortInUse("gRPC", host, port, "--grpc-port")
+    return server, bound
 
 
 class StandIn:
@@ -571,26 +553,31 @@ class StandIn:
 
     def __init__(self, config, host: str = "127.0.0.1", rest_port: int = 8501, grpc_port: int = 8500,
                  poll_seconds: float = 5.0, batching: Optional[BatchingParameters] = None):
-        import grpc
-        from concurrent import futures
-        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
         self.registry = ModelRegistry(config)
-        self.registry.refresh()
         self.batcher = Batcher(batching) if batching else None
-        self.http = _HTTPServer((host, rest_port), make_handler(self.registry, self.batcher))
         # A handler thread waits while its request sits in a batch: with fewer threads than a full batch for every
         # batch thread, batches never fill and each one waits out batch_timeout_micros.
         workers = max(GRPC_WORKERS, batching.max_batch_size * batching.num_batch_threads) if batching else GRPC_WORKERS
-        self.grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                                options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)])
-        prediction, models = grpc_services(self.registry, self.batcher)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, self.grpc)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, self.grpc)
-        self.grpc_port = self.grpc.add_insecure_port(f"{host}:{grpc_port}")
+        self.http, self.grpc = None, None
+        try:
+            self.http = _bind_rest(host, rest_port, make_handler(self.registry, self.batcher))
+            self.grpc, self.grpc_port = _bind_grpc(host, grpc_port, workers, *grpc_services(self.registry,
+                                                                                             self.batcher))
+        except BaseException:
+            self._release()
+            raise
         self.rest_port = self.http.server_address[1]
+        self.registry.refresh()
         self._stop = threading.Event()
         self._poll_seconds = poll_seconds
+
+    def _release(self) -> None:
+        if self.http:
+            self.http.server_close()
+        if self.grpc:
+            self.grpc.stop(grace=None)
+        if self.batcher:
+            self.batcher.stop()
 
     def start(self) -> "StandIn":
         self.grpc.start()
@@ -600,7 +587,7 @@ class StandIn:
 
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_seconds):
-            self.registry.refresh()
+            self.registry.refresh()  # never raises: each model's faults are caught and logged there
 
     def stop(self) -> None:
         self._stop.set()

@@ -60,3 +60,64 @@ def test_serve_then_predict_over_rest_and_grpc(output, capsys, batching):
 def test_serve_without_models_is_a_usage_error(tmp_path, capsys):
     assert cli.main(["serve", "--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
     assert "no pushed models" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_refuses_a_grpc_port_another_server_holds(output, capsys):
+    """gRPC binds with SO_REUSEPORT by default: without refusing, two servers would share the port's clients."""
+    from concurrent import futures
+
+    import grpc
+
+    other = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = other.add_insecure_port("127.0.0.1:0")
+    other.start()
+    try:
+        code = cli.main(["serve", "--output-dir", str(output), "--rest-port", str(_free_port()),
+                         "--grpc-port", str(port)])
+    finally:
+        other.stop(grace=None)
+    err = capsys.readouterr().err.strip()
+    assert code == cli.EXIT_USAGE and len(err.splitlines()) == 1
+    assert f"gRPC port 127.0.0.1:{port} is already in use" in err and "--grpc-port" in err
+
+
+def test_serve_refuses_a_rest_port_that_is_taken(output, capsys):
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        code = cli.main(["serve", "--output-dir", str(output), "--rest-port", str(port),
+                         "--grpc-port", str(_free_port())])
+    err = capsys.readouterr().err.strip()
+    assert code == cli.EXIT_USAGE and len(err.splitlines()) == 1 and f"REST port 127.0.0.1:{port}" in err
+
+
+def test_predict_names_a_single_output_over_rest_and_grpc(tmp_path, capsys):
+    """TF Serving omits a single output's name over REST; `dlqos predict` prints it named either way."""
+    from serving.config import models_config
+    from serving.standin import StandIn
+    from tests.serving.conftest import save_half_plus_three
+
+    save_half_plus_three(str(tmp_path / "serving" / "half_plus_three" / "1"))
+    server = StandIn(models_config(str(tmp_path / "serving")), rest_port=0, grpc_port=0, poll_seconds=3600).start()
+    try:
+        rest = ["--rest", f"http://127.0.0.1:{server.rest_port}"]
+        assert cli.main(["predict", "half_plus_three", "--input", "[1.0, 5.0]"] + rest) == cli.EXIT_OK
+        assert json.loads(capsys.readouterr().out) == {"predictions": [{"y": 3.5}, {"y": 5.5}]}
+        assert cli.main(["predict", "half_plus_three", "--input", '{"x": [1.0]}'] + rest) == cli.EXIT_OK
+        assert json.loads(capsys.readouterr().out) == {"outputs": {"y": [3.5]}}
+        grpc = ["--grpc", f"127.0.0.1:{server.grpc_port}"]
+        assert cli.main(["predict", "half_plus_three", "--input", "[1.0]"] + grpc) == cli.EXIT_OK
+        assert json.loads(capsys.readouterr().out) == {"y": [3.5]}
+    finally:
+        server.stop()

@@ -1,12 +1,12 @@
 """Conformance: the same client checks against any TF Serving endpoint, the stand-in by default.
 
 To run them against a real TF Serving, start it on a models.config that serves the model written by
-`tests.conftest.save_tiny_model` as "tiny" (version 1: scale 2, version 2: scale 3, labels stable=1 canary=2)
-and set DLQOS_REST_URL and DLQOS_GRPC_TARGET. Tests that push new versions need the stand-in's registry.
+`tests.conftest.save_tiny_model` as "tiny" (version 1: scale 2, version 2: scale 3, labels stable=1 canary=2) and
+the one written by `tests.serving.conftest.save_half_plus_three` as "half_plus_three" (version 123), and set
+DLQOS_REST_URL and DLQOS_GRPC_TARGET. Tests that push new versions need the stand-in's registry.
 """
 import base64
 import json
-import os
 import shutil
 import threading
 import urllib.request
@@ -16,32 +16,8 @@ import pytest
 import tensorflow as tf
 
 from serving.client import GrpcClient, RestClient, ServingClientError
-from serving.config import BATCHING, DEFAULT_BATCH_THREADS, models_config, parse_batching_parameters
 from tests.conftest import save_tiny_model
-
-X = [[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]
-
-
-@pytest.fixture(scope="module", params=["unbatched", "batched"])
-def server(request, tmp_path_factory):
-    """The stand-in as `dlqos serve` runs it, without and with --enable-batching (serving-config's parameters)."""
-    root = tmp_path_factory.mktemp("serving")
-    for version, scale in ((1, 2.0), (2, 3.0)):
-        save_tiny_model(str(root / "tiny" / str(version)), scale)
-    if os.environ.get("DLQOS_REST_URL"):
-        if request.param == "batched":
-            pytest.skip("batching is the server's setting: the external server is checked once")
-        yield {"rest": RestClient(os.environ["DLQOS_REST_URL"]), "grpc": GrpcClient(os.environ["DLQOS_GRPC_TARGET"]),
-               "standin": None, "root": root}
-        return
-    from serving.standin import StandIn
-
-    batching = parse_batching_parameters(BATCHING % DEFAULT_BATCH_THREADS) if request.param == "batched" else None
-    standin = StandIn(models_config(str(root)), rest_port=0, grpc_port=0, poll_seconds=3600,
-                      batching=batching).start()
-    yield {"rest": RestClient(f"http://127.0.0.1:{standin.rest_port}", retries=1),
-           "grpc": GrpcClient(f"127.0.0.1:{standin.grpc_port}", retries=1), "standin": standin, "root": root}
-    standin.stop()
+from tests.serving.conftest import X
 
 
 def test_status_lists_available_versions(server):

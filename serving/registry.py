@@ -1,0 +1,146 @@
+"""Which versions the stand-in serves: TF Serving's availability-preserving version policy over the same base paths.
+
+A version is loaded when the config's policy wants it; the versions served so far stay until a wanted one is
+AVAILABLE, so a bad push (truncated saved_model.pb, empty directory) or a model directory moved away for a while
+never leaves a model without a servable. A version that fails to load is reported (END with the error) and not
+retried while its directory stays; a version whose directory disappears and reappears is loaded again.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Dict, Optional, Set, Tuple
+
+import tensorflow as tf
+
+from serving.config import is_version_dir
+from serving.wire import ServingError
+
+log = logging.getLogger("dlqos.serve")
+
+
+def versions_on_disk(base_path: str) -> Set[int]:
+    """Version directories under base_path; nothing (not an error) when it is missing or unreadable."""
+    try:
+        names = tf.io.gfile.listdir(base_path) if tf.io.gfile.isdir(base_path) else []
+    except tf.errors.OpError as why:
+        log.warning("cannot list %s: %s", base_path, why)
+        return set()
+    return {int(name.rstrip("/")) for name in names if is_version_dir(name.rstrip("/"))}
+
+
+def wanted_versions(entry, on_disk: Set[int]) -> Set[int]:
+    """The versions the model_version_policy asks for among those on disk (default: latest 1)."""
+    policy = entry.model_version_policy.WhichOneof("policy_choice")
+    if policy == "all":
+        return set(on_disk)
+    if policy == "specific":
+        return set(entry.model_version_policy.specific.versions) & on_disk
+    count = entry.model_version_policy.latest.num_versions if policy == "latest" else 1
+    return set(sorted(on_disk)[-max(count, 1):])
+
+
+def _load_error(why: Exception) -> Tuple[int, str]:
+    code = why.error_code if isinstance(why, tf.errors.OpError) else 2  # UNKNOWN
+    return code, f"{type(why).__name__}: {why}".splitlines()[0]
+
+
+class _Model:
+    """One model's servables and the states GetModelStatus reports."""
+
+    def __init__(self):
+        self.loaded: Dict[int, object] = {}
+        self.failed: Set[int] = set()  # not retried while their directory stays
+        self.states: Dict[int, Tuple[str, int, str]] = {}  # version -> (state, error code, message)
+
+
+class ModelRegistry:
+    """Loaded versions per model, refreshed from disk according to a ModelServerConfig."""
+
+    def __init__(self, config):
+        self.config = config
+        self._models: Dict[str, _Model] = {entry.name: _Model() for entry in config.model_config_list.config}
+        self._lock = threading.Lock()  # guards the swap of each model's loaded set
+        self._refreshing = threading.Lock()  # one refresh at a time (poller and tests)
+
+    def refresh(self) -> None:
+        """One poll: every model refreshed on its own, so that one model's fault leaves the others as they were."""
+        with self._refreshing:
+            for entry in self.config.model_config_list.config:
+                try:
+                    self._refresh_model(entry)
+                except Exception:  # the poller must survive anything; what was served stays served
+                    log.exception("refreshing %s failed", entry.name)
+
+    def _refresh_model(self, entry) -> None:
+        model = self._models[entry.name]
+        on_disk = versions_on_disk(entry.base_path)
+        model.failed &= on_disk  # a version that went away and comes back is tried again
+        wanted = wanted_versions(entry, on_disk)
+        loaded = dict(model.loaded)
+        for version in sorted(wanted - set(loaded) - model.failed):
+            self._load(entry, model, version, loaded)
+        keep = {version for version in loaded if version in wanted}
+        if not keep and loaded:  # nothing wanted is AVAILABLE: keep serving the newest version we have
+            keep = {max(loaded)}
+        for version in set(loaded) - keep:
+            del loaded[version]
+            model.states[version] = ("END", 0, "")
+            log.info("unloaded %s version %d", entry.name, version)
+        with self._lock:  # swap in one step: requests see the old or the new set, never a half
+            model.loaded = loaded
+
+    @staticmethod
+    def _load(entry, model: _Model, version: int, loaded: Dict[int, object]) -> None:
+        model.states[version] = ("LOADING", 0, "")
+        try:
+            loaded[version] = tf.saved_model.load(f"{entry.base_path}/{version}")
+        except Exception as why:  # a corrupt version is reported, the served ones stay
+            model.failed.add(version)
+            model.states[version] = ("END",) + _load_error(why)
+            log.warning("could not load %s version %d: %s", entry.name, version, why)
+            return
+        model.states[version] = ("AVAILABLE", 0, "")
+        log.info("loaded %s version %d", entry.name, version)
+
+    def entry(self, model: str):
+        for entry in self.config.model_config_list.config:
+            if entry.name == model:
+                return entry
+        raise ServingError(404, f"Servable not found for request: Latest({model})")
+
+    def _version(self, model: str, version: Optional[int], label: Optional[str]) -> Optional[int]:
+        entry = self.entry(model)
+        if label is None:
+            return version
+        if label not in entry.version_labels:
+            raise ServingError(404, f"Unrecognized servable version label: {label}")
+        return entry.version_labels[label]
+
+    def resolve(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> Tuple[int, object]:
+        version = self._version(model, version, label)
+        with self._lock:
+            loaded = self._models[model].loaded
+        if version is None:
+            if not loaded:
+                raise ServingError(404, f"Servable not found for request: Latest({model})")
+            version = max(loaded)
+        if version not in loaded:
+            raise ServingError(404, f"Servable not found for request: Specific({model}, {version})")
+        return version, loaded[version]
+
+    def status(self, model: str, version: Optional[int] = None, label: Optional[str] = None):
+        """GetModelStatusResponse: every version this server knows of, newest first (or the one asked for)."""
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        version = self._version(model, version, label)
+        states = dict(self._models[model].states)
+        if version is not None and version not in states:
+            raise ServingError(404, f"Could not find version {version} of model {model}")
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for number, (state, code, message) in sorted(states.items(), reverse=True):
+            if version is None or number == version:
+                status = response.model_version_status.add(version=number)
+                status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
+                status.status.error_code, status.status.error_message = code, message
+        return response
