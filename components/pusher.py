@@ -4,11 +4,13 @@ TF Serving polls <base>/<version>/ and loads any numeric directory it sees. The 
 straight into that directory, so an interrupted push leaves a half-written version for the server to choke on.
 This executor lets the stock Pusher write into a hidden staging directory (ignored by TF Serving: its name is
 not a number) on the same filesystem, adds TF Serving warmup requests, then renames the finished version into
-place.
+place. Staging directories a killed push left behind are removed by the next push.
 """
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 
 from tfx import types
@@ -23,6 +25,18 @@ from serving.warmup import write_warmup
 from tfx.v1.components import Pusher
 
 _DESTINATION_KEY = "pushed_destination"
+# .staging-<start time>-<uuid>; before the time was in the name: .staging-<uuid>
+_STAGING = re.compile(r"\.staging-(?:(\d+)-)?[0-9a-f]{32}")
+STALE_STAGING_S = 3600  # a push copies one SavedModel: a staging directory this old belongs to a dead push
+
+
+def remove_stale_staging(base: str, now: float) -> None:
+    """Remove what killed pushes left under `base`; TF Serving ignores it, but it piles up (a model's size each).
+    A younger one may be another pipeline's push in progress and is kept."""
+    for name in fileio.listdir(base) if fileio.exists(base) else []:
+        match = _STAGING.fullmatch(name.rstrip("/"))
+        if match and (match.group(1) is None or now - int(match.group(1)) > STALE_STAGING_S):
+            fileio.rmtree(os.path.join(base, name.rstrip("/")))
 
 
 class AtomicPushExecutor(pusher_executor.Executor):
@@ -30,7 +44,8 @@ class AtomicPushExecutor(pusher_executor.Executor):
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         base = destination.filesystem.base_directory
-        staging = os.path.join(base, f".staging-{uuid.uuid4().hex}")
+        remove_stale_staging(base, time.time())
+        staging = os.path.join(base, f".staging-{int(time.time())}-{uuid.uuid4().hex}")
         destination.filesystem.base_directory = staging
         staged_properties = dict(exec_properties)
         staged_properties[standard_component_specs.PUSH_DESTINATION_KEY] = proto_utils.proto_to_json(destination)

@@ -13,7 +13,7 @@ import sys
 from typing import List, Optional
 
 from components.datasets import DATASETS
-from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES, positive_int
+from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES, OutputLayout, positive_int
 from dlqos.errors import DlqosError
 from dlqos.steps import STEPS
 from dlqos.strategy import PRECISIONS, STRATEGIES
@@ -240,12 +240,14 @@ def _run_options(args, step_names: List[str]):
 
 
 def _run_steps(step_names: List[str], args) -> int:
-    from dlqos.runs import result_json, result_summary, run_step
+    from dlqos.runs import check_store, output_lock, result_json, result_summary, run_step
     from dlqos.strategy import check_strategy
 
     options = _run_options(args, step_names)
     check_strategy(options.strategy)  # seconds here, not after data conversion, ExampleGen and Transform
-    results = [run_step(name, options) for name in step_names]
+    check_store(OutputLayout(options.output_dir).metadata_path)
+    with output_lock(options.output_dir):
+        results = [run_step(name, options) for name in step_names]
     for result in results:
         print(result_json(result) if args.json else result_summary(result))
     return EXIT_NOT_BLESSED if any(r.blessed is False for r in results) else EXIT_OK
@@ -259,7 +261,9 @@ def _study(args) -> int:
 
 def _report(args) -> int:
     from dlqos.report import render
+    from dlqos.runs import check_store
 
+    check_store(OutputLayout(args.output_dir).metadata_path, need_runs=True)
     try:
         rendered = render(args.output_dir)
     except FileNotFoundError as missing:
@@ -276,7 +280,6 @@ def _component_progress(record: logging.LogRecord) -> bool:
 
 
 def _compile(args) -> int:
-    from dlqos.config import OutputLayout
     from dlqos.errors import ConfigError
     from dlqos.runs import RunOptions, build_config, examples_dir_for
     from dlqos.steps import get_step
@@ -408,10 +411,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     verbose = getattr(args, "verbose", False)
     _configure_logging(verbose)
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        sys.stdout.flush()  # here, not at exit: a reader that stopped early is then handled below
+        return code
     except DlqosError as error:
         print(f"dlqos: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # `dlqos steps | head`: the reader had what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return EXIT_OK
     except Exception as error:  # a component failed: one line here, the traceback with --verbose
         if verbose:
             raise

@@ -1,10 +1,12 @@
 """One study step, run locally end to end: data -> TFRecords -> config -> pipeline -> results from ML Metadata."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import pathlib
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
@@ -14,6 +16,7 @@ from dlqos.errors import ConfigError
 from dlqos.steps import Step, get_step
 
 log = logging.getLogger("dlqos")
+LOCK_FILE = ".dlqos.lock"  # in the output directory: holds the running process's pid
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,44 @@ def run_step(step_name: str, options: RunOptions = RunOptions()) -> StepResult:
                  ", ".join(f"{k}={v}" for k, v in config.dream.items() if k != "data_metadata"))
     local_runner.run(config)
     return step_result(layout.metadata_path, step)
+
+
+def check_store(path: str, need_runs: bool = False) -> None:
+    """ML Metadata reports a store that is not SQLite (garbage, a truncated copy) as a page of raw SQL: name the
+    file and the fix before any work. With `need_runs` (a report), an empty store is an error too."""
+    import sqlite3
+
+    if not os.path.isfile(path):
+        return
+    try:
+        uri = f"{pathlib.Path(os.path.abspath(path)).as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as store:
+            tables = store.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    except sqlite3.DatabaseError as why:
+        raise ConfigError(f"{path} is not an ML Metadata store ({why}): move it away to start a new store, or "
+                          "choose another --output-dir") from None
+    if need_runs and not tables:
+        raise ConfigError(f"{path} records no runs (it is empty): run `dlqos run` or `dlqos study` first")
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: str):
+    """One run at a time per output directory: a second one used to train in full and then fail at the Pusher
+    ("version already exists"). flock is the kernel's, so a killed run never leaves the lock behind."""
+    import fcntl
+
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, LOCK_FILE), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise ConfigError(f"{output_dir} is in use by another dlqos run (pid {lock.read().strip() or '?'}): "
+                              "wait for it to finish or choose another --output-dir") from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
 
 
 def step_result(metadata_path: str, step: Step) -> StepResult:

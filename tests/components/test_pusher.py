@@ -1,11 +1,13 @@
 import os
+import time
+import uuid
 
 import pytest
 from tfx.types import standard_artifacts
 from tfx.utils import io_utils, proto_utils
 from tfx.proto import pusher_pb2
 
-from components.pusher import AtomicPushExecutor
+from components.pusher import STALE_STAGING_S, AtomicPushExecutor
 from serving.warmup import WARMUP_FILE
 from tests.conftest import save_tiny_model
 
@@ -58,3 +60,16 @@ def test_unblessed_model_is_not_pushed(tmp_path):
     AtomicPushExecutor().Do(inputs, outputs, properties)
     assert os.listdir(tmp_path / "serving" / "m") == []
     assert outputs["pushed_model"][0].get_int_custom_property("pushed") == 0
+
+
+def test_next_push_removes_staging_left_by_killed_pushes_and_keeps_one_in_progress(tmp_path):
+    inputs, outputs, properties = _inputs_outputs(tmp_path)
+    base = tmp_path / "serving" / "m"
+    now, uid = int(time.time()), uuid.uuid4().hex
+    left = [f".staging-{uid}", f".staging-{now - STALE_STAGING_S - 60}-{uid}"]  # the old name form, an old push
+    running = f".staging-{now - 60}-{uid}"
+    for name in left + [running]:
+        (base / name / "1" / "variables").mkdir(parents=True)
+    AtomicPushExecutor().Do(inputs, outputs, properties)
+    remaining = sorted(os.listdir(base))
+    assert remaining[0] == running and len(remaining) == 2 and remaining[1].isdigit()
