@@ -10,6 +10,7 @@ architectures with untrained weights (latency does not depend on the weights), e
 `serving_pixels` signature like `dlqos.training.export_classifier`'s.
 
     scripts/runtime.sh python benchmarks/serving_latency.py [--requests 1000] [--clients 1 8 32] [--rounds 3]
+                                                            [--large 1000 2500 5000]
 """
 from __future__ import annotations
 
@@ -167,6 +168,26 @@ def class_id(answer) -> int:
     return answer["predictions"][0]["class_id"] if "predictions" in answer else int(answer["class_id"][0])
 
 
+def large_requests(server: StandInProcess, model: str, sizes: List[int]) -> None:
+    """One REST request of N images in row format ("instances") and in columnar format ("inputs"): the row
+    answer is built by converting each output once, so its time grows linearly with N like the columnar one."""
+    import numpy as np
+
+    from serving.client import RestClient
+
+    client = RestClient(server.rest_url, retries=0, timeout=600)
+    print(f"\n{'model':<6} {'images':>7} {'row s':>8} {'columnar s':>10}  (one REST request each)")
+    for size in sizes:
+        images = np.random.default_rng(size).integers(0, 256, size=(size, 28, 28)).astype(float).tolist()
+        seconds = []
+        for body in ({"instances": images}, {"inputs": images}):
+            started = time.perf_counter()
+            answer = client.predict(model, signature=SIGNATURE, **body)
+            seconds.append(time.perf_counter() - started)
+            assert len(answer.get("predictions") or answer["outputs"]["class_id"]) == size
+        print(f"{model:<6} {size:>7} {seconds[0]:>8.2f} {seconds[1]:>10.2f}", flush=True)
+
+
 def row(model: str, path: str, clients: int, cell: Cell, extra: str = "") -> str:
     return (f"{model:<6} {path:<14} {clients:>7} {cell.p50_ms:>8.2f} {cell.p99_ms:>8.2f} {cell.requests_per_s:>8.0f}"
             f" {cell.client_cpu_ms:>10.2f} {cell.server_cpu_ms:>10.2f}{extra}")
@@ -180,6 +201,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured requests before each cell")
     parser.add_argument("--rounds", type=int, default=3,
                         help="batching off/on cells at the most clients, alternated this many times")
+    parser.add_argument("--large", type=int, nargs="*", default=[1000, 2500, 5000],
+                        help="images in the single large row/columnar REST requests (none: skip)")
     args = parser.parse_args()
 
     import numpy as np
@@ -234,6 +257,8 @@ def main() -> None:
             for protocol in ("gRPC", "REST"):  # on/off of the same round: measured back to back
                 gains[model, protocol] = [on.requests_per_s / off.requests_per_s
                                           for off, on in zip(rounds[protocol], rounds[f"{protocol} batching"])]
+        if args.large:
+            large_requests(servers["plain"], args.models[0], args.large)
         print(f"\nload average at the end {os.getloadavg()[0]:.2f} (this run's own threads included)\ngoals")
         for model in args.models:
             in_process = grid[model, "in-process", fewest].p50_ms
