@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 from components.deepdream import DREAMS_FILE
 from dlqos import metadata
 from dlqos.config import OutputLayout
-from dlqos.paper import LOSS_TABLE_PAPER, PAPER, loss_table
+from dlqos.paper import LOSS_TABLE_PAPER, PAPER, accuracy_note, loss_table
 from dlqos.steps import STEPS, Step
 from dlqos.training import TRAINING_RECORD
 
@@ -100,54 +100,69 @@ def _figure_png(draw) -> bytes:
     return buffer.getvalue()
 
 
-def history_plot(report: StepReport) -> Optional[bytes]:
-    """Loss vs val_loss and accuracy vs val_accuracy over epochs (the paper's figures 1-4)."""
+def _history_keys(report: StepReport) -> list:
     history = (report.training or {}).get("history") or {}
-    pairs = [(k, f"val_{k}") for k in ("loss", "accuracy") if k in history]
-    if not pairs:
-        return None
+    return [(k, f"val_{k}") for k in ("loss", "accuracy") if k in history]
 
-    def draw(plt):
-        figure, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.2))
-        axes = axes if len(pairs) > 1 else [axes]
-        for axis, (train_key, val_key) in zip(axes, pairs):
-            epochs = range(1, len(history[train_key]) + 1)
-            axis.plot(epochs, history[train_key], marker="o", label=train_key)
-            if val_key in history:
-                axis.plot(epochs, history[val_key], marker="s", label=val_key)
-            axis.set_xlabel("epoch")
-            axis.set_title(f"{report.step.name}: {train_key}")
-            axis.legend()
-            axis.grid(alpha=0.3)
-        return figure
 
-    return _figure_png(draw)
+def history_figure(report: StepReport, plt):
+    """Loss vs val_loss and accuracy vs val_accuracy over epochs (the paper's figures 1-4); epochs are whole
+    numbers, so the x axis ticks only integers."""
+    from matplotlib.ticker import MaxNLocator
+
+    history, pairs = report.training["history"], _history_keys(report)
+    figure, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.2))
+    axes = axes if len(pairs) > 1 else [axes]
+    for axis, (train_key, val_key) in zip(axes, pairs):
+        epochs = range(1, len(history[train_key]) + 1)
+        axis.plot(epochs, history[train_key], marker="o", label=train_key)
+        if val_key in history:
+            axis.plot(epochs, history[val_key], marker="s", label=val_key)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # 1: also a one-epoch run
+        axis.set_xlabel("epoch")
+        axis.set_title(f"{report.step.name}: {train_key}")
+        axis.legend()
+        axis.grid(alpha=0.3)
+    return figure
+
+
+def history_plot(report: StepReport) -> Optional[bytes]:
+    return _figure_png(lambda plt: history_figure(report, plt)) if _history_keys(report) else None
+
+
+def _growth_rows(reports: List[StepReport]) -> List[StepReport]:
+    return [r for r in reports if r.training and r.training.get("parameters")]
+
+
+def growth_figure(reports: List[StepReport], plt):
+    """Parameters (log scale) and final accuracy across the study's steps, ours beside the paper's; each paper
+    bar is labelled with the kind of accuracy it is (training, test...); step names go on two small lines so
+    that six of them fit side by side under each panel."""
+    rows = _growth_rows(reports)
+    figure, (params_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(12, 3.8))
+    names = [f"step {r.step.paper_step}\n{r.step.name}" for r in rows]
+    positions = list(range(len(rows)))
+    params_axis.bar(positions, [r.training["parameters"]["total"] for r in rows], color="#4c72b0")
+    params_axis.set_yscale("log")
+    params_axis.set_title("parameters per step")
+    paper = [PAPER.get(r.step.name, {}) for r in rows]
+    accuracy_axis.bar([p - 0.2 for p in positions], [_accuracy(r) or 0.0 for r in rows], width=0.4,
+                      label="ours (TFMA, eval split)")
+    bars = accuracy_axis.bar([p + 0.2 for p in positions], [p.get("accuracy") or 0.0 for p in paper], width=0.4,
+                             label="paper (its metric and data: see table)")
+    accuracy_axis.bar_label(bars, [p.get("accuracy_is", {}).get("short", "") for p in paper], fontsize=7)
+    accuracy_axis.set_ylim(0, 1.3)  # headroom above 100% for the bar labels and, above them, the legend
+    accuracy_axis.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    accuracy_axis.set_title("accuracy per step")
+    accuracy_axis.legend(loc="upper center", ncol=2, fontsize=8)
+    for axis in (params_axis, accuracy_axis):
+        axis.set_xticks(positions, names, fontsize=8)
+    figure.tight_layout()
+    return figure
 
 
 def growth_plot(reports: List[StepReport]) -> Optional[bytes]:
-    """Parameters (log scale) and final accuracy across the study's steps, ours beside the paper's."""
-    rows = [r for r in reports if r.training and r.training.get("parameters")]
-    if not rows:
-        return None
-
-    def draw(plt):
-        figure, (params_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.2))
-        names = [f"{r.step.paper_step}. {r.step.name}" for r in rows]
-        params_axis.bar(names, [r.training["parameters"]["total"] for r in rows], color="#4c72b0")
-        params_axis.set_yscale("log")
-        params_axis.set_title("parameters per step")
-        ours = [_accuracy(r) or 0.0 for r in rows]
-        paper = [PAPER.get(r.step.name, {}).get("accuracy") or 0.0 for r in rows]
-        positions = range(len(rows))
-        accuracy_axis.bar([p - 0.2 for p in positions], ours, width=0.4, label="ours (eval)")
-        accuracy_axis.bar([p + 0.2 for p in positions], paper, width=0.4, label="paper")
-        accuracy_axis.set_xticks(list(positions), names)
-        accuracy_axis.set_ylim(0, 1)
-        accuracy_axis.set_title("accuracy per step")
-        accuracy_axis.legend()
-        return figure
-
-    return _figure_png(draw)
+    return _figure_png(lambda plt: growth_figure(reports, plt)) if _growth_rows(reports) else None
 
 
 def _accuracy(report: StepReport) -> Optional[float]:
@@ -165,6 +180,20 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _is_count(name: str) -> bool:
+    """Counts (TFMA's example_count and its _diff against the baseline, num_...) are whole numbers even when
+    they arrive as floats."""
+    last = str(name).rpartition(".")[2].removesuffix("_diff")
+    return last.endswith("count") or last.startswith("num_")
+
+
+def _cell(name: str, value):
+    """A table cell: a count as an int, so it prints as 1,000 rather than 1,000.0000."""
+    if _is_count(name) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _metric_name(class_name: str) -> str:
     """TFMA's metric name for a metric class ('dlqos.metrics.MeanReportedLoss' -> 'mean_reported_loss')."""
     import re
@@ -173,14 +202,15 @@ def _metric_name(class_name: str) -> str:
 
 
 def step_summary_rows(reports: List[StepReport]) -> List[list]:
-    header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "gate metric (eval)", "value", "parameters",
-              "paper parameters", "train s", "blessed", "pushed"]
+    header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "paper accuracy is", "gate metric (eval)",
+              "value", "parameters", "paper parameters", "train s", "blessed", "pushed"]
     rows = [header]
     for r in reports:
         params = (r.training or {}).get("parameters", {}).get("total")
         paper = PAPER.get(r.step.name, {})
         gate_metric = _metric_name(r.step.gate.metric) if r.step.trains else None
-        rows.append([r.step.name, r.step.paper_step, _accuracy(r), paper.get("accuracy"), gate_metric,
+        rows.append([r.step.name, r.step.paper_step, _accuracy(r), paper.get("accuracy"),
+                     accuracy_note(r.step.name) or None, gate_metric,
                      r.overall.get(gate_metric), params,
                      paper.get("parameters", {}).get("total"), (r.training or {}).get("train_seconds"),
                      {True: "yes", False: "NO"}.get(r.blessed, "—"), "yes" if r.pushed_to else "no"])
@@ -218,7 +248,7 @@ def slice_rows(report: StepReport) -> List[list]:
     names = sorted({name for metrics in report.slices.values() for name in metrics})
     rows = [["slice"] + names]
     for slice_name in sorted(report.slices, key=lambda s: (s != "Overall", s)):
-        rows.append([slice_name] + [report.slices[slice_name].get(n) for n in names])
+        rows.append([slice_name] + [_cell(n, report.slices[slice_name].get(n)) for n in names])
     return rows
 
 
@@ -232,9 +262,15 @@ def device_rows(output_dir: str) -> Optional[List[list]]:
 
 
 # ------------------------------------------------------------------------------------------ render
+def _html_cell(value) -> str:
+    """Numbers right-aligned; a sentence (the paper's metric and data) left-aligned and given room to read."""
+    wide = ' class="prose"' if isinstance(value, str) and len(value) > 30 else ""
+    return f"<td{wide}>{html.escape(_fmt(value))}</td>"
+
+
 def _html_table(rows: List[list]) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows[1:])
+    body = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in rows[1:])
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -251,7 +287,12 @@ def _img(png: bytes, alt: str) -> str:
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;
 text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%}
-.ok{color:#070}.bad{color:#b00}code{background:#f4f4f4;padding:0 .2em}"""
+td.prose{text-align:left;min-width:16em}.ok{color:#070}.bad{color:#b00}code{background:#f4f4f4;padding:0 .2em}"""
+
+
+ACCURACY_NOTE = ("Accuracy (eval) is ours: TFMA on the eval split of the data this run used. Paper accuracy is the "
+                 "figure the paper prints, which is not always the same measurement: the column beside it says "
+                 "which accuracy it is and on what data.")
 
 
 def render(output_dir: str) -> dict:
@@ -282,7 +323,8 @@ def render(output_dir: str) -> dict:
                 f.write(png)
             md_parts.extend([f"![{title}](img/{image_name})", ""])
 
-    add_section("Growth across the steps", step_summary_rows(reports), growth_plot(reports), "growth.png", level=2)
+    add_section("Growth across the steps", step_summary_rows(reports), growth_plot(reports), "growth.png", level=2,
+                text=ACCURACY_NOTE)
     add_section("Loss functions compared (paper's NN1/NN2 rows, then our classifiers)",
                 loss_comparison_rows(reports), level=2)
     for r in reports:
@@ -316,7 +358,7 @@ def render(output_dir: str) -> dict:
         extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation", "backbone")}
         if extras and r.step.trains:
             add_section(f"{r.step.name}: evaluation recorded by the Trainer",
-                        [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, vv]
+                        [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, _cell(kk or k, vv)]
                                                   for k, v in extras.items()
                                                   for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])])
         sample = (r.training or {}).get("sample")

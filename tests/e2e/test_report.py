@@ -7,7 +7,9 @@ import subprocess
 import pytest
 
 from dlqos import cli
+from dlqos import report as report_module
 from dlqos.evaluation import OVERALL, slice_metrics
+from dlqos.paper import accuracy_note
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +40,10 @@ def test_numbers_come_from_the_latest_run(report, dense_study):
     latest = dense_study["runs"][-1]
     evaluation = latest.nodes["Evaluator"].output("evaluation").uri
     accuracy = slice_metrics(evaluation)[OVERALL]["sparse_categorical_accuracy"]
-    assert f"| dense | 1 | {accuracy:,.4f} | 0.8800 | sparse_categorical_accuracy | {accuracy:,.4f} |" \
-        in report["markdown"]
+    assert f"| dense | 1 | {accuracy:,.4f} | 0.8800 | {accuracy_note('dense')} | sparse_categorical_accuracy | " \
+        f"{accuracy:,.4f} |" in report["markdown"]
+    assert report_module.ACCURACY_NOTE in report["markdown"]
+    assert not re.search(r"\| Overall \| [\d,]+\.0000 \|", report["markdown"])  # example_count is a whole number
     # the latest run is the crippled one: the report says it was not blessed and why
     assert "Validation FAILED" in report["markdown"] and "NOT blessed" in report["markdown"]
     assert "| NN1 | 0.3333 (paper 0.33) | 0.2533 (paper 0.25) | 0.3757 (paper 0.38) |" in report["markdown"]

@@ -1,0 +1,72 @@
+"""Report formatting without a pipeline: hand-made step reports in the shapes ML Metadata and the Trainer give."""
+import itertools
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from dlqos import report  # noqa: E402
+from dlqos.evaluation import OVERALL  # noqa: E402
+from dlqos.paper import PAPER  # noqa: E402
+from dlqos.steps import STEPS  # noqa: E402
+
+
+def step_report(name: str, epochs: int = 7, examples: float = 1000.0) -> report.StepReport:
+    history = {"loss": [1.0 / (e + 1) for e in range(epochs)], "val_loss": [1.2 / (e + 1) for e in range(epochs)],
+               "accuracy": [0.5 + e / 20 for e in range(epochs)], "val_accuracy": [0.5 + e / 25 for e in range(epochs)]}
+    return report.StepReport(
+        step=STEPS[name], run_id="run-1", blessed=True, pushed_to=None, baseline_model=None, model_dir=None,
+        training={"parameters": {"total": 2561 * (STEPS[name].paper_step ** 4), "trainable": 1, "non_trainable": 0},
+                  "history": history, "train_seconds": 12.5},
+        slices={OVERALL: {"example_count": examples, "example_count_diff": 0.0, "sparse_categorical_accuracy": 0.8125}})
+
+
+@pytest.fixture
+def six_steps():
+    yield [step_report(name) for name in STEPS]
+    plt.close("all")
+
+
+def test_counts_print_as_integers_and_measures_keep_their_decimals():
+    table = report._md_table(report.slice_rows(step_report("dense", examples=1000.0)))
+    assert "| Overall | 1,000 | 0 | 0.8125 |" in table and "1,000.0000" not in table
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 23])
+def test_epoch_axes_tick_whole_epochs_only(six_steps, epochs):
+    figure = report.history_figure(step_report("dense", epochs=epochs), plt)
+    figure.canvas.draw()
+    for axis in figure.axes:
+        low, high = axis.get_xlim()
+        ticks = [t for t in axis.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_growth_chart_step_names_do_not_overlap(six_steps):
+    figure = report.growth_figure(six_steps, plt)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for axis in figure.axes:
+        labels = [label for label in axis.get_xticklabels() if label.get_text()]
+        assert len(labels) == len(STEPS)
+        boxes = [label.get_window_extent(renderer) for label in labels]
+        for first, second in itertools.combinations(boxes, 2):
+            assert not first.overlaps(second), (first, second)
+    legend = figure.axes[1].get_legend().get_window_extent(renderer)
+    assert not any(legend.overlaps(text.get_window_extent(renderer)) for text in figure.axes[1].texts)
+
+
+def test_paper_training_accuracy_is_labelled_as_such_beside_our_eval_accuracy(six_steps):
+    rows = report.step_summary_rows(six_steps)
+    header, transfer = rows[0], next(row for row in rows if row[0] == "transfer")
+    described = transfer[header.index("paper accuracy is")]
+    assert transfer[header.index("paper accuracy")] == PAPER["transfer"]["accuracy"]
+    assert "training accuracy" in described and "flowers" in described
+    assert "test accuracy" in next(row for row in rows if row[0] == "cnn")[header.index("paper accuracy is")]
+    assert '<td class="prose">training accuracy' in report._html_table(rows)  # a sentence, laid out to be read
+    figure = report.growth_figure(six_steps, plt)
+    bar_labels = [text.get_text() for text in figure.axes[1].texts]
+    assert "training" in bar_labels and "test" in bar_labels
+    assert "eval" in figure.axes[1].get_legend().get_texts()[0].get_text()
