@@ -7,13 +7,15 @@ Exit codes: 0 success (for `run`/`study`: every model blessed and pushed); 1 a p
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from components.datasets import DATASETS
-from dlqos.config import DEFAULT_BEAM_ARGS, PROFILES, OutputLayout, positive_int
+from dlqos.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
+                          real_number)
 from dlqos.errors import DlqosError
 from dlqos.steps import STEPS
 from dlqos.strategy import PRECISIONS, STRATEGIES
@@ -41,6 +43,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         type=_model_param, help="model hyper-parameter over the profile's, repeatable (an unknown "
                                                 "KEY lists the step's), e.g. transfer: fine_tune_layers=30")
     parser.add_argument("--epochs", type=_count, help="override the profile's epochs")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                        help="Trainer optimizer (default adam, as the study); nesterov: momentum with Nesterov's "
+                             "look-ahead; swats: Adam switching to SGD (Keskar & Socher 2017)")
+    parser.add_argument("--learning-rate", type=_real(above=0), help="default: the profile's rate for adaptive "
+                        "optimizers, 10x it for sgd/momentum/nesterov")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
+                        help="cosine: to 0 over each training phase; exponential: to a tenth of the rate")
+    parser.add_argument("--weight-decay", type=_real(at_least=0),
+                        help="L2 penalty W/2*sum(kernel^2) (adamw: its decoupled weight decay, default 0.004)")
+    parser.add_argument("--dropout", type=_real(at_least=0, below=1),
+                        help="rate of every Dropout layer (steps whose model has them: dense, cnn)")
+    parser.add_argument("--clip-norm", type=_real(above=0), help="clip the gradients' global norm to this")
     parser.add_argument("--train-steps", type=_count, help="override the total number of training steps")
     parser.add_argument("--batch-size", type=_count, help="override the per-replica batch size")
     parser.add_argument("--max-train", type=_count, help="override the profile's number of training examples")
@@ -51,12 +65,27 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs and full tracebacks")
 
 
+def _argument_type(check: Callable[[str], object]) -> Callable[[str], object]:
+    """A config validator as an argparse type: a bad value is refused while parsing (exit 2, argparse names the
+    flag) with the validator's message, not minutes later in the pipeline."""
+    @functools.wraps(check)
+    def convert(text: str):
+        try:
+            return check(text)
+        except DlqosError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return convert
+
+
+@_argument_type
 def _count(text: str) -> int:
-    """argparse type of the numeric flags: refused while parsing (exit 2, argparse names the flag)."""
-    try:
-        return positive_int(int(text) if text.strip().lstrip("+-").isdigit() else text, "the value")
-    except DlqosError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    """argparse type of the numeric flags: a whole number >= 1."""
+    return positive_int(int(text) if text.strip().lstrip("+-").isdigit() else text, "the value")
+
+
+def _real(**bounds) -> Callable[[str], float]:
+    """argparse type of a rate or norm flag within bounds (config.real_number: above, at_least, below)."""
+    return _argument_type(lambda text: real_number(text, "the value", **bounds))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -223,20 +252,25 @@ def _list_steps(args) -> int:
     return EXIT_OK
 
 
+TRAINING_OPTIONS = ("optimizer", "learning_rate", "lr_schedule", "weight_decay", "dropout", "clip_norm")
+
+
 def _run_options(args, step_names: List[str]):
-    from dlqos.runs import RunOptions
+    from dlqos.runs import RunOptions, check_training_options
     from dlqos.steps import model_params
 
-    return RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
-                      dataset=getattr(args, "dataset", None), strict=args.strict,
-                      model=model_params((STEPS[name] for name in step_names), args.model_params),
-                      dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
-                             if getattr(args, f"dream_{key}", None)},
-                      strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
-                      materialize_transform=args.materialize_transform, epochs=args.epochs,
-                      train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
-                      max_eval=args.max_eval,
-                      beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
+    options = RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
+                         dataset=getattr(args, "dataset", None), strict=args.strict,
+                         model=model_params((STEPS[name] for name in step_names), args.model_params),
+                         dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
+                                if getattr(args, f"dream_{key}", None)},
+                         strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
+                         materialize_transform=args.materialize_transform, epochs=args.epochs,
+                         train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
+                         max_eval=args.max_eval, beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS),
+                         **{key: getattr(args, key) for key in TRAINING_OPTIONS})
+    check_training_options([STEPS[name] for name in step_names], options)  # before any work
+    return options
 
 
 def _run_steps(step_names: List[str], args) -> int:

@@ -16,6 +16,11 @@ PROFILES = ("quick", "full")
 # TFMA metric class names evaluated for a classifier; "module.Class" names a custom Keras metric (dlqos.metrics).
 CLASSIFIER_METRICS = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "dlqos.metrics.SparseMeanSquaredError")
 DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
+# dlqos.optimizers builds these; named here so the CLI and configs check them without importing TensorFlow.
+# nesterov: momentum with Nesterov's look-ahead; swats: Adam that switches to SGD (Keskar & Socher 2017).
+OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adamw", "swats")
+ADAPTIVE_OPTIMIZERS = ("adam", "rmsprop", "adamw", "swats")  # the profiles' learning rates are tuned for these
+LR_SCHEDULES = ("constant", "cosine", "exponential")  # decays over each training phase (dlqos.optimizers)
 
 
 def positive_int(value, name: str) -> int:
@@ -24,6 +29,67 @@ def positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
     return value
+
+
+def real_number(value, name: str, above: Optional[float] = None, at_least: Optional[float] = None,
+                below: Optional[float] = None) -> float:
+    """A rate or norm (learning rate, weight decay, dropout, clip norm) is a finite number within its bounds:
+    refused where it is given, not when the Trainer or Keras trips over it minutes later."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    bounds = [f"> {above:g}" if above is not None else "", f">= {at_least:g}" if at_least is not None else "",
+              f"< {below:g}" if below is not None else ""]
+    if not math.isfinite(number) or (above is not None and number <= above) or (
+            at_least is not None and number < at_least) or (below is not None and number >= below):
+        raise ConfigError(f"{name} must be a number {' and '.join(b for b in bounds if b)}, got {value!r}")
+    return number
+
+
+def default_learning_rate(optimizer: str, profile_rate: float) -> float:
+    """Without --learning-rate: the profile's rate, tuned for Adam, for the adaptive optimizers; ten times it for
+    the SGD family, which has no per-weight scaling (1e-3 -> 1e-2, Keras' own SGD default)."""
+    return profile_rate if optimizer in ADAPTIVE_OPTIMIZERS else 10 * profile_rate
+
+
+def one_of(value, name: str, choices) -> str:
+    if value not in choices:
+        raise ConfigError(f"unknown {name} {value!r} (have: {', '.join(choices)})")
+    return value
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """How the Trainer updates the weights (built by dlqos.optimizers); the default is the study's Adam.
+
+    weight_decay: for adamw its decoupled decay (None: Keras' 0.004); for the others an L2 penalty
+    weight_decay/2 * sum of the squared kernels added to the loss. clip_norm: the gradients' global norm bound.
+    """
+
+    name: str = "adam"
+    schedule: str = "constant"
+    weight_decay: Optional[float] = None
+    clip_norm: Optional[float] = None
+
+    def __post_init__(self):
+        one_of(self.name, "optimizer", OPTIMIZERS)
+        one_of(self.schedule, "learning-rate schedule", LR_SCHEDULES)
+        if self.weight_decay is not None:
+            real_number(self.weight_decay, "weight decay", at_least=0)
+        if self.clip_norm is not None:
+            real_number(self.clip_norm, "clip norm", above=0)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "OptimizerConfig":
+        """Back from custom_config; a key this version does not know is an error, not ignored."""
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown optimizer settings {sorted(unknown)} in custom_config")
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -57,6 +123,8 @@ class TrainingConfig:
     materialize_transform: bool = False
     seed: int = 42
     model: Mapping = field(default_factory=dict)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    dropout: Optional[float] = None  # every Dropout layer's rate; None: the model's own (steps with dropout only)
     # dataset.json beside the examples ExampleGen reads: the model's data facts (image shape, classes, text
     # vocabulary) are read from it at training time, so a compiled pipeline needs no data at compile time.
     data_metadata: Optional[str] = None
@@ -64,6 +132,9 @@ class TrainingConfig:
     def __post_init__(self):
         for name in ("epochs", "train_steps", "eval_steps", "batch_size"):
             positive_int(getattr(self, name), name)
+        real_number(self.learning_rate, "learning rate", above=0)
+        if self.dropout is not None:
+            real_number(self.dropout, "dropout", at_least=0, below=1)
 
     @classmethod
     def for_data(cls, num_train: int, num_eval: int, epochs: int, batch_size: int, **kwargs) -> "TrainingConfig":
@@ -77,6 +148,7 @@ class TrainingConfig:
                 "strategy": self.strategy, "precision": self.precision, "cache_input": self.cache_input,
                 "materialize_transform": self.materialize_transform,
                 "seed": self.seed, "model": dict(self.model),
+                "optimizer": self.optimizer.to_dict(), "dropout": self.dropout,
                 "data_metadata": self.data_metadata}
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
 from components.datasets.tfrecords import METADATA_FILE
-from dlqos.config import DEFAULT_BEAM_ARGS, OutputLayout, PipelineConfig, TrainingConfig, positive_int
+from dlqos.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig,
+                          default_learning_rate, positive_int, real_number)
 from dlqos.errors import ConfigError
-from dlqos.steps import Step, get_step
+from dlqos.steps import STEPS, Step, get_step
 
 log = logging.getLogger("dlqos")
 LOCK_FILE = ".dlqos.lock"  # in the output directory: holds the running process's pid
@@ -39,12 +40,35 @@ class RunOptions:
     max_eval: Optional[int] = None
     dream: Mapping = field(default_factory=dict)  # DeepDream parameter overrides (backbone, weights, layers)
     model: Mapping = field(default_factory=dict)  # model hyper-parameter overrides (custom_config['model'])
+    # How the Trainer optimizes (TrainingConfig.optimizer): None / "constant" / "adam" keep the study's default.
+    optimizer: str = "adam"
+    learning_rate: Optional[float] = None  # None: config.default_learning_rate(optimizer, the profile's rate)
+    lr_schedule: str = "constant"
+    weight_decay: Optional[float] = None
+    dropout: Optional[float] = None  # only steps that take it (Step.takes_dropout)
+    clip_norm: Optional[float] = None
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
 
     def __post_init__(self):
         for name in COUNTS:
             if getattr(self, name) is not None:
                 positive_int(getattr(self, name), name)
+        self.optimizer_config()  # an unknown name or a bad value is refused here, before any work
+        if self.learning_rate is not None:
+            real_number(self.learning_rate, "learning rate", above=0)
+        if self.dropout is not None:
+            real_number(self.dropout, "dropout", at_least=0, below=1)
+
+    def optimizer_config(self) -> OptimizerConfig:
+        return OptimizerConfig(name=self.optimizer, schedule=self.lr_schedule, weight_decay=self.weight_decay,
+                               clip_norm=self.clip_norm)
+
+    def training_flags(self) -> list:
+        """The training flags given (not at their defaults), as the CLI spells them."""
+        given = {"--optimizer": self.optimizer != "adam", "--learning-rate": self.learning_rate is not None,
+                 "--lr-schedule": self.lr_schedule != "constant", "--weight-decay": self.weight_decay is not None,
+                 "--dropout": self.dropout is not None, "--clip-norm": self.clip_norm is not None}
+        return [flag for flag, set_ in given.items() if set_]
 
     def count(self, name: str, profile):
         """The option's value, or the profile's where it is not given (None)."""
@@ -52,6 +76,21 @@ class RunOptions:
 
 
 COUNTS = ("epochs", "train_steps", "batch_size", "max_train", "max_eval")
+
+
+def check_training_options(steps: Sequence[Step], options: RunOptions) -> None:
+    """A training flag a selected step would ignore is refused before any work, naming the flag and the fix:
+    deepdream trains nothing, and --dropout needs a model with Dropout layers."""
+    ignoring = {flag: [step.name for step in steps if not step.trains] for flag in options.training_flags()}
+    if options.dropout is not None:
+        ignoring["--dropout"] = [step.name for step in steps if not step.takes_dropout]
+    for flag, names in ignoring.items():
+        if names:
+            why = "no Dropout layer in its model" if flag == "--dropout" else "trains nothing"
+            takers = [name for name, step in STEPS.items()
+                      if step.trains and (flag != "--dropout" or step.takes_dropout)]
+            raise ConfigError(f"{flag} does not apply to {', '.join(names)} ({why}); the steps that take it: "
+                              f"{', '.join(takers)}")
 
 
 @dataclass(frozen=True)
@@ -128,15 +167,18 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
                   serving_model_dir=layout.serving_model_dir(step.name),
                   beam_pipeline_args=tuple(options.beam_pipeline_args))
     model = {**profile.model, **step.own_params(options.model)}
+    check_training_options([step], options)
     if not step.trains:
         return PipelineConfig(**common, dream={**step.dream, **model, **options.dream,
                                                "data_metadata": os.path.join(examples_dir, METADATA_FILE)})
     training = TrainingConfig.for_data(
         data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
         epochs=options.count("epochs", profile), batch_size=options.count("batch_size", profile),
-        learning_rate=profile.learning_rate, strategy=options.strategy, precision=options.precision,
+        learning_rate=options.learning_rate or default_learning_rate(options.optimizer, profile.learning_rate),
+        strategy=options.strategy, precision=options.precision,
         cache_input=options.cache_input, materialize_transform=options.materialize_transform,
-        model=model, data_metadata=os.path.join(examples_dir, METADATA_FILE))
+        model=model, optimizer=options.optimizer_config(), dropout=options.dropout,
+        data_metadata=os.path.join(examples_dir, METADATA_FILE))
     if options.train_steps is not None:
         training = dataclasses.replace(training, train_steps=options.train_steps)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)

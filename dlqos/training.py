@@ -16,6 +16,9 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
+from dlqos.config import OptimizerConfig
+from dlqos.errors import ConfigError
+from dlqos.optimizers import add_l2_penalty, build_optimizer, describe
 from dlqos.strategy import get_strategy, precision_policy
 
 TRAINING_RECORD = "training.json"  # written beside Format-Serving in the Trainer's model artifact
@@ -90,75 +93,83 @@ def parameter_counts(model: keras.Model) -> dict:
     return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
 
 
+def check_dropout(model: keras.Model, dropout: Optional[float]) -> None:
+    """A dropout rate given for a model without Dropout layers would change nothing: an error, not silence."""
+    if dropout is not None and not any(isinstance(layer, keras.layers.Dropout) for layer in model.submodules):
+        raise ConfigError(f"dropout {dropout} given, but the model '{model.name}' has no Dropout layer")
+
+
+def compile_phase(model: keras.Model, settings: OptimizerConfig, learning_rate: float, steps: int, loss,
+                  metrics: Callable[[], Sequence]) -> None:
+    """Compile with a fresh optimizer for a phase of `steps` steps (its schedule decays over them)."""
+    # Under mixed_float16, tf_keras' compile wraps the optimizer in a LossScaleOptimizer.
+    model.compile(optimizer=build_optimizer(settings, learning_rate, steps), loss=loss, metrics=list(metrics()))
+
+
 def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable[[], Sequence],
         dataset_map: Optional[Callable] = None, label_key: str = LABEL_KEY, callbacks: Sequence = (),
         fine_tune: Optional[Tuple[Callable, int]] = None) -> tuple:
-    """Build and compile inside the strategy scope, then fit for custom_config['epochs'] epochs.
+    """Build and compile inside the strategy scope, then fit for custom_config['epochs'] epochs with the configured
+    optimizer (custom_config['optimizer'], default Adam), L2 penalty and dropout.
 
     dataset_map turns (features, label) batches into what the model trains on (e.g. noisy -> clean images).
     fine_tune = (unfreeze(model), epochs): a second phase after the first, recompiled at a tenth of the
     learning rate (transfer learning's fine-tuning of a pretrained backbone's top layers).
-    Returns the model and the training record (history, epoch times, parameters, strategy).
+    Returns the model and the training record (history, epoch times, parameters, strategy, optimizer).
     """
     config = fn_args.custom_config
+    settings = OptimizerConfig.from_dict(config.get("optimizer") or {})
     keras.utils.set_random_seed(config["seed"])
     strategy = get_strategy(config["strategy"])
     global_batch = config["batch_size"] * strategy.num_replicas_in_sync
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    cache = config["cache_input"]
-    train = input_dataset(fn_args, fn_args.train_files, transform_output, global_batch, config["seed"], label_key,
-                          cache)
-    evaluation = input_dataset(fn_args, fn_args.eval_files, transform_output, global_batch, config["seed"], label_key,
-                               cache)
+    train, evaluation = (input_dataset(fn_args, files, transform_output, global_batch, config["seed"], label_key,
+                                       config["cache_input"]) for files in (fn_args.train_files, fn_args.eval_files))
     if dataset_map is not None:
         train, evaluation = train.map(dataset_map), evaluation.map(dataset_map)
+    epochs, learning_rate = config["epochs"], config["learning_rate"]
+    steps_per_epoch = max(1, fn_args.train_steps // epochs)
     with strategy.scope(), precision_policy(config.get("precision", "float32"), strategy) as precision:
         model = build_model()
-        # Under mixed_float16, tf_keras' compile wraps the optimizer in a LossScaleOptimizer.
-        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), loss=loss, metrics=list(metrics()))
+        check_dropout(model, config.get("dropout"))
+        l2 = add_l2_penalty(model, settings)
+        compile_phase(model, settings, learning_rate, steps_per_epoch * epochs, loss, metrics)
     parameters = parameter_counts(model)  # as built (the paper's model summaries), before any fine-tuning
-    fine_tuning = None
-    epochs = config["epochs"]
-    steps_per_epoch = max(1, fn_args.train_steps // epochs)
     timer = EpochTimer()
-    history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch, validation_data=evaluation,
-                        validation_steps=fn_args.eval_steps, verbose=2, callbacks=[timer, *callbacks])
-    history = {key: list(values) for key, values in history.history.items()}
+    fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=evaluation, validation_steps=fn_args.eval_steps,
+                    verbose=2, callbacks=[timer, *callbacks])
+    history = {key: list(values) for key, values in model.fit(train, epochs=epochs, **fit_args).history.items()}
+    optimizer = describe(model.optimizer, settings, learning_rate)  # after fitting: SWATS reports its switch
     epoch_seconds = list(timer.seconds)
+    fine_tuning = None
     if fine_tune is not None:
         unfreeze, fine_tune_epochs = fine_tune
         with strategy.scope():
             unfreeze(model)
-            model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"] / 10), loss=loss,
-                          metrics=list(metrics()))
-        more = model.fit(train, epochs=epochs + fine_tune_epochs, initial_epoch=epochs,
-                         steps_per_epoch=steps_per_epoch, validation_data=evaluation,
-                         validation_steps=fn_args.eval_steps, verbose=2, callbacks=[timer, *callbacks])
+            compile_phase(model, settings, learning_rate / 10, steps_per_epoch * fine_tune_epochs, loss, metrics)
+        more = model.fit(train, epochs=epochs + fine_tune_epochs, initial_epoch=epochs, **fit_args)
         for key, values in more.history.items():
             history.setdefault(key, []).extend(values)
         epoch_seconds += timer.seconds
         epochs += fine_tune_epochs
-        fine_tuning = {"epochs": fine_tune_epochs, "trainable_parameters": parameter_counts(model)["trainable"]}
+        fine_tuning = {"epochs": fine_tune_epochs, "trainable_parameters": parameter_counts(model)["trainable"],
+                       "optimizer": describe(model.optimizer, settings, learning_rate / 10)}
     # The paper prints Keras' test line ("313/313 - loss: 0.6811 - accuracy: 0.7737"): the same, on our eval split.
     evaluation_results = model.evaluate(evaluation, steps=fn_args.eval_steps, verbose=2, return_dict=True)
-    examples = steps_per_epoch * global_batch * epochs
-    record = {
+    return model, {
         "history": {key: [float(v) for v in values] for key, values in history.items()},
-        "epoch_seconds": epoch_seconds,
-        "train_seconds": sum(epoch_seconds),
-        "examples_per_second": examples / max(sum(epoch_seconds), 1e-9),
-        "epochs": epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "global_batch_size": global_batch,
-        "strategy": config["strategy"],
-        "strategy_class": type(strategy).__name__,
-        "replicas": strategy.num_replicas_in_sync,
-        "precision": precision,
-        "parameters": parameters,
-        "fine_tuning": fine_tuning,
+        **throughput(epoch_seconds, steps_per_epoch * global_batch * epochs),
+        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "global_batch_size": global_batch,
+        "strategy": config["strategy"], "strategy_class": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync, "precision": precision, "parameters": parameters,
+        "optimizer": optimizer, "l2_penalty": l2, "dropout": config.get("dropout"), "fine_tuning": fine_tuning,
         "evaluation": {key: float(value) for key, value in evaluation_results.items()},
     }
-    return model, record
+
+
+def throughput(epoch_seconds: Sequence[float], examples: int) -> dict:
+    return {"epoch_seconds": list(epoch_seconds), "train_seconds": sum(epoch_seconds),
+            "examples_per_second": examples / max(sum(epoch_seconds), 1e-9)}
 
 
 def model_artifact_dir(fn_args) -> str:
@@ -238,12 +249,13 @@ def set_method_name(export_dir: str, signature_name: str, method_name: str) -> N
 
 
 def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], keras.Model]) -> None:
-    """The whole run_fn of a classification step: fit build_model(image_shape, num_classes) for the stored data
-    (dataset.json), export both signatures, write the record."""
+    """The whole run_fn of a classification step: fit build_model(image_shape, num_classes, dropout=rate or None
+    for the model's own) for the stored data (dataset.json), export both signatures, write the record."""
     params = model_params(fn_args)
     image_shape = params["image_shape"]
+    dropout = fn_args.custom_config.get("dropout")
     model, record = fit(
-        fn_args, lambda: build_model(image_shape, params["num_classes"]),
+        fn_args, lambda: build_model(image_shape, params["num_classes"], dropout=dropout),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

@@ -206,3 +206,37 @@ def test_a_second_run_into_one_output_dir_is_refused_naming_the_holder(ran, tmp_
     error = capsys.readouterr().err
     assert f"is in use by another dlqos run (pid {os.getpid()})" in error and not ran
     assert cli.main(["run", "dense", "--output-dir", str(tmp_path)]) == cli.EXIT_OK and ran  # released
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--learning-rate", "0", "must be a number > 0"), ("--learning-rate", "fast", "must be a number > 0"),
+    ("--learning-rate", "nan", "must be a number > 0"), ("--weight-decay", "-0.5", "must be a number >= 0"),
+    ("--dropout", "1", "must be a number >= 0 and < 1"), ("--clip-norm", "0", "must be a number > 0"),
+    ("--optimizer", "lion", "invalid choice: 'lion'"), ("--lr-schedule", "step", "invalid choice: 'step'"),
+])
+def test_optimizer_flags_are_refused_while_parsing(flag, value, expected, ran, tmp_path, capsys):
+    error = _usage_error(["run", "dense", flag, value, "--output-dir", str(tmp_path)], capsys)
+    assert f"argument {flag}: " in error and expected in error and not ran
+
+
+def test_optimizer_flags_reach_the_run_and_absent_ones_keep_the_default(ran, tmp_path):
+    argv = ["run", "cnn", "--optimizer", "swats", "--learning-rate", "3e-4", "--lr-schedule", "cosine",
+            "--weight-decay", "1e-5", "--dropout", "0.2", "--clip-norm", "1.5", "--output-dir", str(tmp_path)]
+    assert cli.main(argv) == cli.EXIT_OK
+    options = ran[0][1]
+    assert (options.optimizer, options.learning_rate, options.lr_schedule, options.weight_decay, options.dropout,
+            options.clip_norm) == ("swats", 3e-4, "cosine", 1e-5, 0.2, 1.5)
+    assert cli.main(["run", "dense", "--output-dir", str(tmp_path)]) == cli.EXIT_OK
+    assert (ran[1][1].optimizer, ran[1][1].learning_rate, ran[1][1].training_flags()) == ("adam", None, [])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "transfer", "--dropout", "0.2"], "--dropout does not apply to transfer (no Dropout layer"),
+    (["study", "--steps", "dense", "textgen", "--dropout", "0.2"], "--dropout does not apply to textgen"),
+    (["run", "deepdream", "--clip-norm", "1"], "--clip-norm does not apply to deepdream (trains nothing)"),
+    (["study", "--optimizer", "sgd"], "--optimizer does not apply to deepdream (trains nothing)"),
+])
+def test_a_training_flag_a_step_ignores_is_refused_before_any_work(argv, message, ran, tmp_path, capsys):
+    assert cli.main(argv + ["--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0] and not ran

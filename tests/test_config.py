@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from dlqos.config import GateConfig, OutputLayout, PipelineConfig, TrainingConfig
+from dlqos.config import GateConfig, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig
 from dlqos.errors import ConfigError
 from dlqos.runs import COUNTS, RunOptions
 from dlqos.steps import STEPS, model_params
@@ -27,7 +29,48 @@ def test_custom_config_carries_strategy_and_seed():
                                       "strategy": "mirrored", "precision": "float32", "cache_input": True,
                                       "materialize_transform": False, "seed": 7,
                                       "model": {"rnn_units": 8},
+                                      "optimizer": {"name": "adam", "schedule": "constant", "weight_decay": None,
+                                                    "clip_norm": None},
+                                      "dropout": None,
                                       "data_metadata": "/e/dataset.json"}
+
+
+def test_optimizer_settings_travel_through_custom_config_and_back():
+    settings = OptimizerConfig(name="swats", schedule="cosine", weight_decay=1e-4, clip_norm=2.0)
+    config = TrainingConfig(epochs=1, train_steps=1, eval_steps=1, learning_rate=0.05, optimizer=settings,
+                            dropout=0.2)
+    custom = json.loads(json.dumps(config.custom_config()))  # as TFX stores it
+    assert OptimizerConfig.from_dict(custom["optimizer"]) == settings
+    assert (custom["learning_rate"], custom["dropout"]) == (0.05, 0.2)
+    assert OptimizerConfig.from_dict({}) == OptimizerConfig()  # a pipeline compiled before: the study's Adam
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(learning_rate=0), "learning rate must be a number > 0, got 0"),
+    (dict(learning_rate=float("nan")), "learning rate must be a number > 0"),
+    (dict(dropout=1.0), "dropout must be a number >= 0 and < 1, got 1.0"),
+    (dict(optimizer=OptimizerConfig(name="adam")), None),
+])
+def test_training_refuses_bad_rates(changes, message):
+    values = dict(epochs=1, train_steps=1, eval_steps=1, **changes)
+    if message is None:
+        TrainingConfig(**values)
+        return
+    with pytest.raises(ConfigError, match=f"^{message}"):
+        TrainingConfig(**values)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(optimizer="lion"), "unknown optimizer 'lion'"),
+    (dict(lr_schedule="step"), "unknown learning-rate schedule 'step'"),
+    (dict(weight_decay=-1), "weight decay must be a number >= 0"),
+    (dict(clip_norm=0), "clip norm must be a number > 0"),
+    (dict(learning_rate=-0.1), "learning rate must be a number > 0"),
+    (dict(dropout=-0.1), "dropout must be a number >= 0 and < 1"),
+])
+def test_run_options_refuse_bad_optimizer_settings(options, message):
+    with pytest.raises(ConfigError, match=message):
+        RunOptions(**options)
 
 
 def _pipeline_config(**changes):
@@ -98,3 +141,27 @@ def test_every_profile_model_param_is_declared_with_its_type(step):
     for profile in STEPS[step].profiles.values():
         for key, value in profile.model.items():
             assert isinstance(value, declared[key]), (key, value)
+
+
+def test_the_default_training_is_unchanged_adam_at_the_profiles_rate():
+    training = _built("autoencoder").training
+    assert (training.optimizer, training.learning_rate, training.dropout) == (OptimizerConfig(), 3e-3, None)
+
+
+def test_optimizer_options_reach_the_training_config_and_sgd_defaults_to_ten_times_the_rate():
+    assert _built("dense", optimizer="sgd").training.learning_rate == pytest.approx(1e-2)
+    assert _built("dense", optimizer="rmsprop").training.learning_rate == pytest.approx(1e-3)
+    training = _built("cnn", optimizer="momentum", learning_rate=0.2, lr_schedule="exponential", weight_decay=1e-4,
+                      clip_norm=5.0, dropout=0.1).training
+    assert training.optimizer == OptimizerConfig(name="momentum", schedule="exponential", weight_decay=1e-4,
+                                                 clip_norm=5.0)
+    assert (training.learning_rate, training.dropout) == (0.2, 0.1)
+
+
+def test_a_training_setting_a_step_would_ignore_is_refused():
+    with pytest.raises(ConfigError, match=r"^--dropout does not apply to transfer \(no Dropout layer in its model\); "
+                                          r"the steps that take it: dense, cnn$"):
+        _built("transfer", dropout=0.2)
+    with pytest.raises(ConfigError, match=r"^--optimizer does not apply to deepdream \(trains nothing\)"):
+        _built("deepdream", optimizer="sgd")
+    assert _built("deepdream").dream  # defaults are not "given"

@@ -77,3 +77,62 @@ def test_raw_examples_through_the_graph_match_materialized(transform_data, cache
                                materialized_features[training.IMAGE_KEY].numpy()[materialized_order], rtol=1e-6)
     assert raw_features[training.IMAGE_KEY].dtype == tf.float32
     assert float(tf.reduce_max(raw_features[training.IMAGE_KEY])) <= 1.0
+
+
+def _fit_args(transform_data, **custom):
+    """fn_args for training.fit on the fixture's 12 raw examples (train = eval), one step per epoch."""
+    transform_output, root, _, _ = transform_data
+    fn_args = _fn_args(_examples_artifact(str(root / "raw")), materialize=False)
+    pattern = [str(root / "raw" / "Split-train" / "*")]
+    config = {"epochs": 2, "batch_size": 12, "learning_rate": 0.01, "strategy": "cpu", "precision": "float32",
+              "cache_input": True, "materialize_transform": False, "seed": 1, "model": {}, **custom}
+    fn_args.__dict__.update(transform_output=os.path.dirname(transform_output.transform_savedmodel_dir),
+                            train_files=pattern, eval_files=pattern, train_steps=2, eval_steps=1,
+                            custom_config=config)
+    return fn_args
+
+
+def _fit_dense(fn_args, dropout=None):
+    import tf_keras as keras
+
+    return training.fit(fn_args, lambda: dense.build_model(dropout=dropout),
+                        loss=keras.losses.SparseCategoricalCrossentropy(),
+                        metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def test_fit_without_optimizer_settings_trains_with_adam_and_records_it(transform_data):
+    model, record = _fit_dense(_fit_args(transform_data))
+    assert type(model.optimizer).__name__ == "Adam"
+    assert record["optimizer"] == {"name": "adam", "class": "Adam", "learning_rate": 0.01, "schedule": "constant",
+                                   "clip_norm": None, "weight_decay": None, "weight_decay_kind": None}
+    assert (record["l2_penalty"], record["dropout"]) == (None, None) and not model.losses
+
+
+def test_fit_applies_and_records_the_configured_optimizer_penalty_and_dropout(transform_data):
+    from dlqos.config import OptimizerConfig
+
+    settings = OptimizerConfig(name="nesterov", schedule="cosine", weight_decay=1e-4, clip_norm=1.0)
+    model, record = _fit_dense(_fit_args(transform_data, optimizer=settings.to_dict(), dropout=0.3), dropout=0.3)
+    assert type(model.optimizer).__name__ == "SGD" and model.optimizer.nesterov
+    assert model.optimizer.global_clipnorm == 1.0 and len(model.losses) == 1  # the L2 penalty
+    assert record["optimizer"]["name"] == "nesterov" and record["optimizer"]["schedule"] == "cosine"
+    assert (record["l2_penalty"], record["dropout"]) == (1e-4, 0.3)
+    assert [layer.rate for layer in model.layers if "dropout" in layer.name] == [0.3, 0.3]
+    assert len(record["history"]["loss"]) == 2
+
+
+def test_a_dropout_rate_for_a_model_without_dropout_layers_is_an_error(transform_data):
+    from dlqos.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="dropout 0.3 given, but the model 'dense' has no Dropout layer"):
+        _fit_dense(_fit_args(transform_data, dropout=0.3), dropout=None)
+
+
+def test_dropout_sets_every_rate_of_cnn_and_adds_layers_to_dense_only_when_given():
+    from dlqos.steps import cnn
+
+    rates = lambda model: [layer.rate for layer in model.layers if "dropout" in layer.name]  # noqa: E731
+    assert rates(cnn.build_model()) == [0.25, 0.25, 0.25, 0.5]  # the tutorial's, unchanged by default
+    assert rates(cnn.build_model(dropout=0.1)) == [0.1] * 4
+    assert rates(dense.build_model()) == [] and rates(dense.build_model(dropout=0.0)) == [0.0, 0.0]
+    assert dense.build_model(dropout=0.2).count_params() == dense.build_model().count_params()

@@ -30,6 +30,8 @@ class Step:
     dream: Optional[Mapping] = None  # a step that trains nothing: DeepDream component parameters (+ profile.model)
     # The model hyper-parameters --model-param may set (profile.model's keys among them), name -> type.
     model_params: Mapping[str, type] = field(default_factory=dict)
+    # The model has Dropout layers whose rate --dropout sets (build_model(..., dropout=rate)); elsewhere it is refused.
+    takes_dropout: bool = False
 
     @property
     def trains(self) -> bool:
@@ -69,6 +71,7 @@ STEPS: dict = {
             "quick": Profile(max_train=6000, max_eval=1000, epochs=2),
             "full": Profile(max_train=None, max_eval=None, epochs=15, min_value=0.85),
         },
+        takes_dropout=True,  # none by default; --dropout adds one after each hidden layer
     ),
     "cnn": Step(
         name="cnn",
@@ -81,6 +84,7 @@ STEPS: dict = {
             "quick": Profile(max_train=6000, max_eval=1000, epochs=2),
             "full": Profile(max_train=None, max_eval=None, epochs=15, min_value=0.91),
         },
+        takes_dropout=True,
     ),
     "transfer": Step(
         name="transfer",

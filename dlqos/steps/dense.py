@@ -22,7 +22,9 @@ def preprocessing_fn(inputs):
     }
 
 
-def build_model(image_shape=IMAGE_SHAPE, num_classes: int = NUM_CLASSES):
+def build_model(image_shape=IMAGE_SHAPE, num_classes: int = NUM_CLASSES, dropout=None):
+    """The paper's MLP; dropout (a rate, for the optimization study's regularisation) adds a Dropout layer after
+    each hidden layer (None: none, the paper's model)."""
     import tf_keras as keras
 
     height, width, channels = image_shape
@@ -30,6 +32,8 @@ def build_model(image_shape=IMAGE_SHAPE, num_classes: int = NUM_CLASSES):
     x = inputs
     for units in HIDDEN_UNITS:
         x = keras.layers.Dense(units, activation="relu")(x)
+        if dropout is not None:
+            x = keras.layers.Dropout(dropout)(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="dense")
 
