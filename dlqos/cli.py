@@ -61,8 +61,19 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-eval", type=_count, help="override the profile's number of evaluation examples")
     parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                         help=f"Beam pipeline argument, repeatable (default: {' '.join(DEFAULT_BEAM_ARGS)})")
+    _add_runner_options(parser, "the Flink JobManager's REST address (default: an embedded Flink)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs and full tracebacks")
+
+
+def _add_runner_options(parser: argparse.ArgumentParser, master_help: str) -> None:
+    """--runner and --flink-master: Beam's runner by name, expanded by dlqos.runners (--beam-arg flags follow)."""
+    from dlqos.runners import RUNNERS
+
+    parser.add_argument("--runner", choices=RUNNERS, default="local",
+                        help="Beam runner of the data components: local (in-process) or flink (Beam's portable "
+                             "Flink runner; its job server jar from scripts/fetch-flink-job-server.sh)")
+    parser.add_argument("--flink-master", metavar="HOST:PORT", help=master_help)
 
 
 def _argument_type(check: Callable[[str], object]) -> Callable[[str], object]:
@@ -153,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--num-eval", type=_count, help="evaluation examples (default: the profile's size)")
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                           help="Beam pipeline argument for the distributed runner, repeatable")
+    _add_runner_options(compile_, "with --runner flink: the cluster's JobManager REST address (required)")
     compile_.set_defaults(handler=_compile)
 
     serving_config = commands.add_parser(
@@ -252,6 +264,13 @@ def _list_steps(args) -> int:
     return EXIT_OK
 
 
+def _beam_args(args, cluster: bool = False) -> tuple:
+    """The Beam arguments of --runner/--flink-master/--beam-arg, checked before any work (dlqos.runners)."""
+    from dlqos.runners import beam_args
+
+    return beam_args(args.runner, args.beam_args or (), args.flink_master, cluster)
+
+
 TRAINING_OPTIONS = ("optimizer", "learning_rate", "lr_schedule", "weight_decay", "dropout", "clip_norm")
 
 
@@ -267,7 +286,7 @@ def _run_options(args, step_names: List[str]):
                          strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
                          materialize_transform=args.materialize_transform, epochs=args.epochs,
                          train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
-                         max_eval=args.max_eval, beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS),
+                         max_eval=args.max_eval, beam_pipeline_args=_beam_args(args),
                          **{key: getattr(args, key) for key in TRAINING_OPTIONS})
     check_training_options([STEPS[name] for name in step_names], options)  # before any work
     return options
@@ -321,7 +340,7 @@ def _compile(args) -> int:
 
     layout = OutputLayout(args.root.rstrip("/"))
     options = RunOptions(profile=args.profile, strategy=args.strategy, precision=args.precision,
-                         beam_pipeline_args=tuple(args.beam_args or DEFAULT_BEAM_ARGS))
+                         beam_pipeline_args=_beam_args(args, cluster=True))
     for name in STEPS if args.step == "all" else [args.step]:
         step = get_step(name)
         profile = step.profile(args.profile)

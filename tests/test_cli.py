@@ -240,3 +240,50 @@ def test_a_training_flag_a_step_ignores_is_refused_before_any_work(argv, message
     assert cli.main(argv + ["--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and message in error[0] and not ran
+
+
+@pytest.mark.parametrize("beam_args", [["--beam-arg=--runner=DaskRunner"], ["--beam-arg=--runner=dask"],
+                                       ["--beam-arg=--runner=apache_beam.runners.dask.dask_runner.DaskRunner"],
+                                       ["--beam-arg=--runner", "--beam-arg=DASKRUNNER"]])
+def test_dask_runner_is_refused_before_any_work(tmp_path, capsys, beam_args):
+    """Beam's Dask runner reports success with empty outputs (facts section 6): refused in one line, exit 2."""
+    out = tmp_path / "out"
+    code = cli.main(["run", "dense", "--output-dir", str(out)] + beam_args)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_USAGE and len(error) == 1
+    assert "refused" in error[0] and "Dask runner cannot run TFX components" in error[0]
+    assert not out.exists()  # nothing converted, no store, no lock
+
+
+def test_flink_runner_without_its_job_server_jar_names_the_fetch_script(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DLQOS_FLINK_JOB_SERVER_JAR", str(tmp_path / "missing.jar"))
+    out = tmp_path / "out"
+    code = cli.main(["study", "--steps", "dense", "--runner", "flink", "--output-dir", str(out)])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_USAGE and len(error) == 1
+    assert "missing.jar is missing" in error[0] and "scripts/fetch-flink-job-server.sh" in error[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--runner", "flink", "--flink-master", "nohostport"], "--flink-master must be HOST:PORT"),
+    (["--flink-master", "127.0.0.1:8081"], "--flink-master needs --runner flink"),
+    (["--runner", "flink", "--beam-arg=--runner=FnApiRunner"], "contradict")])
+def test_runner_flags_that_cannot_work_are_one_line_usage_errors(tmp_path, capsys, flags, message):
+    code = cli.main(["run", "dense", "--output-dir", str(tmp_path / "out")] + flags)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_USAGE and len(error) == 1 and message in error[0]
+
+
+def test_compile_with_flink_puts_the_cluster_runner_args_in_the_spec(tmp_path):
+    import json
+
+    code = cli.main(["compile", "dense", "--image", "example.com/dlqos:1", "--root", "gs://no-such-bucket/dlqos",
+                     "--spec-dir", str(tmp_path), "--num-train", "60", "--num-eval", "10", "--runner", "flink",
+                     "--flink-master", "flink-jobmanager:8081", "--beam-arg=--parallelism=4"])
+    assert code == cli.EXIT_OK
+    text = json.dumps(json.loads((tmp_path / "dlqos-dense.json").read_text()))
+    for arg in ("--runner=FlinkRunner", "--flink_master=flink-jobmanager:8081", "--environment_type=EXTERNAL",
+                "--flink_job_server_jar=", "--parallelism=4"):
+        assert arg in text
+    assert "LOOPBACK" not in text and "FnApiRunner" not in text
