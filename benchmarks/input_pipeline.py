@@ -91,12 +91,12 @@ def main() -> None:
         for materialized, examples in artifacts.items():
             factory = tfxio_utils.get_tf_dataset_factory_from_artifact([examples], [])
             accessor = DataAccessor(tf_dataset_factory=factory, record_batch_factory=None, data_view_decode_fn=None)
-            fn_args = types.SimpleNamespace(data_accessor=accessor,
-                                            custom_config={"materialize_transform": materialized})
+            fn_args = types.SimpleNamespace(data_accessor=accessor)
             pattern = os.path.join(examples.uri, "Split-train", "*")
             source = "Transform output" if materialized else "raw + Transform graph"
             for cache in (False, True):
-                dataset = training.input_dataset(fn_args, pattern, transform_output, args.batch_size, 42, cache=cache)
+                dataset = training.input_dataset(fn_args, pattern, transform_output, args.batch_size, 42, cache=cache,
+                                                 materialized=materialized)
                 results[f"{source}, cache_input={str(cache).lower()}"] = train_seconds(dataset, steps, args.epochs)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

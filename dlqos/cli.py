@@ -160,8 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
     compile_.add_argument("--precision", choices=PRECISIONS, default="float32",
                           help="Keras mixed precision in the Trainer (auto: mixed on the node's GPUs or TPU)")
-    compile_.add_argument("--num-train", type=_count, help="training examples (default: the profile's size)")
-    compile_.add_argument("--num-eval", type=_count, help="evaluation examples (default: the profile's size)")
+    compile_.add_argument("--num-train", type=_count, help="count the Trainer's steps from this many training "
+                                                           "examples (default: the examples' dataset.json, at run time)")
+    compile_.add_argument("--num-eval", type=_count, help="the same for the evaluation examples")
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                           help="Beam pipeline argument for the distributed runner, repeatable")
     _add_runner_options(compile_, "with --runner flink: the cluster's JobManager REST address (required)")
@@ -333,7 +334,6 @@ def _component_progress(record: logging.LogRecord) -> bool:
 
 
 def _compile(args) -> int:
-    from dlqos.errors import ConfigError
     from dlqos.runs import RunOptions, build_config, examples_dir_for
     from dlqos.steps import get_step
     from pipeline.kubeflow_v2_runner import compile_pipeline
@@ -341,12 +341,9 @@ def _compile(args) -> int:
     layout = OutputLayout(args.root.rstrip("/"))
     options = RunOptions(profile=args.profile, strategy=args.strategy, precision=args.precision,
                          beam_pipeline_args=_beam_args(args, cluster=True))
+    counts = {"train": args.num_train, "eval": args.num_eval}  # None: the Trainer counts dataset.json's examples
     for name in STEPS if args.step == "all" else [args.step]:
         step = get_step(name)
-        profile = step.profile(args.profile)
-        counts = {"train": args.num_train or profile.max_train, "eval": args.num_eval or profile.max_eval}
-        if step.trains and None in counts.values():
-            raise ConfigError(f"profile '{args.profile}' of {name} uses whole splits: give --num-train and --num-eval")
         examples_dir = examples_dir_for(step, options, layout)
         config = build_config(step, options, layout, examples_dir, {"counts": counts})
         spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"))

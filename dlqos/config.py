@@ -86,10 +86,16 @@ class OptimizerConfig:
     @classmethod
     def from_dict(cls, values: Mapping) -> "OptimizerConfig":
         """Back from custom_config; a key this version does not know is an error, not ignored."""
-        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown optimizer settings {sorted(unknown)} in custom_config")
-        return cls(**values)
+        return cls(**known_fields(cls, values, "optimizer settings"))
+
+
+def known_fields(cls, values: Mapping, what: str) -> dict:
+    """`values` as keyword arguments for the dataclass `cls`: a key it does not have (a typo, or a setting from
+    another version) is an error naming it, never silently dropped."""
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown {what} {sorted(unknown)} in custom_config")
+    return dict(values)
 
 
 @dataclass(frozen=True)
@@ -106,13 +112,31 @@ class Profile:
 
 
 @dataclass(frozen=True)
-class TrainingConfig:
-    """What the Trainer does; travels to run_fn through TrainArgs/EvalArgs and custom_config."""
+class StepPlan:
+    """How many steps the Trainer takes, fixed in run_fn: only there are the replica count (the strategy) and the
+    example counts (the data, possibly uploaded after compiling) both known."""
 
     epochs: int
-    train_steps: int
+    steps_per_epoch: int
+    train_steps: int  # optimizer steps in all; less than epochs * steps_per_epoch when the last epoch is cut short
     eval_steps: int
-    batch_size: int = 64
+    global_batch_size: int  # what one step consumes over all replicas
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """What the Trainer does. Travels whole (as_dict) in the Trainer's custom_config and is rebuilt as this class
+    in run_fn (from_dict), so the pipeline and the Trainer read the same typed settings.
+
+    Batches: batch_size is per replica; one step consumes batch_size x replicas examples (the global batch), and
+    an epoch is one pass over the training examples in global batches. Steps are not fixed when compiling: run_fn
+    counts them from the examples' dataset.json (or num_train/num_eval where given) and the replica count.
+    """
+
+    epochs: int
+    train_steps: Optional[int] = None  # exactly this many optimizer steps in all (--train-steps); None: epochs passes
+    eval_steps: Optional[int] = None  # None: one pass over the evaluation examples
+    batch_size: int = 64  # per replica
     learning_rate: float = 1e-3
     strategy: str = "auto"
     precision: str = "float32"  # Keras policy (dlqos.strategy.PRECISIONS); "auto": mixed on GPU/TPU, opt-in
@@ -126,30 +150,52 @@ class TrainingConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     dropout: Optional[float] = None  # every Dropout layer's rate; None: the model's own (steps with dropout only)
     # dataset.json beside the examples ExampleGen reads: the model's data facts (image shape, classes, text
-    # vocabulary) are read from it at training time, so a compiled pipeline needs no data at compile time.
+    # vocabulary) and the example counts are read from it at training time, so compiling needs no data.
     data_metadata: Optional[str] = None
+    num_train: Optional[int] = None  # count steps from this many examples instead of dataset.json's counts
+    num_eval: Optional[int] = None
 
     def __post_init__(self):
-        for name in ("epochs", "train_steps", "eval_steps", "batch_size"):
+        for name in ("epochs", "batch_size"):
             positive_int(getattr(self, name), name)
+        for name in ("train_steps", "eval_steps", "num_train", "num_eval"):
+            if getattr(self, name) is not None:
+                positive_int(getattr(self, name), name)
         real_number(self.learning_rate, "learning rate", above=0)
         if self.dropout is not None:
             real_number(self.dropout, "dropout", at_least=0, below=1)
 
-    @classmethod
-    def for_data(cls, num_train: int, num_eval: int, epochs: int, batch_size: int, **kwargs) -> "TrainingConfig":
-        """Steps that make `epochs` full passes over `num_train` examples and one over `num_eval`."""
-        steps_per_epoch = max(1, math.ceil(num_train / batch_size))
-        return cls(epochs=epochs, train_steps=epochs * steps_per_epoch,
-                   eval_steps=max(1, math.ceil(num_eval / batch_size)), batch_size=batch_size, **kwargs)
+    def plan(self, replicas: int, counts: Mapping[str, int]) -> StepPlan:
+        """The steps for `replicas` replicas and `counts` examples per split ({"train": N, "eval": M}, from
+        dataset.json; num_train/num_eval win). With train_steps, exactly that many steps in epochs of
+        ceil(train_steps / epochs) steps, the last one cut short (so fewer epochs when train_steps < epochs)."""
+        global_batch = self.batch_size * replicas
+        eval_steps = self.eval_steps or self._one_pass("eval", self.num_eval, counts, global_batch)
+        if self.train_steps is None:
+            per_epoch = self._one_pass("train", self.num_train, counts, global_batch)
+            return StepPlan(self.epochs, per_epoch, self.epochs * per_epoch, eval_steps, global_batch)
+        per_epoch = math.ceil(self.train_steps / min(self.epochs, self.train_steps))
+        return StepPlan(math.ceil(self.train_steps / per_epoch), per_epoch, self.train_steps, eval_steps, global_batch)
 
-    def custom_config(self) -> dict:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "strategy": self.strategy, "precision": self.precision, "cache_input": self.cache_input,
-                "materialize_transform": self.materialize_transform,
-                "seed": self.seed, "model": dict(self.model),
-                "optimizer": self.optimizer.to_dict(), "dropout": self.dropout,
-                "data_metadata": self.data_metadata}
+    @staticmethod
+    def _one_pass(split: str, given: Optional[int], counts: Mapping[str, int], global_batch: int) -> int:
+        count = given or counts.get(split)
+        if not count:
+            raise ConfigError(f"no {split} example count: the examples' dataset.json has none and none was given")
+        return math.ceil(count / global_batch)
+
+    def as_dict(self) -> dict:
+        """Every setting, JSON-ready: the Trainer's custom_config (TFX stores it as JSON in ML Metadata)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**values, "model": dict(self.model), "optimizer": self.optimizer.to_dict()}
+
+    custom_config = as_dict  # what create_pipeline hands the Trainer
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "TrainingConfig":
+        """Back from custom_config in run_fn; a key this version does not know is an error, not ignored."""
+        values = known_fields(cls, values, "training settings")
+        return cls(**{**values, "optimizer": OptimizerConfig.from_dict(values.get("optimizer") or {})})
 
 
 @dataclass(frozen=True)

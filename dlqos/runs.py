@@ -159,7 +159,10 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
 
 
 def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples_dir: str,
-                 data_metadata: dict) -> PipelineConfig:
+                 data_metadata: Optional[Mapping] = None) -> PipelineConfig:
+    """The step's pipeline config: its profile under these options. The Trainer counts its steps at run time from
+    the examples' dataset.json; data_metadata's counts, where given (compile --num-train/--num-eval), are the
+    example counts it uses instead."""
     profile = step.profile(options.profile)
     common = dict(step=step.name, pipeline_name=step.pipeline_name,
                   pipeline_root=layout.pipeline_root(step.pipeline_name),
@@ -171,16 +174,15 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
     if not step.trains:
         return PipelineConfig(**common, dream={**step.dream, **model, **options.dream,
                                                "data_metadata": os.path.join(examples_dir, METADATA_FILE)})
-    training = TrainingConfig.for_data(
-        data_metadata["counts"]["train"], data_metadata["counts"]["eval"],
-        epochs=options.count("epochs", profile), batch_size=options.count("batch_size", profile),
+    counts = (data_metadata or {}).get("counts", {})
+    training = TrainingConfig(
+        epochs=options.count("epochs", profile), train_steps=options.train_steps,
+        batch_size=options.count("batch_size", profile), num_train=counts.get("train"), num_eval=counts.get("eval"),
         learning_rate=options.learning_rate or default_learning_rate(options.optimizer, profile.learning_rate),
         strategy=options.strategy, precision=options.precision,
         cache_input=options.cache_input, materialize_transform=options.materialize_transform,
         model=model, optimizer=options.optimizer_config(), dropout=options.dropout,
         data_metadata=os.path.join(examples_dir, METADATA_FILE))
-    if options.train_steps is not None:
-        training = dataclasses.replace(training, train_steps=options.train_steps)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)
     return PipelineConfig(
         **common,
@@ -201,11 +203,13 @@ def run_step(step_name: str, options: RunOptions = RunOptions()) -> StepResult:
 
     step = get_step(step_name)
     layout = OutputLayout(os.path.abspath(options.output_dir))
-    examples_dir, data_metadata = prepare_examples(step, options, layout)
-    config = build_config(step, options, layout, examples_dir, data_metadata)
+    examples_dir, _ = prepare_examples(step, options, layout)
+    config = build_config(step, options, layout, examples_dir)
     if config.training:
-        log.info("%s: running pipeline %s (%s profile, %d epochs, %d train steps, strategy %s)", step.name,
-                 config.pipeline_name, options.profile, config.training.epochs, config.training.train_steps,
+        train_steps = config.training.train_steps
+        log.info("%s: running pipeline %s (%s profile, %d epochs, %s, batch %d per replica, strategy %s)",
+                 step.name, config.pipeline_name, options.profile, config.training.epochs,
+                 f"{train_steps} train steps" if train_steps else "one pass per epoch", config.training.batch_size,
                  config.training.strategy)
     else:
         log.info("%s: running pipeline %s (%s profile, %s)", step.name, config.pipeline_name, options.profile,

@@ -16,7 +16,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
-from dlqos.config import OptimizerConfig
+from dlqos.config import OptimizerConfig, StepPlan, TrainingConfig
 from dlqos.errors import ConfigError
 from dlqos.optimizers import add_l2_penalty, build_optimizer, describe
 from dlqos.strategy import get_strategy, precision_policy
@@ -27,16 +27,16 @@ IMAGE_KEY = "image"  # the transformed, scaled pixels the models read
 
 
 def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOutput, batch_size: int,
-                  seed: int, label_key: str = LABEL_KEY, cache: bool = False) -> tf.data.Dataset:
+                  seed: int, label_key: str = LABEL_KEY, cache: bool = False,
+                  materialized: bool = False) -> tf.data.Dataset:
     """(features, label) batches of transformed examples, repeated forever, shuffled with a fixed seed.
 
     The files are raw examples that the Transform graph is applied to here (the pipeline's default), or
-    Transform's materialized output when custom_config['materialize_transform'] is set.
+    Transform's materialized output when `materialized` (TrainingConfig.materialize_transform).
     cache: read, parse and transform the GZIP TFRecords once, then serve later epochs from memory (batches
     reshuffled each epoch). The study's datasets fit in memory; parsing every epoch made the Trainer ~2x slower
     than Keras fed from arrays (docs/benchmarks.md).
     """
-    materialized = fn_args.custom_config.get("materialize_transform", False)
     options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key if materialized else None,
                                              shuffle_seed=seed, num_epochs=1 if cache else None)
     if materialized:
@@ -57,21 +57,30 @@ def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOut
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def model_params(fn_args, defaults: Optional[dict] = None) -> dict:
-    """The model's hyper-parameters (custom_config['model'] over `defaults`) plus what it must know about its
-    data, read from the dataset.json beside the examples: an image dataset's stored shape and class count, a
-    text dataset's character vocabulary. Explicit hyper-parameters win."""
-    config = fn_args.custom_config
-    data = {}
-    if config.get("data_metadata"):
-        with tf.io.gfile.GFile(config["data_metadata"]) as f:
-            metadata = json.load(f)
-        if "vocabulary" in metadata:
-            data["vocabulary"] = metadata["vocabulary"]
-        if "shape" in metadata:
-            data.update(image_shape=list(metadata["shape"]), num_classes=len(metadata["class_names"]),
-                        class_names=list(metadata["class_names"]))
-    return {**(defaults or {}), **data, **config.get("model", {})}
+def trainer_config(fn_args) -> TrainingConfig:
+    """The pipeline's TrainingConfig, rebuilt from the Trainer's custom_config (an unknown key is an error)."""
+    return TrainingConfig.from_dict(fn_args.custom_config)
+
+
+def data_facts(config: TrainingConfig) -> dict:
+    """The dataset.json beside the examples (config.data_metadata), {} where none is named."""
+    if not config.data_metadata:
+        return {}
+    with tf.io.gfile.GFile(config.data_metadata) as f:
+        return json.load(f)
+
+
+def model_params(config: TrainingConfig, defaults: Optional[dict] = None) -> dict:
+    """The model's hyper-parameters (config.model over `defaults`) plus what it must know about its data, read
+    from the dataset.json beside the examples: an image dataset's stored shape and class count, a text dataset's
+    character vocabulary. Explicit hyper-parameters win."""
+    metadata, data = data_facts(config), {}
+    if "vocabulary" in metadata:
+        data["vocabulary"] = metadata["vocabulary"]
+    if "shape" in metadata:
+        data.update(image_shape=list(metadata["shape"]), num_classes=len(metadata["class_names"]),
+                    class_names=list(metadata["class_names"]))
+    return {**(defaults or {}), **data, **config.model}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -106,65 +115,106 @@ def compile_phase(model: keras.Model, settings: OptimizerConfig, learning_rate: 
     model.compile(optimizer=build_optimizer(settings, learning_rate, steps), loss=loss, metrics=list(metrics()))
 
 
+def training_data(fn_args, config: TrainingConfig, plan: StepPlan, label_key: str,
+                  dataset_map: Optional[Callable]) -> tuple:
+    """(train, evaluation) datasets in global batches (what one step consumes over all replicas)."""
+    train, evaluation = (input_dataset(fn_args, files, tft.TFTransformOutput(fn_args.transform_output),
+                                       plan.global_batch_size, config.seed, label_key, config.cache_input,
+                                       config.materialize_transform)
+                         for files in (fn_args.train_files, fn_args.eval_files))
+    if dataset_map is not None:
+        train, evaluation = train.map(dataset_map), evaluation.map(dataset_map)
+    return train, evaluation
+
+
 def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable[[], Sequence],
         dataset_map: Optional[Callable] = None, label_key: str = LABEL_KEY, callbacks: Sequence = (),
         fine_tune: Optional[Tuple[Callable, int]] = None) -> tuple:
-    """Build and compile inside the strategy scope, then fit for custom_config['epochs'] epochs with the configured
-    optimizer (custom_config['optimizer'], default Adam), L2 penalty and dropout.
+    """Build and compile inside the strategy scope, then fit as the pipeline's TrainingConfig says (epochs or
+    exactly train_steps steps, in global batches; its optimizer, L2 penalty and dropout).
 
     dataset_map turns (features, label) batches into what the model trains on (e.g. noisy -> clean images).
     fine_tune = (unfreeze(model), epochs): a second phase after the first, recompiled at a tenth of the
     learning rate (transfer learning's fine-tuning of a pretrained backbone's top layers).
     Returns the model and the training record (history, epoch times, parameters, strategy, optimizer).
     """
-    config = fn_args.custom_config
-    settings = OptimizerConfig.from_dict(config.get("optimizer") or {})
-    keras.utils.set_random_seed(config["seed"])
-    strategy = get_strategy(config["strategy"])
-    global_batch = config["batch_size"] * strategy.num_replicas_in_sync
-    transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train, evaluation = (input_dataset(fn_args, files, transform_output, global_batch, config["seed"], label_key,
-                                       config["cache_input"]) for files in (fn_args.train_files, fn_args.eval_files))
-    if dataset_map is not None:
-        train, evaluation = train.map(dataset_map), evaluation.map(dataset_map)
-    epochs, learning_rate = config["epochs"], config["learning_rate"]
-    steps_per_epoch = max(1, fn_args.train_steps // epochs)
-    with strategy.scope(), precision_policy(config.get("precision", "float32"), strategy) as precision:
+    config = trainer_config(fn_args)
+    keras.utils.set_random_seed(config.seed)
+    strategy = get_strategy(config.strategy)
+    plan = config.plan(strategy.num_replicas_in_sync, data_facts(config).get("counts", {}))
+    train, evaluation = training_data(fn_args, config, plan, label_key, dataset_map)
+    with strategy.scope(), precision_policy(config.precision, strategy) as precision:
         model = build_model()
-        check_dropout(model, config.get("dropout"))
-        l2 = add_l2_penalty(model, settings)
-        compile_phase(model, settings, learning_rate, steps_per_epoch * epochs, loss, metrics)
+        check_dropout(model, config.dropout)
+        l2 = add_l2_penalty(model, config.optimizer)
+        compile_phase(model, config.optimizer, config.learning_rate, plan.train_steps, loss, metrics)
     parameters = parameter_counts(model)  # as built (the paper's model summaries), before any fine-tuning
-    timer = EpochTimer()
-    fit_args = dict(steps_per_epoch=steps_per_epoch, validation_data=evaluation, validation_steps=fn_args.eval_steps,
-                    verbose=2, callbacks=[timer, *callbacks])
-    history = {key: list(values) for key, values in model.fit(train, epochs=epochs, **fit_args).history.items()}
-    optimizer = describe(model.optimizer, settings, learning_rate)  # after fitting: SWATS reports its switch
-    epoch_seconds = list(timer.seconds)
+    fit_args = dict(x=train, steps_per_epoch=plan.steps_per_epoch, validation_data=evaluation,
+                    validation_steps=plan.eval_steps, verbose=2)
+    phases = Phases(model, fit_args, callbacks)
+    phases.run(plan.epochs, stop_after=plan.train_steps)
+    optimizer = describe(model.optimizer, config.optimizer, config.learning_rate)  # after fitting: SWATS's switch
     fine_tuning = None
     if fine_tune is not None:
-        unfreeze, fine_tune_epochs = fine_tune
+        unfreeze, epochs = fine_tune
         with strategy.scope():
             unfreeze(model)
-            compile_phase(model, settings, learning_rate / 10, steps_per_epoch * fine_tune_epochs, loss, metrics)
-        more = model.fit(train, epochs=epochs + fine_tune_epochs, initial_epoch=epochs, **fit_args)
-        for key, values in more.history.items():
-            history.setdefault(key, []).extend(values)
-        epoch_seconds += timer.seconds
-        epochs += fine_tune_epochs
-        fine_tuning = {"epochs": fine_tune_epochs, "trainable_parameters": parameter_counts(model)["trainable"],
-                       "optimizer": describe(model.optimizer, settings, learning_rate / 10)}
+            compile_phase(model, config.optimizer, config.learning_rate / 10, plan.steps_per_epoch * epochs, loss,
+                          metrics)
+        phases.run(epochs)
+        fine_tuning = {"epochs": epochs, "trainable_parameters": parameter_counts(model)["trainable"],
+                       "optimizer": describe(model.optimizer, config.optimizer, config.learning_rate / 10)}
     # The paper prints Keras' test line ("313/313 - loss: 0.6811 - accuracy: 0.7737"): the same, on our eval split.
-    evaluation_results = model.evaluate(evaluation, steps=fn_args.eval_steps, verbose=2, return_dict=True)
+    evaluation_results = model.evaluate(evaluation, steps=plan.eval_steps, verbose=2, return_dict=True)
     return model, {
-        "history": {key: [float(v) for v in values] for key, values in history.items()},
-        **throughput(epoch_seconds, steps_per_epoch * global_batch * epochs),
-        "epochs": epochs, "steps_per_epoch": steps_per_epoch, "global_batch_size": global_batch,
-        "strategy": config["strategy"], "strategy_class": type(strategy).__name__,
+        **phases.record(plan.global_batch_size), "per_replica_batch_size": config.batch_size,
+        "strategy": config.strategy, "strategy_class": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync, "precision": precision, "parameters": parameters,
-        "optimizer": optimizer, "l2_penalty": l2, "dropout": config.get("dropout"), "fine_tuning": fine_tuning,
+        "optimizer": optimizer, "l2_penalty": l2, "dropout": config.dropout, "fine_tuning": fine_tuning,
         "evaluation": {key: float(value) for key, value in evaluation_results.items()},
     }
+
+
+class Phases:
+    """Training phases of one model fitted one after another (training, then any fine-tuning), their history,
+    epoch times and steps kept as one continuous run."""
+
+    def __init__(self, model: keras.Model, fit_args: dict, callbacks: Sequence):
+        self.model, self.fit_args, self.callbacks = model, fit_args, list(callbacks)
+        self.history, self.epoch_seconds, self.epochs, self.steps = {}, [], 0, 0
+
+    def run(self, epochs: int, stop_after: Optional[int] = None) -> None:
+        timer, counter = EpochTimer(), StepCounter(stop_after)
+        more = self.model.fit(epochs=self.epochs + epochs, initial_epoch=self.epochs,
+                              callbacks=[timer, counter, *self.callbacks], **self.fit_args)
+        for key, values in more.history.items():
+            self.history.setdefault(key, []).extend(float(v) for v in values)
+        self.epoch_seconds += timer.seconds
+        self.epochs += epochs
+        self.steps += counter.steps
+
+    def record(self, global_batch_size: int) -> dict:
+        return {"history": self.history, **throughput(self.epoch_seconds, self.steps * global_batch_size),
+                "epochs": self.epochs, "steps_per_epoch": self.fit_args["steps_per_epoch"], "train_steps": self.steps,
+                "global_batch_size": global_batch_size}
+
+
+class StepCounter(keras.callbacks.Callback):
+    """Counts the optimizer steps a phase takes and, given `stop_after`, ends it after exactly that many: a
+    --train-steps that is not a multiple of the epochs cuts the last epoch short instead of being rounded down
+    to whole epochs."""
+
+    def __init__(self, stop_after: Optional[int] = None):
+        super().__init__()
+        self.stop_after = stop_after
+
+    def on_train_begin(self, logs=None):
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if self.stop_after is not None and self.steps >= self.stop_after:
+            self.model.stop_training = True
 
 
 def throughput(epoch_seconds: Sequence[float], examples: int) -> dict:
@@ -251,11 +301,11 @@ def set_method_name(export_dir: str, signature_name: str, method_name: str) -> N
 def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], keras.Model]) -> None:
     """The whole run_fn of a classification step: fit build_model(image_shape, num_classes, dropout=rate or None
     for the model's own) for the stored data (dataset.json), export both signatures, write the record."""
-    params = model_params(fn_args)
+    config = trainer_config(fn_args)
+    params = model_params(config)
     image_shape = params["image_shape"]
-    dropout = fn_args.custom_config.get("dropout")
     model, record = fit(
-        fn_args, lambda: build_model(image_shape, params["num_classes"], dropout=dropout),
+        fn_args, lambda: build_model(image_shape, params["num_classes"], dropout=config.dropout),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

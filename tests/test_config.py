@@ -2,16 +2,42 @@ import json
 
 import pytest
 
-from dlqos.config import GateConfig, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig
+from dlqos.config import GateConfig, OptimizerConfig, OutputLayout, PipelineConfig, StepPlan, TrainingConfig
 from dlqos.errors import ConfigError
 from dlqos.runs import COUNTS, RunOptions
 from dlqos.steps import STEPS, model_params
 
 
-def test_training_steps_cover_whole_epochs():
-    config = TrainingConfig.for_data(num_train=1000, num_eval=130, epochs=3, batch_size=64)
-    assert config.train_steps == 3 * 16  # ceil(1000 / 64) = 16 steps per epoch
-    assert config.eval_steps == 3  # ceil(130 / 64)
+def test_steps_are_one_pass_per_epoch_in_global_batches():
+    config = TrainingConfig(epochs=3, batch_size=64)
+    assert config.plan(1, {"train": 1000, "eval": 130}) == StepPlan(epochs=3, steps_per_epoch=16, train_steps=48,
+                                                                    eval_steps=3, global_batch_size=64)
+    # two replicas: a step consumes 128 examples, so an epoch (one pass) is half the steps
+    assert config.plan(2, {"train": 1000, "eval": 130}) == StepPlan(3, 8, 24, 2, 128)
+    assert TrainingConfig(epochs=1, num_train=10, num_eval=10, batch_size=5).plan(1, {"train": 1000}) == \
+        StepPlan(1, 2, 2, 2, 5)  # given counts win over dataset.json's
+
+
+@pytest.mark.parametrize("train_steps, epochs, plan", [
+    (5, 2, (2, 3, 5)), (6, 2, (2, 3, 6)), (7, 5, (4, 2, 7)), (2, 3, (2, 1, 2)), (1, 1, (1, 1, 1))])
+def test_train_steps_are_exactly_that_many_steps(train_steps, epochs, plan):
+    """(epochs run, steps per epoch, steps in all): the last epoch is cut short, never the total rounded down."""
+    got = TrainingConfig(epochs=epochs, train_steps=train_steps).plan(4, {"eval": 1})
+    assert (got.epochs, got.steps_per_epoch, got.train_steps) == plan
+
+
+def test_steps_without_counts_or_train_steps_name_the_missing_count():
+    with pytest.raises(ConfigError, match="no train example count"):
+        TrainingConfig(epochs=1, eval_steps=1).plan(1, {})
+
+
+def test_training_config_travels_whole_through_custom_config_and_unknown_keys_are_refused():
+    config = TrainingConfig(epochs=2, train_steps=9, batch_size=8, strategy="mirrored", model={"rnn_units": 8},
+                            optimizer=OptimizerConfig(name="sgd", clip_norm=1.0), dropout=0.1, num_train=100,
+                            data_metadata="/e/dataset.json")
+    assert TrainingConfig.from_dict(json.loads(json.dumps(config.as_dict()))) == config  # as TFX stores it
+    with pytest.raises(ConfigError, match=r"unknown training settings \['noise_factor'\]"):
+        TrainingConfig.from_dict({**config.as_dict(), "noise_factor": 0.2})
 
 
 @pytest.mark.parametrize("field", ["epochs", "train_steps", "eval_steps", "batch_size"])
@@ -25,14 +51,14 @@ def test_training_rejects_non_positive_values(field):
 def test_custom_config_carries_strategy_and_seed():
     config = TrainingConfig(epochs=2, train_steps=10, eval_steps=2, strategy="mirrored", seed=7,
                             model={"rnn_units": 8}, data_metadata="/e/dataset.json")
-    assert config.custom_config() == {"epochs": 2, "batch_size": 64, "learning_rate": 1e-3,
-                                      "strategy": "mirrored", "precision": "float32", "cache_input": True,
-                                      "materialize_transform": False, "seed": 7,
+    assert config.custom_config() == {"epochs": 2, "train_steps": 10, "eval_steps": 2, "batch_size": 64,
+                                      "learning_rate": 1e-3, "strategy": "mirrored", "precision": "float32",
+                                      "cache_input": True, "materialize_transform": False, "seed": 7,
                                       "model": {"rnn_units": 8},
                                       "optimizer": {"name": "adam", "schedule": "constant", "weight_decay": None,
                                                     "clip_norm": None},
                                       "dropout": None,
-                                      "data_metadata": "/e/dataset.json"}
+                                      "data_metadata": "/e/dataset.json", "num_train": None, "num_eval": None}
 
 
 def test_optimizer_settings_travel_through_custom_config_and_back():
@@ -115,7 +141,17 @@ def _built(step_name: str, **options):
 
 def test_counts_not_given_come_from_the_profile():
     training = _built("dense", batch_size=10).training
-    assert (training.epochs, training.batch_size, training.train_steps) == (2, 10, 2 * 10)
+    assert (training.epochs, training.batch_size, training.train_steps) == (2, 10, None)
+    assert training.plan(1, {}).train_steps == 2 * 10  # the given counts: 100 examples, batch 10
+
+
+def test_without_counts_the_trainer_counts_the_examples_at_run_time():
+    from dlqos.runs import build_config
+    from dlqos.steps import get_step
+
+    training = build_config(get_step("dense"), RunOptions(train_steps=7), OutputLayout("/out"), "/e").training
+    assert (training.num_train, training.num_eval, training.train_steps) == (None, None, 7)
+    assert training.data_metadata == "/e/dataset.json"
 
 
 def test_each_step_takes_only_its_own_model_params():

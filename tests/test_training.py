@@ -1,9 +1,11 @@
-"""dlqos.training.input_dataset: raw examples through the Transform graph give exactly the batches that
-Transform's materialized output gives."""
+"""dlqos.training: raw examples through the Transform graph give exactly the batches that Transform's materialized
+output gives; fit takes the steps, optimizer and dropout that the pipeline's TrainingConfig says."""
 from __future__ import annotations
 
+import json
 import os
-import types
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,51 +13,12 @@ import tensorflow as tf
 
 from dlqos import training
 from dlqos.steps import dense
-from tests.conftest import write_transform_graph
+from tests.steps.trainer import (examples_artifact as _examples_artifact, pipeline_training, reader_fn_args,
+                                 trainer_fn_args, transform_data)  # noqa: F401  (transform_data: a fixture)
 
 
-def _write_gzip(path: str, rows: list) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
-        for features in rows:
-            writer.write(tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString())
-
-
-def _examples_artifact(uri: str):
-    from tfx.types import standard_artifacts
-
-    examples = standard_artifacts.Examples()
-    examples.uri = uri
-    examples.split_names = '["train"]'
-    return examples
-
-
-def _fn_args(examples, materialize: bool):
-    from tfx.components.trainer.fn_args_utils import DataAccessor
-    from tfx.components.util import tfxio_utils
-
-    factory = tfxio_utils.get_tf_dataset_factory_from_artifact([examples], [])
-    accessor = DataAccessor(tf_dataset_factory=factory, record_batch_factory=None, data_view_decode_fn=None)
-    return types.SimpleNamespace(data_accessor=accessor, custom_config={"materialize_transform": materialize})
-
-
-@pytest.fixture(scope="module")
-def transform_data(tmp_path_factory):
-    """A real transform graph for the dense step's preprocessing_fn, raw examples and their transformed copy."""
-    root = tmp_path_factory.mktemp("transform")
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, size=(12, 784))
-    labels = np.arange(12) % 10
-    raw_spec = {"pixels": tf.io.FixedLenFeature([784], tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
-    transform_output = write_transform_graph(str(root), dense.preprocessing_fn, raw_spec,
-                                             [{"pixels": p, "label": int(l)} for p, l in zip(pixels, labels)])
-    int64 = lambda values: tf.train.Feature(int64_list=tf.train.Int64List(value=values))  # noqa: E731
-    _write_gzip(str(root / "raw" / "Split-train" / "data.gz"),
-                [{"pixels": int64(p), "label": int64([l])} for p, l in zip(pixels, labels)])
-    _write_gzip(str(root / "transformed" / "Split-train" / "data.gz"),
-                [{"image": tf.train.Feature(float_list=tf.train.FloatList(value=p / 255.0)), "label": int64([l])}
-                 for p, l in zip(pixels, labels)])
-    return transform_output, root, pixels, labels
+def _fn_args(examples):
+    return reader_fn_args(examples, {})
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -63,9 +26,10 @@ def test_raw_examples_through_the_graph_match_materialized(transform_data, cache
     transform_output, root, pixels, labels = transform_data
     batches = {}
     for materialize, folder in ((False, "raw"), (True, "transformed")):
-        fn_args = _fn_args(_examples_artifact(str(root / folder)), materialize)
+        fn_args = _fn_args(_examples_artifact(str(root / folder)))
         pattern = str(root / folder / "Split-train" / "*")
-        dataset = training.input_dataset(fn_args, pattern, transform_output, batch_size=12, seed=3, cache=cache)
+        dataset = training.input_dataset(fn_args, pattern, transform_output, batch_size=12, seed=3, cache=cache,
+                                         materialized=materialize)
         batches[materialize] = next(iter(dataset))
     (raw_features, raw_labels), (materialized_features, materialized_labels) = batches[False], batches[True]
     assert set(raw_features) == set(materialized_features) == {training.IMAGE_KEY}
@@ -79,17 +43,14 @@ def test_raw_examples_through_the_graph_match_materialized(transform_data, cache
     assert float(tf.reduce_max(raw_features[training.IMAGE_KEY])) <= 1.0
 
 
-def _fit_args(transform_data, **custom):
-    """fn_args for training.fit on the fixture's 12 raw examples (train = eval), one step per epoch."""
-    transform_output, root, _, _ = transform_data
-    fn_args = _fn_args(_examples_artifact(str(root / "raw")), materialize=False)
-    pattern = [str(root / "raw" / "Split-train" / "*")]
-    config = {"epochs": 2, "batch_size": 12, "learning_rate": 0.01, "strategy": "cpu", "precision": "float32",
-              "cache_input": True, "materialize_transform": False, "seed": 1, "model": {}, **custom}
-    fn_args.__dict__.update(transform_output=os.path.dirname(transform_output.transform_savedmodel_dir),
-                            train_files=pattern, eval_files=pattern, train_steps=2, eval_steps=1,
-                            custom_config=config)
-    return fn_args
+def _fit_args(transform_data, tmp_path, **settings):
+    """fn_args for training.fit on the fixture's 12 raw examples (train = eval): 2 epochs of one step each."""
+    from dlqos.config import OptimizerConfig, TrainingConfig
+
+    settings = {"optimizer": OptimizerConfig(), **settings}
+    config = TrainingConfig(epochs=2, train_steps=2, eval_steps=1, batch_size=12, learning_rate=0.01, strategy="cpu",
+                            seed=1, **settings)
+    return trainer_fn_args(transform_data, config, str(tmp_path))
 
 
 def _fit_dense(fn_args, dropout=None):
@@ -100,19 +61,19 @@ def _fit_dense(fn_args, dropout=None):
                         metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
-def test_fit_without_optimizer_settings_trains_with_adam_and_records_it(transform_data):
-    model, record = _fit_dense(_fit_args(transform_data))
+def test_fit_without_optimizer_settings_trains_with_adam_and_records_it(transform_data, tmp_path):
+    model, record = _fit_dense(_fit_args(transform_data, tmp_path))
     assert type(model.optimizer).__name__ == "Adam"
     assert record["optimizer"] == {"name": "adam", "class": "Adam", "learning_rate": 0.01, "schedule": "constant",
                                    "clip_norm": None, "weight_decay": None, "weight_decay_kind": None}
     assert (record["l2_penalty"], record["dropout"]) == (None, None) and not model.losses
 
 
-def test_fit_applies_and_records_the_configured_optimizer_penalty_and_dropout(transform_data):
+def test_fit_applies_and_records_the_configured_optimizer_penalty_and_dropout(transform_data, tmp_path):
     from dlqos.config import OptimizerConfig
 
     settings = OptimizerConfig(name="nesterov", schedule="cosine", weight_decay=1e-4, clip_norm=1.0)
-    model, record = _fit_dense(_fit_args(transform_data, optimizer=settings.to_dict(), dropout=0.3), dropout=0.3)
+    model, record = _fit_dense(_fit_args(transform_data, tmp_path, optimizer=settings, dropout=0.3), dropout=0.3)
     assert type(model.optimizer).__name__ == "SGD" and model.optimizer.nesterov
     assert model.optimizer.global_clipnorm == 1.0 and len(model.losses) == 1  # the L2 penalty
     assert record["optimizer"]["name"] == "nesterov" and record["optimizer"]["schedule"] == "cosine"
@@ -121,11 +82,11 @@ def test_fit_applies_and_records_the_configured_optimizer_penalty_and_dropout(tr
     assert len(record["history"]["loss"]) == 2
 
 
-def test_a_dropout_rate_for_a_model_without_dropout_layers_is_an_error(transform_data):
+def test_a_dropout_rate_for_a_model_without_dropout_layers_is_an_error(transform_data, tmp_path):
     from dlqos.errors import ConfigError
 
     with pytest.raises(ConfigError, match="dropout 0.3 given, but the model 'dense' has no Dropout layer"):
-        _fit_dense(_fit_args(transform_data, dropout=0.3), dropout=None)
+        _fit_dense(_fit_args(transform_data, tmp_path, dropout=0.3), dropout=None)
 
 
 def test_dropout_sets_every_rate_of_cnn_and_adds_layers_to_dense_only_when_given():
@@ -136,3 +97,47 @@ def test_dropout_sets_every_rate_of_cnn_and_adds_layers_to_dense_only_when_given
     assert rates(cnn.build_model(dropout=0.1)) == [0.1] * 4
     assert rates(dense.build_model()) == [] and rates(dense.build_model(dropout=0.0)) == [0.0, 0.0]
     assert dense.build_model(dropout=0.2).count_params() == dense.build_model().count_params()
+
+
+def test_train_steps_is_the_number_of_optimizer_steps_taken(transform_data, tmp_path):
+    """--train-steps 5 with 2 epochs trains 5 steps (3 + 2), not 5 // 2 * 2 = 4."""
+    config = pipeline_training(transform_data, train_steps=5, epochs=2, batch_size=4, strategy="cpu")
+    model, record = _fit_dense(trainer_fn_args(transform_data, config, str(tmp_path)))
+    assert int(model.optimizer.iterations) == 5
+    assert (record["steps_per_epoch"], record["epochs"], len(record["history"]["loss"])) == (3, 2, 2)
+
+
+def test_each_epoch_is_one_pass_over_the_examples(transform_data, tmp_path):
+    """Without --train-steps, the steps come from the example count in dataset.json: 12 examples, batch 4."""
+    config = pipeline_training(transform_data, epochs=2, batch_size=4, strategy="cpu")
+    model, record = _fit_dense(trainer_fn_args(transform_data, config, str(tmp_path)))
+    assert int(model.optimizer.iterations) == 2 * 3
+    assert record["steps_per_epoch"] * record["global_batch_size"] == 12
+
+
+def mirrored_epoch(root: str, out_dir: str) -> dict:
+    """In a fresh process with DLQOS_LOGICAL_CPUS=2: one epoch of dense under `mirrored`, batch 3 per replica."""
+    import pathlib
+
+    from dlqos.strategy import check_strategy
+    from tests.steps.trainer import make_transform_data
+
+    check_strategy("mirrored")  # splits the CPU before TensorFlow initialises its devices
+    data = make_transform_data(pathlib.Path(root))
+    config = pipeline_training(data, epochs=1, batch_size=3, strategy="mirrored")
+    model, record = _fit_dense(trainer_fn_args(data, config, out_dir))
+    return {"iterations": int(model.optimizer.iterations.numpy()), **{key: record[key] for key in (
+        "replicas", "steps_per_epoch", "global_batch_size")}}
+
+
+def test_a_mirrored_epoch_is_one_pass_over_the_examples(tmp_path):
+    """The batch size is per replica; an epoch's steps come from the global batch (3 x 2 replicas): 12 examples
+    are 2 steps, not 4 (two passes)."""
+    script = ("import json, sys; from tests.test_training import mirrored_epoch; "
+              "print('RESULT', json.dumps(mirrored_epoch(sys.argv[1], sys.argv[2])))")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data"), str(tmp_path / "out")],
+                          env={**os.environ, "DLQOS_LOGICAL_CPUS": "2"}, capture_output=True, text=True,
+                          timeout=600, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT ", 1)[1])
+    assert result == {"iterations": 2, "replicas": 2, "steps_per_epoch": 2, "global_batch_size": 6}

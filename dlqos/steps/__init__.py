@@ -116,6 +116,7 @@ STEPS: dict = {
             "quick": Profile(max_train=6000, max_eval=1000, epochs=3, learning_rate=3e-3),
             "full": Profile(max_train=None, max_eval=None, epochs=20, learning_rate=3e-3, min_value=1300.0),
         },
+        model_params={"noise_factor": float},  # the Gaussian noise's standard deviation on pixels in [0, 1]
         eval_signature="evaluate_denoising",
         label_key="pixels",
         prediction_key="denoised",

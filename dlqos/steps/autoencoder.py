@@ -1,6 +1,6 @@
 """Step 4, "deep representation learning": the paper's convolutional denoising autoencoder on MNIST.
 
-Exactly the paper's layer table (2,561 parameters on 28x28x1). Gaussian noise (custom_config['noise_factor'],
+Exactly the paper's layer table (2,561 parameters on 28x28x1). Gaussian noise (--model-param noise_factor,
 default 0.4 as in the keras-io example) is added in the input pipeline, never stored; the model learns noisy ->
 clean. TFMA gates on the mean squared error between the clean image and the denoised noisy copy.
 """
@@ -122,7 +122,8 @@ def run_fn(fn_args):
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    noise_factor = float(fn_args.custom_config.get("noise_factor", NOISE_FACTOR))
+    config = training.trainer_config(fn_args)
+    noise_factor = training.model_params(config, {"noise_factor": NOISE_FACTOR})["noise_factor"]
 
     def noisy_to_clean(features, _label):
         clean = features[training.IMAGE_KEY]
@@ -134,7 +135,8 @@ def run_fn(fn_args):
                                  dataset_map=noisy_to_clean)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     export(model, transform_output, fn_args.serving_model_dir, noise_factor)
-    evaluation = training.input_dataset(fn_args, fn_args.eval_files, transform_output, 64, 0)
+    evaluation = training.input_dataset(fn_args, fn_args.eval_files, transform_output, 64, 0,
+                                        materialized=config.materialize_transform)
     out_dir = training.model_artifact_dir(fn_args)
     tf.io.gfile.makedirs(out_dir)
     record["denoising"] = {"noise_factor": noise_factor, **save_figures(model, evaluation, out_dir, noise_factor)}

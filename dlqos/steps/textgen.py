@@ -16,6 +16,7 @@ from dlqos import training
 PAPER_VOCABULARY = 65
 EMBEDDING_DIM = 256
 RNN_UNITS = 1024
+DEFAULTS = {"embedding_dim": EMBEDDING_DIM, "rnn_units": RNN_UNITS}  # the paper's model
 
 
 def preprocessing_fn(inputs):
@@ -88,13 +89,12 @@ def run_fn(fn_args):
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    params = training.model_params(fn_args)
+    params = training.model_params(training.trainer_config(fn_args), DEFAULTS)
     vocabulary = params["vocabulary"]
     checkpoints = os.path.join(fn_args.model_run_dir, "checkpoints", "ckpt_{epoch}")  # the paper's ckpt_10
     model, record = training.fit(
         fn_args,
-        lambda: build_model(len(vocabulary), params.get("embedding_dim", EMBEDDING_DIM),
-                            params.get("rnn_units", RNN_UNITS)),
+        lambda: build_model(len(vocabulary), params["embedding_dim"], params["rnn_units"]),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=lambda: [],
         label_key="targets",
         callbacks=[keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True)])

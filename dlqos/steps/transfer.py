@@ -66,7 +66,7 @@ def run_fn(fn_args):
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    params = training.model_params(fn_args, DEFAULTS)
+    params = training.model_params(training.trainer_config(fn_args), DEFAULTS)
     image_shape = params["image_shape"]
     fine_tune = None
     if params["fine_tune_layers"] and params["fine_tune_epochs"]:

@@ -3,6 +3,7 @@ import tensorflow as tf
 
 from dlqos.steps import autoencoder
 from dlqos.training import parameter_counts
+from tests.steps.trainer import pipeline_training, trainer_fn_args, transform_data  # noqa: F401  (a fixture)
 
 PAPER_TABLE = [("Conv2D", 160), ("MaxPooling2D", 0), ("Conv2D", 1160), ("MaxPooling2D", 0), ("Conv2D", 584),
                ("UpSampling2D", 0), ("Conv2DTranspose", 584), ("UpSampling2D", 0), ("Conv2DTranspose", 73)]
@@ -33,3 +34,18 @@ def test_noise_is_clipped_and_seeded():
 def test_psnr():
     clean = tf.fill([1, 784], 0.5)
     assert abs(float(autoencoder.psnr(clean, clean + 0.1)[0]) - 20.0) < 1e-3  # 10*log10(1 / 0.01)
+
+
+def test_the_noise_factor_model_param_reaches_the_trainer(transform_data, tmp_path):
+    """--model-param noise_factor=0.15 is taken by the autoencoder and is the noise its run_fn trains with."""
+    import json
+
+    from dlqos.steps import STEPS, model_params
+    from dlqos.training import TRAINING_RECORD
+
+    params = model_params([STEPS["autoencoder"]], [("noise_factor", "0.15")])
+    config = pipeline_training(transform_data, "autoencoder", model=params, epochs=1, batch_size=12, strategy="cpu")
+    fn_args = trainer_fn_args(transform_data, config, str(tmp_path))
+    autoencoder.run_fn(fn_args)
+    with open(tmp_path / "model" / TRAINING_RECORD) as f:
+        assert json.load(f)["denoising"]["noise_factor"] == 0.15

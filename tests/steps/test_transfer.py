@@ -82,10 +82,11 @@ def test_tf_hub_handle_as_a_frozen_feature_vector(tmp_path):
 def test_fine_tuning_a_hub_layer_is_a_clear_error():
     import types
 
+    from dlqos.config import TrainingConfig
     from dlqos.errors import ConfigError
 
-    fn_args = types.SimpleNamespace(custom_config={"model": {
-        "hub_handle": "/models/feature_vector", "fine_tune_layers": 2, "fine_tune_epochs": 1,
-        "image_shape": [28, 28, 1], "num_classes": 5}})
+    config = TrainingConfig(epochs=1, model={"hub_handle": "/models/feature_vector", "fine_tune_layers": 2,
+                                             "fine_tune_epochs": 1, "image_shape": [28, 28, 1], "num_classes": 5})
+    fn_args = types.SimpleNamespace(custom_config=config.as_dict())
     with pytest.raises(ConfigError, match="TF Hub layer"):
         transfer.run_fn(fn_args)

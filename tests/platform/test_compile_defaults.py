@@ -1,0 +1,31 @@
+"""`dlqos compile` needs no data sizes: the Trainer derives its steps from the examples' dataset.json at run time."""
+import json
+
+from dlqos import cli
+from dlqos.steps import STEPS
+
+IMAGE = "registry.example.com/dlqos@sha256:" + "0" * 64
+
+
+def _trainer(spec_dir, step: str) -> dict:
+    with open(spec_dir / f"{STEPS[step].pipeline_name}.json") as f:
+        job = json.load(f)
+    return job["pipelineSpec"]["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]
+
+
+def test_compile_all_with_its_defaults_fixes_no_step_counts(tmp_path):
+    code = cli.main(["compile", "all", "--image", IMAGE, "--root", "gs://b/r", "--spec-dir", str(tmp_path)])
+    assert code == cli.EXIT_OK
+    parameters = _trainer(tmp_path, "dense")
+    custom_config = json.loads(parameters["custom_config"]["runtimeValue"]["constant"])
+    assert custom_config["data_metadata"].startswith("gs://b/r/data/fashion_mnist-all-all-")
+    assert custom_config["epochs"] == STEPS["dense"].profile("full").epochs
+    assert "num_steps" not in parameters["train_args"]["runtimeValue"]["constant"]
+
+
+def test_given_sizes_still_fix_the_data_the_steps_are_counted_from(tmp_path):
+    code = cli.main(["compile", "dense", "--image", IMAGE, "--root", "gs://b/r", "--spec-dir", str(tmp_path),
+                     "--num-train", "600", "--num-eval", "100"])
+    assert code == cli.EXIT_OK
+    custom_config = json.loads(_trainer(tmp_path, "dense")["custom_config"]["runtimeValue"]["constant"])
+    assert (custom_config["num_train"], custom_config["num_eval"]) == (600, 100)
