@@ -4,7 +4,7 @@ RUN := scripts/runtime.sh
 PROFILE ?= quick
 OUTPUT ?= runs/local
 
-.PHONY: study test setup
+.PHONY: study test setup image
 study:
 	$(RUN) python -m dlqos study --profile $(PROFILE) --output-dir $(OUTPUT)
 
@@ -13,3 +13,7 @@ test:
 
 setup:
 	$(RUN) --setup
+
+# The production image (podman, a local Debian 13 base where no registry is reachable); `make test` builds it too.
+image:
+	scripts/build-image.sh

@@ -20,7 +20,9 @@ GRID_FILE = "dreams.png"
 class DreamImages(Artifact):
     """Dreamed images (PNG) at the checkpoint steps, with dreams.json describing them."""
 
-    TYPE_NAME = "dlqos.DreamImages"  # namespace.Name: the KFP v2 compiler's schema-title rule
+    # namespace.Name: the KFP v2 compiler's schema-title rule. TFX's KFP entrypoint imports a custom type's class
+    # by that title, so `dlqos.DreamImages` resolves here (dlqos/__init__.py).
+    TYPE_NAME = "dlqos.DreamImages"
 
 
 def read_photos(examples, shape, max_images: int) -> list:

@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 from components.datasets import DATASETS
 from dlqos.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
                           real_number)
-from dlqos.errors import DlqosError
+from dlqos.errors import DlqosError, unwritable_path_error, writable_directory
 from dlqos.steps import STEPS
 from dlqos.strategy import PRECISIONS, STRATEGIES
 
@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--num-train", type=_count, help="count the Trainer's steps from this many training "
                                                            "examples (default: the examples' dataset.json, at run time)")
     compile_.add_argument("--num-eval", type=_count, help="the same for the evaluation examples")
+    compile_.add_argument("--schema", choices=("2.1", "2.0"), default="2.1",
+                          help="KFP pipeline-spec schema: 2.1 for KFP 2.x (default), 2.0 for older Vertex AI")
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                           help="Beam pipeline argument for the distributed runner, repeatable")
     _add_runner_options(compile_, "with --runner flink: the cluster's JobManager REST address (required)")
@@ -299,6 +301,7 @@ def _run_steps(step_names: List[str], args) -> int:
 
     options = _run_options(args, step_names)
     check_strategy(options.strategy)  # seconds here, not after data conversion, ExampleGen and Transform
+    writable_directory(options.output_dir, "output directory")
     check_store(OutputLayout(options.output_dir).metadata_path)
     with output_lock(options.output_dir):
         results = [run_step(name, options) for name in step_names]
@@ -346,7 +349,8 @@ def _compile(args) -> int:
         step = get_step(name)
         examples_dir = examples_dir_for(step, options, layout)
         config = build_config(step, options, layout, examples_dir, {"counts": counts})
-        spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"))
+        spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"),
+                                args.schema)
         print(f"{name}: {spec}  (examples expected in {examples_dir})")
     return EXIT_OK
 
@@ -471,6 +475,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return EXIT_OK
     except Exception as error:  # a component failed: one line here, the traceback with --verbose
+        usage = unwritable_path_error(error) if isinstance(error, OSError) else None
+        if usage is not None:
+            print(f"dlqos: error: {usage}", file=sys.stderr)
+            return usage.exit_code
         if verbose:
             raise
         print(f"dlqos: pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)

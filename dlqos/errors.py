@@ -1,4 +1,7 @@
 """Errors a user can act on: the CLI prints them as one line and exits with a documented code."""
+import errno
+import os
+import tempfile
 
 
 class DlqosError(Exception):
@@ -13,3 +16,27 @@ class DataError(DlqosError):
 
 class ConfigError(DlqosError):
     """An impossible configuration (unknown step, profile, strategy, bad flag value)."""
+
+
+WRITE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def writable_directory(path: str, what: str) -> str:
+    """Create `path` if needed and prove it writable before any work starts: under a read-only root filesystem
+    (the Kubernetes Job's) the problem is then one line naming the directory, not a traceback minutes later."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ConfigError(f"the {what} {path} is not writable ({error.strerror}, uid {os.getuid()}): "
+                          "mount a writable volume there or choose another directory") from None
+    return path
+
+
+def unwritable_path_error(error: OSError) -> "ConfigError | None":
+    """The one-line error for a write refused by the filesystem (read-only mount, permissions), else None."""
+    if error.errno not in WRITE_ERRNOS or not error.filename:
+        return None
+    return ConfigError(f"cannot write {error.filename}: {error.strerror} (uid {os.getuid()}); mount a writable "
+                       "volume there, or point DLQOS_DATA_CACHE / --output-dir / TMPDIR at one")

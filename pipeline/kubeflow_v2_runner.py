@@ -16,11 +16,17 @@ from dlqos.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
 
-def compile_pipeline(config: PipelineConfig, image: str, output_file: str) -> str:
+# Pipeline-spec schemas: 2.1 is what the KFP 2.x SDK compiles and the open-source KFP 2.x backend runs
+# (parameters as typed `parameterType` / `constant` values); 2.0 is the older Vertex form (`constantValue`).
+SCHEMAS = ("2.1", "2.0")
+
+
+def compile_pipeline(config: PipelineConfig, image: str, output_file: str, schema: str = "2.1") -> str:
     """Write the KFP v2 pipeline spec of `config` to output_file and return its path."""
     kubeflow_config = dataclasses.replace(config, metadata_path=None)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=schema == "2.1"),
         output_dir=os.path.dirname(os.path.abspath(output_file)),
         output_filename=os.path.basename(output_file),
     )

@@ -103,9 +103,12 @@ carry_host_config() {  # CA certificates of an intercepting proxy and DNS, refre
 # (the tests run runtime.sh inside it).
 sandbox_exec() {  # sandbox_exec CMD...: run CMD inside the root filesystem, checkout mounted
   local scratch rc=0; scratch=$(mktemp -d /tmp/dlqos.XXXXXX)
+  export DLQOS_HOST_CACHE="$CACHE"
   supervise unshare --mount --propagation private -- /bin/bash -euc '
     rootfs=$1 root=$2 scratch=$3; shift 3
     mount --rbind "$rootfs" "$rootfs"
+    # The host, where toolbox and flatpak put it: scripts/podman.sh and build-image.sh run podman there.
+    mkdir -p "$rootfs/run/host"; mount --rbind / "$rootfs/run/host"; mount --make-rslave "$rootfs/run/host"
     mount -t proc proc "$rootfs/proc"
     mount --rbind /sys "$rootfs/sys"; mount --make-rslave "$rootfs/sys"
     mount --rbind /dev "$rootfs/dev"; mount --make-rslave "$rootfs/dev"
@@ -115,6 +118,7 @@ sandbox_exec() {  # sandbox_exec CMD...: run CMD inside the root filesystem, che
     exec chroot "$rootfs" /usr/bin/env -i \
       PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" \
       TMPDIR="$scratch" PYTHONPATH="$root" UV_CACHE_DIR=/var/cache/uv UV_SYSTEM_CERTS=1 \
+      DLQOS_HOST_ROOT=/run/host DLQOS_CACHE="$DLQOS_HOST_CACHE" \
       ${DLQOS_PASS_ENV:-} /bin/bash -c "cd \"\$0\" && exec \"\$@\"" "$root" "$@"
   ' sandbox "$ROOTFS" "$ROOT" "$scratch" "$@" || rc=$?
   rm -rf "$scratch"

@@ -1,5 +1,5 @@
-"""The Dockerfile's invariants (there is no Docker engine here to build it): pinned base, the lock installed by
-the same script the sandbox uses, non-root user."""
+"""The Dockerfile's invariants, read from the file (test_image.py builds and runs it): pinned base, the lock
+installed by the same script the sandbox uses, non-root user."""
 import os
 import re
 import sys
@@ -24,7 +24,7 @@ def test_base_image_is_a_pinned_build_argument():
 def test_lock_installed_by_the_shared_script():
     text = "\n".join(_dockerfile())
     assert "COPY pyproject.toml uv.lock" in text
-    assert "RUN scripts/install-deps.sh /opt/venv" in text
+    assert "scripts/install-deps.sh /opt/venv /usr/local/bin/python3" in text
     with open(os.path.join(ROOT, "scripts", "install-deps.sh")) as f:
         assert "uv sync --locked" in f.read()
     with open(os.path.join(ROOT, "scripts", "runtime.sh")) as f:
