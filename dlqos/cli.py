@@ -23,7 +23,7 @@ from dlqos.strategy import PRECISIONS, STRATEGIES
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True) -> None:
     parser.add_argument("--profile", choices=PROFILES, default="quick",
                         help="quick: a few thousand examples, 1-2 epochs; full: all data, paper-level training")
     parser.add_argument("--output-dir", default="runs/local",
@@ -43,9 +43,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
                         type=_model_param, help="model hyper-parameter over the profile's, repeatable (an unknown "
                                                 "KEY lists the step's), e.g. transfer: fine_tune_layers=30")
     parser.add_argument("--epochs", type=_count, help="override the profile's epochs")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
-                        help="Trainer optimizer (default adam, as the study); nesterov: momentum with Nesterov's "
-                             "look-ahead; swats: Adam switching to SGD (Keskar & Socher 2017)")
+    if one_optimizer:  # `compare` takes --optimizers instead
+        parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                            help="Trainer optimizer (default adam, as the study); nesterov: momentum with Nesterov's "
+                                 "look-ahead; swats: Adam switching to SGD (Keskar & Socher 2017)")
     parser.add_argument("--learning-rate", type=_real(above=0), help="default: the profile's rate for adaptive "
                         "optimizers, 10x it for sgd/momentum/nesterov")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
@@ -138,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--steps", nargs="+", choices=sorted(STEPS), default=list(STEPS), help="steps to run")
     _add_run_options(study)
     study.set_defaults(handler=_study)
+
+    _add_compare_parser(commands)
 
     report = commands.add_parser("report", help="re-render the study report from ML Metadata",
                                  description="Render <output>/report/index.html and REPORT.md from ML Metadata "
@@ -259,6 +262,47 @@ def _data_fetch(args) -> int:
     else:
         print(f"{args.name}: {len(data.text):,} characters from {data.source}")
     return EXIT_OK
+
+
+def _add_compare_parser(commands) -> None:
+    """`dlqos compare`: every optimizer x seed variant of each trained step on the same data (dlqos/compare.py)."""
+    from dlqos.compare import DATA_REUSE, DEFAULT_OPTIMIZERS, FIRST_SEED
+
+    trained = [name for name, step in STEPS.items() if step.trains]
+    compare = commands.add_parser(
+        "compare", help="compare optimizers x seeds per trained step (TFMA, ML Metadata; never pushed)",
+        description="Train and evaluate every optimizer x seed variant of each step on the same data (the data half "
+                    "runs once per dataset), record them in ML Metadata without pushing, then render the report.",
+        allow_abbrev=False)  # `--seed 3` must not read as `--seeds 3`
+    compare.add_argument("--steps", nargs="+", choices=trained, default=trained, help="steps to compare")
+    compare.add_argument("--optimizers", "--optimizer", nargs="+", choices=OPTIMIZERS, default=list(DEFAULT_OPTIMIZERS),
+                         help=f"optimizers compared (default {' '.join(DEFAULT_OPTIMIZERS)})")
+    compare.add_argument("--seeds", type=_count, default=3, help="seeds per optimizer (default 3)")
+    compare.add_argument("--first-seed", type=int, default=FIRST_SEED,
+                         help=f"seeds are FIRST .. FIRST+N-1 (default {FIRST_SEED}, the plain run's seed)")
+    compare.add_argument("--data-reuse", choices=DATA_REUSE, default="shared",
+                         help="shared: one run per step, the data half once (default); cache: one run per variant, "
+                              "the data half from TFX's cache")
+    _add_run_options(compare, one_optimizer=False)
+    compare.set_defaults(handler=_compare, optimizer="adam")
+
+
+def _compare(args) -> int:
+    from dlqos.compare import run_comparison, seed_list, summary
+    from dlqos.runs import check_store, output_lock
+    from dlqos.strategy import check_strategy
+
+    options = _run_options(args, args.steps)
+    for optimizer in args.optimizers:  # each optimizer's flags checked before any work, as for `run`
+        _run_options(argparse.Namespace(**{**vars(args), "optimizer": optimizer}), args.steps)
+    check_strategy(options.strategy)
+    writable_directory(options.output_dir, "output directory")
+    check_store(OutputLayout(options.output_dir).metadata_path)
+    seeds = seed_list(args.seeds, args.first_seed)
+    with output_lock(options.output_dir):
+        for name in args.steps:
+            print(summary(STEPS[name], run_comparison(name, options, args.optimizers, seeds, args.data_reuse)))
+    return _report(args)
 
 
 def _list_steps(args) -> int:

@@ -29,7 +29,8 @@ def custom_property(artifact, key: str):
     if key not in artifact.custom_properties:
         return None
     value = artifact.custom_properties[key]
-    return getattr(value, value.WhichOneof("value"))
+    kind = value.WhichOneof("value")  # None: a property recorded without a value
+    return getattr(value, kind) if kind else None
 
 
 @dataclass
@@ -39,6 +40,10 @@ class NodeExecution:
     seconds: float
     inputs: Dict[str, List[metadata_store_pb2.Artifact]] = field(default_factory=dict)
     outputs: Dict[str, List[metadata_store_pb2.Artifact]] = field(default_factory=dict)
+    # The execution's recorded exec properties (e.g. the Trainer's custom_config, a JSON string): what tells
+    # one optimizer/seed variant's Trainer from another's.
+    properties: Dict[str, object] = field(default_factory=dict)
+    created_ms: int = 0  # when the execution was registered (ms since the epoch): orders variants across runs
 
     def output(self, key: str) -> Optional[metadata_store_pb2.Artifact]:
         artifacts = self.outputs.get(key) or []
@@ -90,6 +95,17 @@ def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str) -> Li
     return runs
 
 
+def execution_counts(store: metadata_store.MetadataStore, pipeline_name: str) -> Dict[str, Dict[str, int]]:
+    """{node id: {state: executions}} over every run of the pipeline: how often a component really ran
+    (COMPLETE) and how often its output came from TFX's cache (CACHED)."""
+    counts: Dict[str, Dict[str, int]] = {}
+    for run in pipeline_runs(store, pipeline_name):
+        for node_id, node in run.nodes.items():
+            counts.setdefault(node_id, {}).setdefault(node.state, 0)
+            counts[node_id][node.state] += 1
+    return counts
+
+
 def latest_run(store: metadata_store.MetadataStore, pipeline_name: str) -> Optional[PipelineRun]:
     runs = pipeline_runs(store, pipeline_name)
     return runs[-1] if runs else None
@@ -102,6 +118,8 @@ def _node_execution(store, node_id: str, execution) -> NodeExecution:
         node_id=node_id,
         state=_STATES.get(execution.last_known_state, "UNKNOWN"),
         seconds=max(0, execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0,
+        properties={key: custom_property(execution, key) for key in execution.custom_properties},
+        created_ms=execution.create_time_since_epoch,
     )
     for event in events:
         key = event.path.steps[0].key if event.path.steps else ""

@@ -10,13 +10,15 @@ import glob
 import html
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from components.deepdream import DREAMS_FILE
-from dlqos import metadata
-from dlqos.config import OutputLayout
+from dlqos import compare, metadata
+from dlqos.compare import metric_name
+from dlqos.config import OPTIMIZERS, OutputLayout
 from dlqos.paper import LOSS_TABLE_PAPER, PAPER, accuracy_note, loss_table
 from dlqos.steps import STEPS, Step
 from dlqos.training import TRAINING_RECORD
@@ -194,13 +196,6 @@ def _cell(name: str, value):
     return value
 
 
-def _metric_name(class_name: str) -> str:
-    """TFMA's metric name for a metric class ('dlqos.metrics.MeanReportedLoss' -> 'mean_reported_loss')."""
-    import re
-
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name.rpartition(".")[2]).lower()
-
-
 def step_summary_rows(reports: List[StepReport]) -> List[list]:
     header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "paper accuracy is", "gate metric (eval)",
               "value", "parameters", "paper parameters", "train s", "blessed", "pushed"]
@@ -208,7 +203,7 @@ def step_summary_rows(reports: List[StepReport]) -> List[list]:
     for r in reports:
         params = (r.training or {}).get("parameters", {}).get("total")
         paper = PAPER.get(r.step.name, {})
-        gate_metric = _metric_name(r.step.gate.metric) if r.step.trains else None
+        gate_metric = metric_name(r.step.gate.metric) if r.step.trains else None
         rows.append([r.step.name, r.step.paper_step, _accuracy(r), paper.get("accuracy"),
                      accuracy_note(r.step.name) or None, gate_metric,
                      r.overall.get(gate_metric), params,
@@ -259,6 +254,137 @@ def device_rows(output_dir: str) -> Optional[List[list]]:
         return None
     keys = [k for k in records[0] if not isinstance(records[0][k], (dict, list))]
     return [keys] + [[record.get(k) for k in keys] for record in records]
+
+
+# ------------------------------------------------------------------------------------------ comparison
+# One colour and line style per optimizer, the same in every step's figure (tab10, colour-blind-safer styles).
+OPTIMIZER_STYLES = {name: (colour, style) for name, colour, style in zip(
+    OPTIMIZERS, ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"),
+    ("-", "--", "-.", ":", "-", "--", "-."))}
+CURVE_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+@dataclass
+class Comparison:
+    """A step's optimizer x seed variants (dlqos.compare) as ML Metadata recorded them."""
+
+    step: Step
+    variants: List[compare.Variant]
+
+    @property
+    def metric(self) -> str:
+        return metric_name(self.step.gate.metric)
+
+
+def collect_comparisons(output_dir: str) -> List[Comparison]:
+    """Every trained step with variants in the store's comparison pipelines (`dlqos compare`)."""
+    store = metadata.open_store(OutputLayout(os.path.abspath(output_dir)).metadata_path)
+    found = [Comparison(step, compare.collect_variants(store, step)) for step in STEPS.values() if step.trains]
+    return [c for c in found if c.variants]
+
+
+def _curve_keys(comparison: Comparison) -> List[str]:
+    return [key for key in CURVE_KEYS if compare.curve_bands(comparison.variants, key)]
+
+
+def comparison_figure(comparison: Comparison, plt):
+    """Per epoch, each optimizer's mean over its seeds with a ±1 std band, one panel per measure; one legend
+    for all panels, below them, so that it covers no curve."""
+    from matplotlib.ticker import MaxNLocator
+
+    keys = _curve_keys(comparison)
+    columns = 2 if len(keys) > 1 else 1
+    rows = math.ceil(len(keys) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 3.2 * rows), squeeze=False)
+    for axis, key in zip(axes.flat, keys):
+        for optimizer, (mean, std) in sorted(compare.curve_bands(comparison.variants, key).items()):
+            colour, style = OPTIMIZER_STYLES.get(optimizer, ("#333333", "-"))
+            epochs = list(range(1, len(mean) + 1))
+            axis.plot(epochs, mean, style, color=colour, marker="o", markersize=3, label=optimizer)
+            axis.fill_between(epochs, [m - d for m, d in zip(mean, std)], [m + d for m, d in zip(mean, std)],
+                              color=colour, alpha=0.18, linewidth=0)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        axis.set_xlabel("epoch")
+        axis.set_title(f"{comparison.step.name}: {key}", fontsize=10)
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(keys):]:
+        axis.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.tight_layout(rect=(0, 0.1 if rows == 1 else 0.06, 1, 1))
+    figure.legend(handles, [f"{label} (mean ± 1 std over seeds)" for label in labels], loc="lower center",
+                  ncol=min(len(labels), 4), fontsize=9, frameon=False)
+    return figure
+
+
+def comparison_plot(comparison: Comparison) -> Optional[bytes]:
+    return _figure_png(lambda plt: comparison_figure(comparison, plt)) if _curve_keys(comparison) else None
+
+
+def _pm(values: Optional[tuple], digits: int = 4) -> Optional[str]:
+    return None if values is None else f"{values[0]:,.{digits}f} ± {values[1]:,.{digits}f}"
+
+
+def comparison_metric_rows(comparison: Comparison) -> List[list]:
+    """Per optimizer: seeds, learning rate, each overall TFMA metric and the training seconds, mean ± std."""
+    by_optimizer: Dict[str, List[compare.Variant]] = {}
+    for variant in comparison.variants:
+        by_optimizer.setdefault(variant.optimizer, []).append(variant)
+    names = sorted({n for v in comparison.variants for n in v.metrics if not _is_count(n)})
+    rows = [["optimizer", "seeds", "learning rate"] + names + ["train s"]]
+    for optimizer, group in sorted(by_optimizer.items()):
+        values = [[v.metrics[n] for v in group if n in v.metrics] for n in names]
+        seconds = [v.training["train_seconds"] for v in group if v.training and "train_seconds" in v.training]
+        rows.append([optimizer, ", ".join(str(v.seed) for v in group),
+                     ", ".join(sorted({f"{v.settings.get('learning_rate'):g}" for v in group}))]
+                    + [_pm(compare.mean_std(v)) if v else None for v in values]
+                    + [_pm(compare.mean_std(seconds), 1) if seconds else None])
+    return rows
+
+
+def reach_rows(comparison: Comparison, target: compare.Target) -> List[list]:
+    rows = [["optimizer", "seeds that reached it", "epochs", "seconds of training"]]
+    for optimizer, found in sorted(compare.reach(comparison.variants, target).items()):
+        rows.append([optimizer, f"{found['reached']} of {found['seeds']}", _pm(found["epochs"], 1),
+                     _pm(found["seconds"], 1)])
+    return rows
+
+
+def ranking_rows(comparison: Comparison) -> List[list]:
+    groups = compare.final_values(comparison.variants, comparison.metric)
+    ranked = compare.rank(groups, comparison.step.gate.higher_is_better)
+    return [["rank", "optimizer", f"{comparison.metric} mean", "std", "seeds"]] + [
+        [place, name, mean, std, n] for place, (name, mean, std, n) in enumerate(ranked, start=1)]
+
+
+def comparison_targets(comparison: Comparison) -> List[compare.Target]:
+    paper = PAPER.get(comparison.step.name, {})
+    note = paper.get("accuracy_is", {}).get("metric")
+    return compare.targets(comparison.variants, paper.get("accuracy"), f" — its {note}" if note else "")
+
+
+def add_comparison_sections(output_dir: str, add_section) -> None:
+    """The report's optimizer comparison: per step the curves, final metrics, time to target and ranking."""
+    comparisons = collect_comparisons(output_dir)
+    if not comparisons:
+        return
+    add_section("Optimizers compared (dlqos compare)", level=2, text=COMPARISON_NOTE)
+    for c in comparisons:
+        groups = compare.final_values(c.variants, c.metric)
+        seeds = sorted({v.seed for v in c.variants})
+        add_section(f"{c.step.name}: optimizers x seeds", comparison_metric_rows(c), comparison_plot(c),
+                    f"{c.step.name}-compare.png", text=f"{len(c.variants)} variants: optimizers "
+                    f"{', '.join(sorted(groups))}; seeds {', '.join(map(str, seeds))}; "
+                    f"{c.variants[0].settings.get('epochs')} epochs each; none pushed.")
+        for target in comparison_targets(c):
+            add_section(f"{c.step.name}: time to {target.label}", reach_rows(c, target))
+        add_section(f"{c.step.name}: ranking by {c.metric} (TFMA, eval split)", ranking_rows(c),
+                    text=compare.significance_note(groups, c.step.gate.higher_is_better, c.metric))
+
+
+COMPARISON_NOTE = ("Each variant is one optimizer with one seed, trained and evaluated by TFMA on the same data (the "
+                   "data half ran once per dataset). Curves: mean over the seeds with a band of ±1 sample standard "
+                   "deviation; final metrics: mean ± std over the seeds; time to a target: over the seeds that "
+                   "reached it. The significance note is a Welch t-test between the best and the runner-up.")
 
 
 # ------------------------------------------------------------------------------------------ render
@@ -375,6 +501,7 @@ def render(output_dir: str) -> dict:
                             image_name=f"{r.step.name}-{os.path.basename(path)}")
         add_section(f"{r.step.name}: pipeline components (wall seconds from ML Metadata)",
                     [["component", "seconds"]] + [[k, v] for k, v in sorted(r.component_seconds.items())])
+    add_comparison_sections(output_dir, add_section)
     devices = device_rows(output_dir)
     add_section("Device comparison", devices, level=2, text="" if devices else
                 f"No device benchmark in {os.path.join(output_dir, DEVICE_BENCH)}.")

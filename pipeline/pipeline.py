@@ -1,13 +1,15 @@
 """One pure factory for every study step's TFX pipeline."""
 from __future__ import annotations
 
+from typing import Sequence, Tuple
+
 import dlqos  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tensorflow_model_analysis.proto import config_pb2 as tfma
 from tfx import v1 as tfx
 
 from components.deepdream import DeepDream
 from components.pusher import AtomicPusher
-from dlqos.config import GateConfig, PipelineConfig
+from dlqos.config import GateConfig, PipelineConfig, TrainingConfig
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -81,7 +83,41 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         example_gen = _example_gen(config)
         return _pipeline(config, [example_gen, DeepDream(examples=example_gen.outputs["examples"], **config.dream)])
     example_gen, statistics_gen, schema_gen, example_validator, transform = data_components(config)
-    trainer = tfx.components.Trainer(
+    trainer = _trainer(config, example_gen, schema_gen, transform)
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = _evaluator(config, example_gen, trainer, baseline_model=model_resolver.outputs["model"])
+    pusher = AtomicPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
+    ).with_id("Pusher")
+    return _pipeline(config, [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
+                              model_resolver, evaluator, pusher])
+
+
+def create_variant_pipeline(config: PipelineConfig,
+                            variants: Sequence[Tuple[str, TrainingConfig]]) -> tfx.dsl.Pipeline:
+    """The data half once, then a Trainer and an Evaluator per (name, training) variant, all reading the same
+    ExampleGen and Transform artifacts: optimizers and seeds compared on identical data, which is analysed once
+    instead of once per variant. Node ids are Trainer_<name> / Evaluator_<name>. No Resolver (a variant is
+    judged alone, not against the served model) and no Pusher: a variant never reaches serving."""
+    example_gen, statistics_gen, schema_gen, example_validator, transform = data_components(config)
+    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
+    for name, training in variants:
+        trainer = _trainer(config.replace(training=training), example_gen, schema_gen, transform)
+        components += [trainer.with_id(f"Trainer_{name}"),
+                       _evaluator(config, example_gen, trainer).with_id(f"Evaluator_{name}")]
+    return _pipeline(config, components)
+
+
+def _trainer(config: PipelineConfig, example_gen, schema_gen, transform):
+    """The step's Trainer on the raw examples (or Transform's materialized copy), configured by config.training."""
+    return tfx.components.Trainer(
         run_fn=config.run_fn,
         examples=transform.outputs["transformed_examples"] if config.training.materialize_transform
         else example_gen.outputs["examples"],
@@ -91,25 +127,13 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         eval_args=tfx.proto.EvalArgs(num_steps=config.training.eval_steps),
         custom_config=config.training.custom_config(),
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
-        eval_config=eval_config(config),
-    )
-    pusher = AtomicPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
-    ).with_id("Pusher")
-    return _pipeline(config, [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
-                              model_resolver, evaluator, pusher])
+
+
+def _evaluator(config: PipelineConfig, example_gen, trainer, baseline_model=None):
+    """TFMA on the eval split with the step's gate; a baseline (the last blessed model) only where one is given."""
+    baseline = {} if baseline_model is None else {"baseline_model": baseline_model}
+    return tfx.components.Evaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+                                    eval_config=eval_config(config), **baseline)
 
 
 def _pipeline(config: PipelineConfig, components: list) -> tfx.dsl.Pipeline:

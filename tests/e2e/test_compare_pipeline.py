@@ -1,0 +1,102 @@
+"""`dlqos compare` end to end on tiny data: one step (dense), 2 optimizers x 2 seeds, 2 short epochs. Asserts on ML
+Metadata (the data half executed once, four distinct Trainer/Evaluator variants, no Pusher), on serving (nothing
+pushed) and on the report's comparison section (its statistics recomputed from the store), in headless Chromium."""
+import collections
+import json
+import os
+
+import pytest
+
+from dlqos import cli, compare, metadata
+from dlqos.evaluation import OVERALL, slice_metrics
+from dlqos.steps import STEPS
+from tests.conftest import write_fashion_like_dir
+from tests.e2e.test_report import \
+    test_html_renders_in_headless_chromium_without_console_errors as renders_in_chromium  # reused, not copied
+
+pytestmark = pytest.mark.e2e
+
+OPTIMIZERS, SEEDS = ("adam", "sgd"), (1, 2)
+DATA_TYPES = ("ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    data = write_fashion_like_dir(str(root / "data"), n_train=600, n_eval=200)
+    out = str(root / "out")
+    # batch 64: 10 steps an epoch, so that SGD is still short of Adam after 2 epochs and the seeds differ
+    code = cli.main(["compare", "--steps", "dense", "--optimizers", *OPTIMIZERS, "--seeds", str(len(SEEDS)),
+                     "--first-seed", str(SEEDS[0]), "--data-dir", data, "--output-dir", out, "--epochs", "2",
+                     "--batch-size", "64"])
+    store = metadata.open_store(os.path.join(out, "metadata.sqlite"))
+    with open(os.path.join(out, "report", "REPORT.md")) as f:
+        markdown = f.read()
+    return {"code": code, "out": out, "store": store, "markdown": markdown}
+
+
+def executions_by_type(store) -> dict:
+    """{component class name: [executions]} over the whole store."""
+    types = {t.id: t.name.rpartition(".")[2] for t in store.get_execution_types()}
+    found = collections.defaultdict(list)
+    for execution in store.get_executions():
+        found[types[execution.type_id]].append(execution)
+    return found
+
+
+def test_exit_code(comparison):
+    assert comparison["code"] == cli.EXIT_OK
+
+
+def test_the_data_half_executed_once(comparison):
+    found = executions_by_type(comparison["store"])
+    for component in DATA_TYPES:
+        assert len(found[component]) == 1, component
+        assert found[component][0].last_known_state == found[component][0].COMPLETE
+
+
+def test_four_distinct_trainer_and_evaluator_variants(comparison):
+    found = executions_by_type(comparison["store"])
+    assert len(found["Trainer"]) == len(found["Evaluator"]) == len(OPTIMIZERS) * len(SEEDS)
+    settings = [json.loads(metadata.custom_property(e, "custom_config")) for e in found["Trainer"]]
+    assert sorted((s["optimizer"]["name"], s["seed"]) for s in settings) == \
+        sorted((o, s) for o in OPTIMIZERS for s in SEEDS)
+    variants = compare.collect_variants(comparison["store"], STEPS["dense"])
+    assert [(v.optimizer, v.seed) for v in variants] == [(o, s) for o in OPTIMIZERS for s in SEEDS]
+    for variant in variants:  # each variant's training record names its optimizer; TFMA evaluated its model
+        assert variant.training["optimizer"]["name"] == variant.optimizer
+        assert variant.metrics["example_count"] == 200
+    learning_rates = {v.optimizer: v.settings["learning_rate"] for v in variants}
+    assert learning_rates["sgd"] == pytest.approx(10 * learning_rates["adam"])  # each optimizer's own default
+
+
+def test_nothing_pushed(comparison):
+    assert "Pusher" not in executions_by_type(comparison["store"])
+    serving = os.path.join(comparison["out"], "serving")
+    assert not os.path.exists(serving) or not any(files for _, _, files in os.walk(serving))
+
+
+def test_report_section_prints_the_statistics_of_the_store(comparison):
+    markdown = comparison["markdown"]
+    for heading in ("## Optimizers compared (dlqos compare)", "### dense: optimizers x seeds",
+                    "### dense: ranking by sparse_categorical_accuracy (TFMA, eval split)"):
+        assert heading in markdown, heading
+    assert "### dense: time to val_accuracy >= 0.8800, the paper's accuracy" in markdown
+    assert "seeds 1, 2; 2 epochs each; none pushed." in markdown
+    # recomputed here from the Evaluator artifacts, not from the report's own code path
+    groups = collections.defaultdict(list)
+    for run in metadata.pipeline_runs(comparison["store"], "dlqos-dense-compare"):
+        for node_id, node in run.nodes.items():
+            if node_id.startswith("Evaluator_"):
+                accuracy = slice_metrics(node.output("evaluation").uri)[OVERALL]["sparse_categorical_accuracy"]
+                groups[node_id.split("_")[1]].append(accuracy)
+    for optimizer, values in groups.items():
+        mean, std = compare.mean_std(values)
+        assert f"| {optimizer} | 1, 2 | " in markdown and f"{mean:,.4f} ± {std:,.4f}" in markdown
+    assert compare.significance_note(groups, True, "sparse_categorical_accuracy") in markdown
+    assert os.path.getsize(os.path.join(comparison["out"], "report", "img", "dense-compare.png")) > 5000
+
+
+def test_report_with_the_comparison_renders_in_headless_chromium(comparison, tmp_path):
+    """The same check as the study report's (screenshot, no console errors), on the page with the comparison."""
+    renders_in_chromium({"dir": os.path.join(comparison["out"], "report")}, tmp_path)
