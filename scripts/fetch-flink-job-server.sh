@@ -1,58 +1,81 @@
 #!/usr/bin/env bash
-# Put Beam's Flink job server jar (what `dlqos run --runner flink` runs) into the runtime cache, pinned and
-# sha256-checked, so that Beam never downloads an unpinned jar at run time. Maven (the ordinary client, its
-# configured repositories) fetches the artifact; the jar lands in $CACHE/flink/ and, when the Debian 13 sandbox
-# exists, in the sandbox's /var/cache/dlqos/flink/ too (the path dlqos.runners.flink looks in, inside or out).
+# Put Beam's Flink job server (what `dlqos run --runner flink` runs) into the runtime cache, every jar pinned by
+# sha256. Maven Central here serves no beam-runners-flink-<v>-job-server jar (2026-11-30: none for Beam 2.53-2.77),
+# so Maven resolves the plain runner library org.apache.beam:beam-runners-flink-1.19:2.62.0 and its dependencies
+# (scripts/flink-job-server/pom.xml), each jar is checked against scripts/flink-job-server/jars.sha256, and a
+# manifest-only job-server.jar (Main-Class FlinkJobServerDriver, Class-Path: the checked jars) makes the set
+# runnable with `java -jar`, which is how Beam's FlinkRunner starts and stops a job server.
 #
-#   scripts/fetch-flink-job-server.sh           fetch and verify the pinned jar (no-op when already there)
-#   scripts/fetch-flink-job-server.sh --pin     fetch it and print its sha256, to pin below (trust on first use)
+# Version skew: the job server is Beam Java 2.62.0, the Python SDK 2.77.0 (uv.lock). Measured to run these
+# pipelines' data components; not a combination Beam supports.
 #
-# The versions must match dlqos/runners/flink.py (BEAM_VERSION, FLINK_VERSION): the job server's Beam version
-# is the SDK's (uv.lock).
+#   scripts/fetch-flink-job-server.sh         fetch and verify into $CACHE/flink/ (no-op when already verified)
+#   scripts/fetch-flink-job-server.sh --pin   resolve afresh and rewrite jars.sha256 (trust on first use)
+#
+# Maven and Java live on the host: inside the runtime sandbox (DLQOS_HOST_ROOT set) this runs on the host, the
+# way scripts/podman.sh does; the sandbox sees the result under $DLQOS_HOST_ROOT (dlqos/runners/flink.py).
 set -euo pipefail
 
-BEAM_VERSION=2.77.0
-FLINK_VERSION=1.19
-ARTIFACT=beam-runners-flink-$FLINK_VERSION-job-server
-# Empty: not pinned yet. On 2026-11-30 Maven Central's mirror here served no Beam Flink job server jar at all
-# (HTTP 404 for beam-runners-flink-{1.16..1.20,2.0..2.2}-job-server at Beam 2.53.0..2.77.0, and no
-# maven-metadata.xml for any of them), so there was nothing to check a sha256 against.
-SHA256=""
+if [ -n "${DLQOS_HOST_ROOT:-}" ]; then
+  script=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
+  exec /usr/sbin/chroot "$DLQOS_HOST_ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 DLQOS_CACHE="${DLQOS_CACHE:-}" "$script" "$@"
+fi
 
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/flink-job-server
+LOCK=$HERE/jars.sha256
+SERVER=beam-2.62.0-flink-1.19   # must match dlqos/runners/flink.py (JOB_SERVER_DIR)
+MAIN_CLASS=org.apache.beam.runners.flink.FlinkJobServerDriver
 if [ "$(id -u)" = 0 ]; then CACHE=${DLQOS_CACHE:-/var/cache/dlqos}; else CACHE=${DLQOS_CACHE:-$HOME/.cache/dlqos}; fi
-JAR="$CACHE/flink/$ARTIFACT-$BEAM_VERSION.jar"
-SANDBOX_DIR="$CACHE/rootfs-trixie/var/cache/dlqos/flink"
+DIR=$CACHE/flink/$SERVER
 
 log() { printf '[flink] %s\n' "$*" >&2; }
 die() { printf '[flink] error: %s\n' "$*" >&2; exit 2; }
 
-fetch() {  # fetch DEST: the pinned artifact from Maven into DEST (a temporary name, renamed when verified)
-  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch $ARTIFACT: apt-get install maven"
-  mvn -q -B dependency:copy -Dartifact="org.apache.beam:$ARTIFACT:$BEAM_VERSION:jar" \
-    -DoutputDirectory="$(dirname "$1")" -Dmdep.stripVersion=false >&2 \
-    || die "Maven could not fetch org.apache.beam:$ARTIFACT:$BEAM_VERSION (not served by its repositories?)"
-  mv "$(dirname "$1")/$ARTIFACT-$BEAM_VERSION.jar" "$1"
+lock_hash() { sha256sum "$LOCK" | cut -d' ' -f1; }
+
+resolve() {  # resolve LIBDIR: the pom's runtime closure from Maven (checksums enforced) into LIBDIR
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch the Flink job server: apt-get install maven"
+  rm -rf "$1"; mkdir -p "$1"
+  mvn -B -Dstyle.color=never --strict-checksums -f "$HERE/pom.xml" -Dmaven.repo.local="$CACHE/flink/m2" \
+    dependency:copy-dependencies -DincludeScope=runtime -Dmdep.prependGroupId=true -DoutputDirectory="$1" \
+    >"$CACHE/flink/maven.log" 2>&1 || die "Maven could not resolve $HERE/pom.xml; see $CACHE/flink/maven.log"
 }
 
-install_jar() {  # a verified jar into the cache and, when there is one, into the sandbox's cache
-  mkdir -p "$(dirname "$JAR")"
-  [ -f "$JAR" ] && echo "$SHA256  $JAR" | sha256sum -c --quiet - 2>/dev/null && log "$JAR is in place" && return
-  local tmp="$JAR.part"; rm -f "$tmp"
-  fetch "$tmp"
-  echo "$SHA256  $tmp" | sha256sum -c --quiet - || { rm -f "$tmp"; die "sha256 mismatch for $ARTIFACT-$BEAM_VERSION.jar"; }
-  mv "$tmp" "$JAR"
-  log "verified $JAR"
+pin() {  # resolve afresh and write the lock file
+  resolve "$DIR/lib"
+  (cd "$DIR" && sha256sum lib/*.jar) > "$LOCK"
+  log "pinned $(wc -l < "$LOCK") jars in $LOCK"
 }
 
-link_into_sandbox() {
-  [ -d "$CACHE/rootfs-trixie" ] || return 0
-  mkdir -p "$SANDBOX_DIR"
-  ln -f "$JAR" "$SANDBOX_DIR/" 2>/dev/null || cp -f "$JAR" "$SANDBOX_DIR/"
+verify() {  # every jar the lock names is there with its sha256, else exit 2 naming the first bad one
+  local bad
+  [ -s "$LOCK" ] || die "no lock file $LOCK: run $0 --pin"
+  bad=$(cd "$DIR" && sha256sum -c "$LOCK" 2>/dev/null | grep -v ': OK$' | head -1) || true
+  [ -z "$bad" ] || die "job server jar check failed ($bad); $DIR does not match $LOCK"
 }
 
-if [ "${1:-}" = "--pin" ]; then
-  tmp=$(mktemp -d); fetch "$tmp/jar"; sha256sum "$tmp/jar" | cut -d' ' -f1; rm -rf "$tmp"; exit 0
-fi
-[ -n "$SHA256" ] || die "no sha256 pinned for org.apache.beam:$ARTIFACT:$BEAM_VERSION in $0 (not served here on 2026-11-30); run $0 --pin where Maven serves it and pin the result"
-install_jar
-link_into_sandbox
+pathing_jar() {  # job-server.jar: a manifest naming the main class and, as Class-Path, exactly the locked jars
+  python3 - "$DIR/job-server.jar" "$MAIN_CLASS" "$LOCK" <<'PY'
+import sys, zipfile
+out, main, lock = sys.argv[1:]
+class_path = "Class-Path: " + " ".join(line.split()[1] for line in open(lock) if line.strip())
+lines = [class_path[i:i + 70] for i in range(0, len(class_path), 70)]  # manifest lines: 72 bytes at most
+manifest = "Manifest-Version: 1.0\r\nMain-Class: " + main + "\r\n" + "\r\n ".join(lines) + "\r\n\r\n"
+with zipfile.ZipFile(out + ".tmp", "w") as jar:
+    jar.writestr("META-INF/MANIFEST.MF", manifest)
+PY
+  mv "$DIR/job-server.jar.tmp" "$DIR/job-server.jar"
+}
+
+case "${1:-}" in
+  --pin) pin ;;
+  "") [ "$(cat "$DIR/.verified" 2>/dev/null)" = "$(lock_hash)" ] && [ -f "$DIR/job-server.jar" ] \
+        && { log "$DIR is in place (verified against $LOCK)"; exit 0; }
+      rm -f "$DIR/.verified"; resolve "$DIR/lib" ;;
+  *) die "unknown argument '$1' (usage: $0 [--pin])" ;;
+esac
+verify
+pathing_jar
+lock_hash > "$DIR/.verified"
+log "verified $(wc -l < "$LOCK") jars; job server: $DIR/job-server.jar"

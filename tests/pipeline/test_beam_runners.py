@@ -1,4 +1,6 @@
 """`--runner` expands into Beam arguments (dlqos.runners); refused runners never reach Beam."""
+import os
+
 import pytest
 
 from dlqos.config import DEFAULT_BEAM_ARGS
@@ -16,6 +18,14 @@ def jar(tmp_path, monkeypatch):
     return str(path)
 
 
+@pytest.fixture
+def no_jar_override(monkeypatch, tmp_path):
+    """The job server looked up in a runtime cache of the test's own."""
+    monkeypatch.delenv("DLQOS_FLINK_JOB_SERVER_JAR", raising=False)
+    monkeypatch.setenv("DLQOS_CACHE", str(tmp_path))
+    return tmp_path
+
+
 def test_local_runner_keeps_the_in_process_default_or_the_users_args():
     assert beam_args() == DEFAULT_BEAM_ARGS
     assert beam_args("local", ["--runner=FnApiRunner", "--direct_num_workers=2"])[-1] == "--direct_num_workers=2"
@@ -24,7 +34,9 @@ def test_local_runner_keeps_the_in_process_default_or_the_users_args():
 def test_local_flink_is_an_embedded_flink_with_loopback_workers_and_the_pinned_jar(jar):
     args = beam_args("flink", ["--parallelism=2"])
     assert args == ("--runner=FlinkRunner", f"--flink_version={flink.FLINK_VERSION}", "--flink_master=[local]",
-                    f"--flink_job_server_jar={jar}", "--environment_type=LOOPBACK", "--parallelism=2")
+                    f"--flink_job_server_jar={jar}", "--environment_type=LOOPBACK",
+                    f"--job_server_java_launcher={flink.JAVA_LAUNCHER}", "--parallelism=2")
+    assert os.access(flink.JAVA_LAUNCHER, os.X_OK)
 
 
 def test_flink_master_is_passed_on(jar):
@@ -40,10 +52,24 @@ def test_compiled_flink_uses_the_worker_pool_and_needs_a_master(monkeypatch):
         beam_args("flink", cluster=True)
 
 
-def test_job_server_jar_is_looked_up_in_the_runtime_cache(monkeypatch, tmp_path):
-    monkeypatch.delenv("DLQOS_FLINK_JOB_SERVER_JAR", raising=False)
-    monkeypatch.setenv("DLQOS_CACHE", str(tmp_path))
-    assert flink.job_server_jar() == str(tmp_path / "flink" / f"{flink.JOB_SERVER}-{flink.BEAM_VERSION}.jar")
+def test_job_server_is_looked_up_in_the_runtime_cache(no_jar_override, monkeypatch):
+    monkeypatch.delenv("DLQOS_HOST_ROOT", raising=False)
+    assert flink.job_server_jar() == str(no_jar_override / "flink" / flink.JOB_SERVER_DIR / "job-server.jar")
+
+
+def test_inside_the_sandbox_the_job_server_is_in_the_hosts_cache_but_compile_names_the_plain_path(no_jar_override,
+                                                                                                   monkeypatch):
+    monkeypatch.setenv("DLQOS_HOST_ROOT", "/run/host")
+    assert flink.job_server_jar() == "/run/host" + str(no_jar_override / "flink" / flink.JOB_SERVER_DIR / "job-server.jar")
+    args = beam_args("flink", flink_master="flink-jobmanager:8081", cluster=True)
+    assert f"--flink_job_server_jar={flink.job_server_jar(local=False)}" in args and "/run/host" not in " ".join(args)
+
+
+def test_without_java_flink_is_refused_before_any_work(jar, monkeypatch):
+    monkeypatch.setattr(flink.shutil, "which", lambda name: None)
+    monkeypatch.setenv("DLQOS_HOST_ROOT", "/nonexistent-host")
+    with pytest.raises(ConfigError, match="needs Java 17"):
+        beam_args("flink")
 
 
 def test_runner_names_reads_both_spellings():
@@ -54,3 +80,19 @@ def test_runner_names_reads_both_spellings():
 def test_dask_is_refused_for_compile_too(runner):
     with pytest.raises(ConfigError, match="Dask runner cannot run TFX components"):
         beam_args("local", [f"--runner={runner}"], cluster=True)
+
+
+def test_fetch_script_refuses_an_unknown_argument_in_one_line():
+    import subprocess
+
+    script = os.path.join(os.path.dirname(__file__), "..", "..", flink.FETCH_SCRIPT)
+    result = subprocess.run([script, "--bogus"], capture_output=True, text=True, env={**os.environ, "DLQOS_HOST_ROOT": ""})
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "unknown argument '--bogus'" in result.stderr
+
+
+def test_the_lock_pins_the_runner_library_and_its_closure_by_sha256():
+    """jars.sha256 (written by --pin) is what the fetch script checks and builds job-server.jar's Class-Path from."""
+    lock = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "flink-job-server", "jars.sha256")
+    entries = [line.split() for line in open(lock) if line.strip()]
+    assert len(entries) > 100 and all(len(digest) == 64 and name.startswith("lib/") for digest, name in entries)
+    assert any(name.startswith("lib/org.apache.beam.beam-runners-flink-1.19-2.62.0") for _, name in entries)
