@@ -25,6 +25,8 @@ def get_strategy(name: str = "auto", tpu_address: Optional[str] = None):
     import tensorflow as tf
 
     _check_name(name)
+    if name == "multi_worker_mirrored":  # before anything initialises TensorFlow's devices (listing them does)
+        return _multi_worker_strategy()
     _split_cpu_if_asked()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
@@ -35,9 +37,6 @@ def get_strategy(name: str = "auto", tpu_address: Optional[str] = None):
         return tf.distribute.OneDeviceStrategy("/cpu:0" if name == "cpu" or not gpus else "/gpu:0")
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(_mirrored_devices())
-    if name == "multi_worker_mirrored":
-        _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
     address = _tpu_address(tpu_address)
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
     tf.config.experimental_connect_to_cluster(resolver)
@@ -87,13 +86,50 @@ def _mirrored_devices() -> Optional[list]:
                             f"{len(cpus)} CPU device(s): set {LOGICAL_CPUS_ENV}=2 to split the CPU into two")
 
 
-def _check_tf_config() -> None:
-    if "TF_CONFIG" not in os.environ:
-        raise DeviceUnavailable("strategy 'multi_worker_mirrored' needs TF_CONFIG describing the cluster")
+def _multi_worker_strategy():
+    """MultiWorkerMirroredStrategy from TF_CONFIG (checked first). TensorFlow configures collective ops only
+    before its runtime starts in the process, so the Trainer must be each worker's first TensorFlow work; the
+    RuntimeError it raises otherwise becomes one line saying so."""
+    import tensorflow as tf
+
+    _check_tf_config()
     try:
-        json.loads(os.environ["TF_CONFIG"])
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except RuntimeError as why:
+        raise DeviceUnavailable(f"strategy 'multi_worker_mirrored' must be created before any other TensorFlow "
+                                f"work in the process (run each worker's Trainer as its own process): {why}") from why
+
+
+def _check_tf_config() -> tuple:
+    """(cluster, task type, task index) from TF_CONFIG, checked here: a missing or malformed one is one line before
+    any work, not a stack trace from the strategy (or workers waiting forever for a task that does not exist)."""
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        raise DeviceUnavailable("strategy 'multi_worker_mirrored' needs TF_CONFIG describing the cluster, e.g. "
+                                '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", '
+                                '"index": 0}}')
+    try:
+        config = json.loads(text)
     except ValueError as why:
         raise ConfigError(f"TF_CONFIG is not valid JSON: {why}") from why
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not any(isinstance(cluster.get(job), list) and cluster[job]
+                                                for job in ("chief", "worker")):
+        raise ConfigError("TF_CONFIG needs a 'cluster' with a non-empty 'worker' (or 'chief') list of host:port")
+    if not isinstance(task, dict) or not isinstance(task.get("index"), int) or not (
+            0 <= task["index"] < len(cluster.get(task.get("type")) or ())):
+        raise ConfigError(f"TF_CONFIG's 'task' must name a job of its cluster and an index within it, got {task}")
+    return cluster, task["type"], task["index"]
+
+
+def is_chief(strategy_name: str) -> bool:
+    """Whether this process writes the Trainer's outputs (model, record). Only multi_worker_mirrored has other
+    workers: there the 'chief' task, or worker 0 where the cluster has none (Keras' rule, multi_worker_util)."""
+    if strategy_name != "multi_worker_mirrored":
+        return True
+    cluster, task_type, index = _check_tf_config()
+    return task_type == "chief" if "chief" in cluster else (task_type, index) == ("worker", 0)
 
 
 def _tpu_address(given: Optional[str]) -> str:

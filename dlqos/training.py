@@ -6,8 +6,11 @@ model and the Transform layer (attached so its tables are initialised in serving
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from typing import Callable, Optional, Sequence, Tuple
 
@@ -19,7 +22,7 @@ from tfx_bsl.public import tfxio
 from dlqos.config import OptimizerConfig, StepPlan, TrainingConfig
 from dlqos.errors import ConfigError
 from dlqos.optimizers import add_l2_penalty, build_optimizer, describe
-from dlqos.strategy import get_strategy, precision_policy
+from dlqos.strategy import get_strategy, is_chief, precision_policy
 
 TRAINING_RECORD = "training.json"  # written beside Format-Serving in the Trainer's model artifact
 LABEL_KEY = "label"
@@ -36,6 +39,8 @@ def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOut
     cache: read, parse and transform the GZIP TFRecords once, then serve later epochs from memory (batches
     reshuffled each epoch). The study's datasets fit in memory; parsing every epoch made the Trainer ~2x slower
     than Keras fed from arrays (docs/benchmarks.md).
+    Under multi_worker_mirrored each worker keeps its share of every global batch (auto-shard DATA: the same
+    seeded order on every worker, split by rebatching), so a split with fewer files than workers still trains.
     """
     options = tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=label_key if materialized else None,
                                              shuffle_seed=seed, num_epochs=1 if cache else None)
@@ -54,7 +59,9 @@ def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOut
             transform_and_split, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:
         dataset = dataset.cache().shuffle(256, seed=seed, reshuffle_each_iteration=True).repeat()
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    sharding = tf.data.Options()
+    sharding.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(sharding)
 
 
 def trainer_config(fn_args) -> TrainingConfig:
@@ -227,12 +234,30 @@ def model_artifact_dir(fn_args) -> str:
     return os.path.dirname(fn_args.serving_model_dir.rstrip("/"))
 
 
-def write_training_record(fn_args, record: dict) -> str:
+def write_training_record(fn_args, record: dict) -> Optional[str]:
+    """training.json beside the model, by the chief only (None elsewhere): other workers' records are partial."""
+    if not is_chief(record.get("strategy", "")):
+        return None
     path = os.path.join(model_artifact_dir(fn_args), TRAINING_RECORD)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(json.dumps(record, indent=2))
     return path
+
+
+@contextlib.contextmanager
+def worker_export_dir(strategy_name: str, export_dir: str):
+    """Where this worker saves the model: export_dir on the chief; elsewhere a temporary directory removed
+    afterwards. Every worker must save (saving a distributed model runs collective ops), one may write it:
+    the Keras multi-worker save pattern."""
+    if is_chief(strategy_name):
+        yield export_dir
+        return
+    scratch = tempfile.mkdtemp(prefix="dlqos-worker-export-")
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 CLASSIFY_METHOD = "tensorflow/serving/classify"  # TF Serving's Classify API serves only this method name
@@ -309,6 +334,7 @@ def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], ke
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
-    export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir, image_shape,
-                      params["class_names"])
+    with worker_export_dir(config.strategy, fn_args.serving_model_dir) as export_dir:
+        export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), export_dir, image_shape,
+                          params["class_names"])
     write_training_record(fn_args, record)

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import tensorflow as tf
 
@@ -30,6 +32,79 @@ def test_multi_worker_needs_tf_config(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         get_strategy("multi_worker_mirrored")
+
+
+TWO_WORKERS = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    ([], "needs a 'cluster'"),
+    ({"task": {"type": "worker", "index": 0}}, "needs a 'cluster'"),
+    ({"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}, "needs a 'cluster'"),
+    ({"cluster": TWO_WORKERS}, "'task' must name a job"),
+    ({"cluster": TWO_WORKERS, "task": {"type": "worker", "index": 2}}, "'task' must name a job"),
+    ({"cluster": TWO_WORKERS, "task": {"type": "ps", "index": 0}}, "'task' must name a job"),
+])
+def test_multi_worker_tf_config_is_checked_before_any_work(monkeypatch, tf_config, message):
+    """Checked by check_strategy (the CLI's pre-flight), never left to the strategy: a task outside its cluster
+    would wait forever for peers."""
+    from dlqos.strategy import check_strategy
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    with pytest.raises(ConfigError, match=message):
+        check_strategy("multi_worker_mirrored")
+
+
+@pytest.mark.parametrize("cluster, task, chief", [
+    (TWO_WORKERS, {"type": "worker", "index": 0}, True),
+    (TWO_WORKERS, {"type": "worker", "index": 1}, False),
+    ({"chief": ["127.0.0.1:3"], **TWO_WORKERS}, {"type": "worker", "index": 0}, False),
+    ({"chief": ["127.0.0.1:3"], **TWO_WORKERS}, {"type": "chief", "index": 0}, True),
+])
+def test_only_the_chief_writes_under_multi_worker(monkeypatch, cluster, task, chief):
+    from dlqos.strategy import is_chief
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+    assert is_chief("multi_worker_mirrored") is chief
+    assert is_chief("cpu")  # one process: TF_CONFIG describes no peers of its
+
+
+def test_multi_worker_without_tf_config_is_one_line_exit_2_before_any_work(monkeypatch, tmp_path, capsys):
+    from dlqos import cli, runs
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.setattr(runs, "run_step", lambda *args: pytest.fail("a pipeline ran"))
+    assert cli.main(["run", "dense", "--strategy", "multi_worker_mirrored", "--output-dir", str(tmp_path)]) == \
+        cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip()
+    assert "needs TF_CONFIG describing the cluster" in error and len(error.splitlines()) == 1
+
+
+LATE_MULTI_WORKER_SCRIPT = """
+import tensorflow as tf
+from dlqos.errors import ConfigError
+from dlqos.strategy import get_strategy
+tf.constant(1) + 1  # TensorFlow's runtime starts, as after ExampleGen/Transform in one process
+try:
+    get_strategy("multi_worker_mirrored")
+except ConfigError as error:
+    print("ERROR", error)
+"""
+
+
+def test_multi_worker_after_other_tensorflow_work_is_one_clear_error():
+    """TensorFlow configures collective ops only at startup; a Trainer sharing its process with earlier TF work
+    gets that said in one line (in a fresh process: the pytest one has started TensorFlow long ago)."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tf_config = json.dumps({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0}})
+    done = subprocess.run([sys.executable, "-c", LATE_MULTI_WORKER_SCRIPT], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=root, TF_CONFIG=tf_config), timeout=120)
+    assert "ERROR strategy 'multi_worker_mirrored' must be created before any other TensorFlow work" in done.stdout, \
+        done.stderr[-3000:]
 
 
 def test_tpu_needs_an_address(monkeypatch):
