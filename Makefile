@@ -9,7 +9,7 @@ study:
 	$(RUN) python -m dlqos study --profile $(PROFILE) --output-dir $(OUTPUT)
 
 test:
-	$(RUN) python -m pytest -q
+	$(RUN) python -m pytest -q --durations=20
 
 setup:
 	$(RUN) --setup
