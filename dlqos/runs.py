@@ -198,7 +198,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
     )
 
 
-def run_step(step_name: str, options: RunOptions = RunOptions()) -> StepResult:
+def run_step(step_name: str, options: RunOptions) -> StepResult:
     from pipeline import local_runner
 
     step = get_step(step_name)

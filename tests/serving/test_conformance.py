@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving.client import GrpcClient, RestClient, ServingClientError
+from serving.client import ServingClientError
 from tests.conftest import save_tiny_model
 from tests.serving.conftest import X
 

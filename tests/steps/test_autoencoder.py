@@ -11,8 +11,8 @@ PAPER_TABLE = [("Conv2D", 160), ("MaxPooling2D", 0), ("Conv2D", 1160), ("MaxPool
 
 def test_exactly_the_papers_layer_table():
     model = autoencoder.build_model()
-    layers = [(type(l).__name__, l.count_params()) for l in model.layers
-              if type(l).__name__ not in ("InputLayer", "Reshape")]
+    layers = [(type(layer).__name__, layer.count_params()) for layer in model.layers
+              if type(layer).__name__ not in ("InputLayer", "Reshape")]
     assert layers == PAPER_TABLE
     assert parameter_counts(model) == {"total": 2561, "trainable": 2561, "non_trainable": 0}
     assert model({"image": tf.zeros([2, 784])}).shape == (2, 784)

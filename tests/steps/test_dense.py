@@ -16,8 +16,8 @@ def test_preprocessing_scales_pixels_and_keeps_label():
 
 def test_model_is_a_nonlinear_mlp_with_softmax_output():
     model = dense.build_model()
-    relu_layers = [l for l in model.layers if getattr(l, "activation", None) is tf.keras.activations.relu
-                   or getattr(getattr(l, "activation", None), "__name__", "") == "relu"]
+    relu_layers = [layer for layer in model.layers if getattr(layer, "activation", None) is tf.keras.activations.relu
+                   or getattr(getattr(layer, "activation", None), "__name__", "") == "relu"]
     assert len(relu_layers) == len(dense.HIDDEN_UNITS)
     # 784*256+256 + 256*128+128 + 128*10+10
     assert parameter_counts(model) == {"total": 235146, "trainable": 235146, "non_trainable": 0}

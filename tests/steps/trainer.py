@@ -53,13 +53,13 @@ def make_transform_data(root):
     labels = np.arange(NUM_EXAMPLES) % 10
     raw_spec = {"pixels": tf.io.FixedLenFeature([784], tf.int64), "label": tf.io.FixedLenFeature([], tf.int64)}
     transform_output = write_transform_graph(str(root), dense.preprocessing_fn, raw_spec,
-                                             [{"pixels": p, "label": int(l)} for p, l in zip(pixels, labels)])
+                                             [{"pixels": p, "label": int(label)} for p, label in zip(pixels, labels)])
     int64 = lambda values: tf.train.Feature(int64_list=tf.train.Int64List(value=values))  # noqa: E731
     write_gzip(str(root / "raw" / "Split-train" / "data.gz"),
-               [{"pixels": int64(p), "label": int64([l])} for p, l in zip(pixels, labels)])
+               [{"pixels": int64(p), "label": int64([label])} for p, label in zip(pixels, labels)])
     write_gzip(str(root / "transformed" / "Split-train" / "data.gz"),
-               [{"image": tf.train.Feature(float_list=tf.train.FloatList(value=p / 255.0)), "label": int64([l])}
-                for p, l in zip(pixels, labels)])
+               [{"image": tf.train.Feature(float_list=tf.train.FloatList(value=p / 255.0)), "label": int64([label])}
+                for p, label in zip(pixels, labels)])
     with open(root / "raw" / METADATA_FILE, "w") as f:
         json.dump(data_metadata(), f)
     return transform_output, root, pixels, labels
