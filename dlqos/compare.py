@@ -35,6 +35,7 @@ def compare_pipeline_name(step) -> str:
 
 
 def variant_name(optimizer: str, seed: int) -> str:
+    """The variant's node-id suffix (Trainer_<name>): readable in ML Metadata and unique within a run."""
     return f"{optimizer}_seed{seed}"
 
 
@@ -46,6 +47,7 @@ def metric_name(class_name: str) -> str:
 
 
 def seed_list(count: int, first: int = FIRST_SEED) -> List[int]:
+    """Consecutive seeds from `first`: the same command names the same seeds, so its numbers can be repeated."""
     return list(range(first, first + count))
 
 
@@ -139,6 +141,8 @@ def collect_variants(store, step) -> List[Variant]:
 
 
 def _variant(name: str, run, trainer, evaluator) -> Variant:
+    """A variant from its executions: settings from the Trainer's custom_config (what tells variants apart),
+    curves from its training.json, metrics from the Evaluator's TFMA output."""
     from dlqos.evaluation import OVERALL, slice_metrics
     from dlqos.metadata import custom_property
     from dlqos.training import TRAINING_RECORD
