@@ -50,5 +50,10 @@ log "building localhost/dlqos:$VERSION (commit $COMMIT)"
   --secret id=build-ca,src=/etc/ssl/certs/ca-certificates.crt \
   --label org.opencontainers.image.version="$VERSION" --label org.opencontainers.image.revision="$COMMIT" \
   -t "localhost/dlqos:$VERSION" -t "localhost/dlqos:git-$COMMIT" -f "$ROOT/Dockerfile" "$ROOT" >&2
+# Only the newest image is kept (older commit tags go); untagged layers stay a day as the build cache, then go:
+# a dependency change otherwise leaves 3 GB behind each time.
+"$PODMAN" images --format '{{.Repository}}:{{.Tag}}' localhost/dlqos | grep -v -x -e "localhost/dlqos:$VERSION" \
+  -e "localhost/dlqos:git-$COMMIT" | xargs -r "$PODMAN" rmi >/dev/null 2>&1 || true
+"$PODMAN" image prune --force --filter until=24h >/dev/null
 size=$("$PODMAN" image inspect --format '{{.Size}}' "localhost/dlqos:$VERSION")
 echo "localhost/dlqos:$VERSION localhost/dlqos:git-$COMMIT $(awk -v b="$size" 'BEGIN{printf "%.2f GB", b/1e9}')"
