@@ -14,6 +14,8 @@ import urllib.request
 import numpy as np
 import pytest
 
+import dlqos
+
 from tests.conftest import write_fashion_like_dir
 from tests.platform import containers
 from tests.platform.containers import PodRun, fs_group_volume, manifest, podman
@@ -70,7 +72,7 @@ def _effective_env(image: str, pod: dict) -> dict:
 def test_image_tagged_non_root_and_without_build_certificates(image):
     info = json.loads(podman("image", "inspect", image).stdout)[0]
     commit = [t for t in info["RepoTags"] if ":git-" in t]
-    assert image.endswith(":0.1.0") and commit, info["RepoTags"]
+    assert image.endswith(f":{dlqos.__version__}") and commit, info["RepoTags"]
     assert info["Config"]["User"] == "10001"
     env = containers.image_env(image)
     assert not {"SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE"} & set(env), env
