@@ -6,7 +6,9 @@
 # stage never sees it): --secret id=build-ca,src=/etc/ssl/certs/ca-certificates.crt
 ARG BASE_IMAGE=python:3.13.5-slim-trixie
 
-FROM ${BASE_IMAGE} AS build
+# Three stages: the locked dependencies (changes only with uv.lock), the project (every source change), the
+# runtime. The runtime copies each, so a source change never rewrites the 3 GB dependency layer.
+FROM ${BASE_IMAGE} AS deps
 ARG UV_VERSION=0.13.9
 # g++: pyfarmhash (a TFDV dependency) has no cp313 wheel and compiles. Pinned to Debian 13's version (hadolint DL3008).
 RUN --mount=type=secret,id=build-ca \
@@ -16,22 +18,25 @@ RUN --mount=type=secret,id=build-ca \
  && rm -rf /var/lib/apt/lists/* \
  && pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /src
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock ./
 COPY scripts/install-deps.sh scripts/
 RUN --mount=type=secret,id=build-ca \
     if [ -s /run/secrets/build-ca ]; then export SSL_CERT_FILE=/run/secrets/build-ca; fi \
  && UV_NO_CACHE=1 scripts/install-deps.sh /opt/venv /usr/local/bin/python3
+
+FROM deps AS build
+COPY README.md ./
 COPY dlqos dlqos
 COPY pipeline pipeline
 COPY components components
 COPY serving serving
-# The project goes beside the 3 GB dependency venv, not into it: a source change rebuilds a small layer only.
+# The project goes beside the dependency venv, not into it.
 RUN --mount=type=secret,id=build-ca \
     if [ -s /run/secrets/build-ca ]; then export SSL_CERT_FILE=/run/secrets/build-ca; fi \
  && uv pip install --python /opt/venv/bin/python --no-deps --no-cache --target /opt/dlqos .
 
 FROM ${BASE_IMAGE}
-COPY --from=build /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
 COPY --from=build /opt/dlqos /opt/dlqos
 # Everything the image writes goes under /work (HOME: the dataset cache, Keras' downloads, matplotlib's config)
 # or /tmp (TMPDIR; Beam's ~52 MB per stage): the Kubernetes Job mounts volumes on both and keeps the root
