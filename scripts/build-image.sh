@@ -12,10 +12,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if [ -n "${DLQOS_HOST_ROOT:-}" ]; then  # inside the runtime sandbox: build on the host (see scripts/podman.sh)
-  exec /usr/sbin/chroot "$DLQOS_HOST_ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 DLQOS_CACHE="${DLQOS_CACHE:-}" "$ROOT/scripts/build-image.sh" "$@"
-fi
+. "$ROOT/scripts/host.sh"
+run_on_host "${BASH_SOURCE[0]}" "$@"  # inside the runtime sandbox: build on the host
 PODMAN="$ROOT/scripts/podman.sh"
 BASE_IMAGE=localhost/dlqos-base:trixie
 MIRROR=${DLQOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}

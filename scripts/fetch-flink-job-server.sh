@@ -16,11 +16,8 @@
 # way scripts/podman.sh does; the sandbox sees the result under $DLQOS_HOST_ROOT (dlqos/runners/flink.py).
 set -euo pipefail
 
-if [ -n "${DLQOS_HOST_ROOT:-}" ]; then
-  script=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
-  exec /usr/sbin/chroot "$DLQOS_HOST_ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 DLQOS_CACHE="${DLQOS_CACHE:-}" "$script" "$@"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/host.sh"
+run_on_host "${BASH_SOURCE[0]}" "$@"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/flink-job-server
 LOCK=$HERE/jars.sha256

@@ -8,11 +8,8 @@
 # interfaces and podman, not the sandbox's.
 set -euo pipefail
 
-if [ -n "${DLQOS_HOST_ROOT:-}" ]; then
-  script=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
-  exec /usr/sbin/chroot "$DLQOS_HOST_ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root LANG=C.UTF-8 DLQOS_CACHE="${DLQOS_CACHE:-}" "$script" "$@"
-fi
+. "$(dirname "${BASH_SOURCE[0]}")/host.sh"
+run_on_host "${BASH_SOURCE[0]}" "$@"
 
 if [ "$(id -u)" = 0 ]; then CACHE=${DLQOS_CACHE:-/var/cache/dlqos}; else CACHE=${DLQOS_CACHE:-$HOME/.cache/dlqos}; fi
 CONF_DIR="$CACHE/podman"
