@@ -40,16 +40,15 @@ def manifest(relative_path: str, kind: str) -> dict:
 
 @dataclass
 class PodRun:
-    """One container of a pod spec, with a host directory standing in for each of the pod's volumes."""
+    """A pod spec's (first) container, with a host directory standing in for each of the pod's volumes."""
 
     pod_spec: dict
     volume_dirs: Mapping[str, str]
-    container_index: int = 0
     extra_flags: List[str] = field(default_factory=list)
 
     @property
     def container(self) -> dict:
-        return self.pod_spec["containers"][self.container_index]
+        return self.pod_spec["containers"][0]
 
     def flags(self) -> List[str]:
         """podman flags for the pod's and the container's securityContext, env, volume mounts and memory."""
