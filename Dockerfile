@@ -29,6 +29,7 @@ COPY README.md ./
 COPY dlqos dlqos
 COPY pipeline pipeline
 COPY components components
+COPY data data
 COPY serving serving
 # The project goes beside the dependency venv, not into it.
 RUN --mount=type=secret,id=build-ca \

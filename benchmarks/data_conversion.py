@@ -1,7 +1,7 @@
 """Dataset conversion: full Fashion-MNIST (70k images) to GZIP tf.Example TFRecords, on one core.
 
 Each measurement runs in a fresh process pinned to CPU 0, so its peak RSS is its own: loading the idx files
-from the cache, then writing the TFRecords (components.datasets.tfrecords.write_image_examples). Prints wall
+from the cache, then writing the TFRecords (data.tfrecords.write_image_examples). Prints wall
 seconds, examples/s and peak RSS against the targets (>= 5,000 examples/s on one core, peak RSS < 1.5 GB).
 
     scripts/runtime.sh python benchmarks/data_conversion.py [--repeats 2]
@@ -23,8 +23,8 @@ import dlqos
 start = time.perf_counter()
 import tensorflow  # imported up front: its start-up is not conversion work
 imported = time.perf_counter()
-from components.datasets import fashion_mnist
-from components.datasets.tfrecords import write_image_examples
+from data import fashion_mnist
+from data.tfrecords import write_image_examples
 splits = fashion_mnist.load()
 loaded = time.perf_counter()
 with tempfile.TemporaryDirectory() as workdir:

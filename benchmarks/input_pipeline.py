@@ -74,7 +74,7 @@ def main() -> None:
     from tfx.components.trainer.fn_args_utils import DataAccessor
     from tfx.components.util import tfxio_utils
 
-    from components.datasets import fashion_mnist
+    from data import fashion_mnist
     from dlqos import training
 
     workdir = tempfile.mkdtemp(prefix="bench-input-")

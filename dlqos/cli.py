@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
-from components.datasets import DATASETS
+from data import DATASETS
 from dlqos.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
                           real_number)
 from dlqos.errors import DlqosError, unwritable_path_error, writable_directory
@@ -202,8 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Send a predict request; --input is JSON (instances) or @file.json.")
     predict.add_argument("model")
     predict.add_argument("--input", required=True,
-                         help="JSON list of instances (row format), or a JSON object of one value per input (columnar, "
-                              "e.g. textgen's generate: prompt, num_chars, temperature, seed), or @path to a JSON file")
+                         help="JSON list of instances (row format), or a JSON object of one value per input "
+                              "(columnar; an object of single values is one instance, e.g. textgen's generate: "
+                              "prompt, num_chars, temperature, seed), or @path to a JSON file")
     predict.add_argument("--signature", default="", help="signature name (default serving_default)")
     predict.add_argument("--version", type=int)
     predict.add_argument("--label")
@@ -241,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_list(args) -> int:
-    from components.datasets import get_dataset
+    from data import get_dataset
 
     for name in DATASETS:
         module = get_dataset(name)
@@ -252,7 +253,7 @@ def _data_list(args) -> int:
 
 
 def _data_fetch(args) -> int:
-    from components.datasets import get_dataset
+    from data import get_dataset
 
     logging.getLogger("dlqos.data").setLevel(logging.INFO)
     data = get_dataset(args.name).load(args.data_dir)
@@ -441,7 +442,7 @@ def _serve(args) -> int:
 def _predict(args) -> int:
     import json
 
-    from serving.client import GrpcClient, RestClient, ServingClientError
+    from serving.client import RestClient, ServingClientError, named_outputs, request_body
 
     text = open(args.input[1:]).read() if args.input.startswith("@") else args.input
     try:
@@ -451,38 +452,50 @@ def _predict(args) -> int:
         return EXIT_USAGE
     try:
         if args.grpc:
-            import numpy as np
-            import tensorflow as tf
-
-            client = GrpcClient(args.grpc, timeout=args.timeout)
-            signature = client.metadata(args.model, args.version).signature_def[args.signature or "serving_default"]
-            named = instances if isinstance(instances, dict) else None
-            if named is None and len(signature.inputs) != 1:
-                print(f"dlqos: error: this signature has inputs {sorted(signature.inputs)}: give --input as a JSON "
-                      "object of one value per input", file=sys.stderr)
-                return EXIT_USAGE
-            named = named or {next(iter(signature.inputs)): instances}
-            unknown = set(named) - set(signature.inputs)
-            if unknown:
-                print(f"dlqos: error: unknown inputs {sorted(unknown)}; the signature has {sorted(signature.inputs)}",
-                      file=sys.stderr)
-                return EXIT_USAGE
-            dtypes = {name: tf.dtypes.as_dtype(spec.dtype) for name, spec in signature.inputs.items()}
-            values = {name: np.asarray(value, dtype=object if dtypes[name] == tf.string else dtypes[name].as_numpy_dtype)
-                      for name, value in named.items()}
-            outputs = client.predict(args.model, values, args.signature, args.version, args.label)
-            # string outputs (generated text) come back as bytes
-            print(json.dumps({k: v.tolist() for k, v in outputs.items()},
-                             default=lambda value: value.decode("utf-8", "replace")))
-        else:
-            rest = RestClient(args.rest, timeout=args.timeout)
-            request = {"inputs": instances} if isinstance(instances, dict) else {"instances": instances}
-            # named: the same JSON whether the server omits a single output's name (TF Serving) or not
-            print(json.dumps(rest.predict(args.model, signature=args.signature, version=args.version, label=args.label,
-                                          named=True, **request)))
+            return _predict_grpc(args, instances)
+        rest = RestClient(args.rest, timeout=args.timeout)
+        signature = rest.signature(args.model, args.signature, args.version, args.label)
+        response = rest.predict(args.model, signature=args.signature, version=args.version, label=args.label,
+                                **request_body(instances, signature))
+        # the same JSON whether the server omits a single output's name (TF Serving) or not
+        print(json.dumps(named_outputs(response, sorted(signature.get("outputs", {})))))
     except ServingClientError as error:
         print(f"dlqos: error: {error}", file=sys.stderr)
         return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _predict_grpc(args, value) -> int:
+    """gRPC Predict of --input's JSON (rows, columns or one instance, as over REST), each input as the signature's
+    dtype; string outputs (generated text) printed as text."""
+    import json
+
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
+
+    from serving.client import GrpcClient, request_body
+    from serving.wire import ServingError, columnar_inputs, row_inputs
+
+    client = GrpcClient(args.grpc, timeout=args.timeout)
+    signature = client.signature(args.model, args.signature, args.version)
+    names = sorted(signature.get("inputs", {}))
+    unknown = set(value) - set(names) if isinstance(value, dict) else set()
+    if unknown:
+        print(f"dlqos: error: unknown inputs {sorted(unknown)}; the signature has {names}", file=sys.stderr)
+        return EXIT_USAGE
+    body = request_body(value, signature)
+    try:
+        named = row_inputs(body["instances"], names) if "instances" in body else columnar_inputs(body["inputs"], names)
+    except ServingError as why:
+        print(f"dlqos: error: --input: {why}", file=sys.stderr)
+        return EXIT_USAGE
+    dtypes = {name: tf.dtypes.as_dtype(types_pb2.DataType.Value(info["dtype"]))
+              for name, info in signature["inputs"].items()}
+    values = {name: np.asarray(v, dtype=object if dtypes[name] == tf.string else dtypes[name].as_numpy_dtype)
+              for name, v in named.items()}
+    outputs = client.predict(args.model, values, args.signature, args.version, args.label)
+    print(json.dumps({k: v.tolist() for k, v in outputs.items()}, default=lambda text: text.decode("utf-8", "replace")))
     return EXIT_OK
 
 

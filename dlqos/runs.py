@@ -10,7 +10,7 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Sequence
 
-from components.datasets.tfrecords import METADATA_FILE
+from data.tfrecords import METADATA_FILE
 from dlqos.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig,
                           default_learning_rate, positive_int, real_number)
 from dlqos.errors import ConfigError
@@ -114,7 +114,7 @@ class StepResult:
 
 def examples_dir_for(step: Step, options: RunOptions, layout: OutputLayout) -> str:
     """Where this step's TFRecords live for these options: the key names dataset, source, classes and sizes."""
-    from components.datasets.tfrecords import cache_key
+    from data.tfrecords import cache_key
 
     profile = step.profile(options.profile)
     source_hint = os.path.abspath(options.data_dir) if options.data_dir else "default-sources"
@@ -128,7 +128,7 @@ def load_dataset(name: str, options: RunOptions):
     """The dataset's data from its first available source; --strict only where there is something to skip."""
     import inspect
 
-    from components.datasets import get_dataset
+    from data import get_dataset
 
     load = get_dataset(name).load
     if not options.strict:
@@ -140,7 +140,7 @@ def load_dataset(name: str, options: RunOptions):
 
 def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> tuple:
     """TFRecords for this step's dataset and profile, converted once and reused (the key names the source)."""
-    from components.datasets.tfrecords import read_metadata, write_examples
+    from data.tfrecords import read_metadata, write_examples
 
     profile = step.profile(options.profile)
     max_train, max_eval = options.count("max_train", profile), options.count("max_eval", profile)

@@ -21,8 +21,8 @@ def fashion_like_arrays(count: int, seed: int):
 
 
 def write_fashion_like_dir(directory: str, n_train: int = 600, n_eval: int = 200) -> str:
-    from components.datasets.fashion_mnist import FILES
-    from components.datasets.idx import write_idx
+    from data.fashion_mnist import FILES
+    from data.idx import write_idx
 
     os.makedirs(directory, exist_ok=True)
     for split, count, seed in (("train", n_train, 1), ("eval", n_eval, 2)):

@@ -54,10 +54,10 @@ def test_console_entry_point_runs_without_tensorflow_import():
 
 
 def test_data_list_shows_every_dataset_and_what_is_ready_offline(monkeypatch, tmp_path, capsys):
-    from components.datasets import DATASETS
+    from data import DATASETS
 
     monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))  # an empty cache
-    monkeypatch.setattr("components.datasets.sources.reachable", lambda host: False)  # as offline
+    monkeypatch.setattr("data.sources.reachable", lambda host: False)  # as offline
     assert cli.main(["data", "list"]) == cli.EXIT_OK
     out = capsys.readouterr().out
     assert all(f"\n{name} " in "\n" + out for name in DATASETS)
@@ -70,7 +70,7 @@ def test_data_list_shows_every_dataset_and_what_is_ready_offline(monkeypatch, tm
 
 
 def test_data_fetch_reports_counts_or_names_what_to_provide(tmp_path, capsys):
-    from tests.components.test_datasets import _photo_folder
+    from tests.data.test_datasets import _photo_folder
 
     assert cli.main(["data", "fetch", "image_folder", "--data-dir", _photo_folder(str(tmp_path / "p"))]) == 0
     assert "image_folder: 8 train / 2 eval images 128x128x3, 2 classes" in capsys.readouterr().out
@@ -80,7 +80,7 @@ def test_data_fetch_reports_counts_or_names_what_to_provide(tmp_path, capsys):
 
 
 def test_strict_makes_a_corrupt_photo_an_error_before_any_pipeline_runs(tmp_path, capsys):
-    from tests.components.test_datasets import _photo_folder
+    from tests.data.test_datasets import _photo_folder
 
     photos = _photo_folder(str(tmp_path / "photos"))
     (tmp_path / "photos" / "roses" / "broken.jpg").write_bytes(b"not a jpeg")
@@ -94,9 +94,9 @@ def test_strict_makes_a_corrupt_photo_an_error_before_any_pipeline_runs(tmp_path
 
 
 def test_photos_skip_and_count_a_corrupt_file_unless_strict(tmp_path):
-    from components.datasets import photos
+    from data import photos
     from dlqos.errors import DataError
-    from tests.components.test_datasets import _photo_folder
+    from tests.data.test_datasets import _photo_folder
 
     folder = os.path.join(_photo_folder(str(tmp_path / "p")), "daisy")
     with open(os.path.join(folder, "zz-broken.png"), "wb") as f:

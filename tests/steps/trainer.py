@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.datasets.tfrecords import METADATA_FILE
+from data.tfrecords import METADATA_FILE
 from dlqos.config import OutputLayout, TrainingConfig
 from dlqos.steps import dense, get_step
 from tests.conftest import write_transform_graph

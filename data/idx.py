@@ -56,7 +56,7 @@ def write_idx(path: str, array: np.ndarray) -> None:
 def load_image_dir(directory: str, files: Mapping[str, str], class_names: Sequence[str], source: str,
                    dataset: str):
     """Train/eval images and labels from the four idx files in one directory, validated."""
-    from components.datasets.tfrecords import ImageSplits
+    from data.tfrecords import ImageSplits
 
     paths = {key: os.path.join(directory, name) for key, name in files.items()}
     for path in paths.values():

@@ -10,8 +10,8 @@ import os
 from typing import Optional
 
 
-from components.datasets import idx, sources
-from components.datasets.tfrecords import ImageSplits
+from data import idx, sources
+from data.tfrecords import ImageSplits
 
 NAME = "fashion_mnist"
 DESCRIPTION = "Fashion-MNIST: 60,000 train / 10,000 test greyscale 28x28 images, 10 classes"

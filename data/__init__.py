@@ -9,14 +9,14 @@ import importlib
 from dlqos.errors import ConfigError
 
 DATASETS = {
-    "cifar10": "components.datasets.cifar10",
-    "fashion_mnist": "components.datasets.fashion_mnist",
-    "mnist": "components.datasets.mnist",
-    "tf_flowers": "components.datasets.tf_flowers",
-    "image_folder": "components.datasets.image_folder",
-    "photos": "components.datasets.photos",
-    "shakespeare": "components.datasets.shakespeare",
-    "text": "components.datasets.text",
+    "cifar10": "data.cifar10",
+    "fashion_mnist": "data.fashion_mnist",
+    "mnist": "data.mnist",
+    "tf_flowers": "data.tf_flowers",
+    "image_folder": "data.image_folder",
+    "photos": "data.photos",
+    "shakespeare": "data.shakespeare",
+    "text": "data.text",
 }
 
 

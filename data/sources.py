@@ -133,7 +133,7 @@ def keras_images(dataset: str, class_names: Sequence[str], host: str):
     import numpy as np
     import tf_keras
 
-    from components.datasets.tfrecords import ImageSplits
+    from data.tfrecords import ImageSplits
 
     try:
         (x_train, y_train), (x_eval, y_eval) = getattr(tf_keras.datasets, dataset).load_data()

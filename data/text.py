@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from components.datasets import sources
+from data import sources
 from dlqos.errors import DataError
 
 NAME = "text"

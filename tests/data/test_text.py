@@ -5,8 +5,8 @@ import tarfile
 import pytest
 import tensorflow as tf
 
-from components.datasets import shakespeare, text
-from components.datasets.tfrecords import write_text_examples
+from data import shakespeare, text
+from data.tfrecords import write_text_examples
 from dlqos.errors import DataError
 
 

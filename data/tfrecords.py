@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from components.datasets.sources import Progress
+from data.sources import Progress
 from dlqos.errors import DataError
 
 SPLITS = ("train", "eval")

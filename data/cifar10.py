@@ -13,8 +13,8 @@ from typing import Optional
 
 import numpy as np
 
-from components.datasets import sources
-from components.datasets.tfrecords import ImageSplits
+from data import sources
+from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
 
 NAME = "cifar10"
