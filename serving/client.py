@@ -44,6 +44,32 @@ def named_outputs(response: dict, names: List[str]) -> dict:
     return {**response, "predictions": [{name: row} for row in rows]}
 
 
+def pick_signature(signatures: dict, model: str, name: str = "") -> dict:
+    """One SignatureDef (JSON) out of a model's metadata; a missing one is an error naming those there are."""
+    name = name or "serving_default"
+    if name not in signatures:
+        raise ServingClientError(f"model {model} has no signature {name!r} (it has {sorted(signatures)})")
+    return signatures[name]
+
+
+def _batched(tensor_info: dict) -> bool:
+    dims = tensor_info.get("tensor_shape", {}).get("dim", [])
+    return bool(dims) and int(dims[0].get("size", 0)) == -1
+
+
+def request_body(value, signature: dict) -> dict:
+    """A JSON value as a REST predict body: a list is row format ("instances"), an object columnar ("inputs"),
+    except an object of single values (no lists) for a signature whose inputs all have a batch dimension: that is
+    one instance (e.g. one prompt, its num_chars, temperature and seed for textgen's `generate`)."""
+    if not isinstance(value, dict):
+        return {"instances": value}
+    inputs = signature.get("inputs", {})
+    single_values = bool(value) and not any(isinstance(v, list) for v in value.values())
+    if single_values and inputs and all(_batched(info) for info in inputs.values()):
+        return {"instances": [value]}
+    return {"inputs": value}
+
+
 def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str:
     if version is not None:
         return f"/v1/models/{model}/versions/{version}"
@@ -58,7 +84,7 @@ class RestClient:
         self.base_url, self.timeout, self.retries, self.backoff = base_url.rstrip("/"), timeout, retries, backoff
 
     def _call(self, path: str, body: Optional[dict] = None) -> dict:
-        data = None if body is None else json.dumps(body).encode()
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()  # compact: ~20% fewer bytes
         request = urllib.request.Request(self.base_url + path, data=data,
                                          headers={"Content-Type": "application/json"})
 
@@ -94,14 +120,15 @@ class RestClient:
         body = {"signature_name": signature, "examples": examples}
         return self._call(_model_path(model, version, label) + ":classify", body)["results"]
 
+    def signature(self, model: str, signature: str = "", version: Optional[int] = None,
+                  label: Optional[str] = None) -> dict:
+        """One SignatureDef as JSON, from the metadata (GetModelMetadataResponse JSON)."""
+        signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
+        return pick_signature(signatures, model, signature)
+
     def output_names(self, model: str, signature: str = "", version: Optional[int] = None,
                      label: Optional[str] = None) -> List[str]:
-        """The signature's output names, from the metadata (GetModelMetadataResponse JSON)."""
-        signatures = self.metadata(model, version, label)["metadata"]["signature_def"]["signature_def"]
-        name = signature or "serving_default"
-        if name not in signatures:
-            raise ServingClientError(f"model {model} has no signature {name!r} (it has {sorted(signatures)})")
-        return sorted(signatures[name].get("outputs", {}))
+        return sorted(self.signature(model, signature, version, label).get("outputs", {}))
 
     def predict(self, model: str, instances=None, inputs=None, signature: str = "", version: Optional[int] = None,
                 label: Optional[str] = None, named: bool = False) -> dict:
@@ -179,6 +206,13 @@ class GrpcClient:
         signatures = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signatures)
         return signatures
+
+    def signature(self, model: str, signature: str = "", version: Optional[int] = None) -> dict:
+        """One SignatureDef as the same JSON the REST metadata holds (snake_case, dtype names, sizes as strings)."""
+        from google.protobuf import json_format
+
+        signatures = json_format.MessageToDict(self.metadata(model, version), preserving_proto_field_name=True)
+        return pick_signature(signatures.get("signature_def", {}), model, signature)
 
     def status(self, model: str, version: Optional[int] = None):
         from tensorflow_serving.apis import get_model_status_pb2

@@ -28,8 +28,8 @@ import tensorflow as tf
 from dlqos.errors import ConfigError
 from serving.config import BatchingParameters
 from serving.registry import ModelRegistry
-from serving.wire import (ServingError, columnar_response, metadata_json, proto_json, row_response,
-                          tensor_from_json, tensor_from_proto)
+from serving.wire import (ServingError, columnar_inputs, columnar_response, metadata_json, proto_json, row_inputs,
+                          row_response, tensor_from_json, tensor_from_proto)
 
 log = logging.getLogger("dlqos.serve")
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -55,11 +55,19 @@ def prepare_inputs(function, inputs: Dict[str, object], convert=tensor_from_json
     return {key: convert(value, specs[key], key) for key, value in inputs.items()}
 
 
+def error_line(error: Exception) -> str:
+    """The line of a TensorFlow error that says what is wrong (an assertion's message, a shape), as TF Serving
+    reports it: not the "Graph execution error:" header or the node and stack lines around it."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    noise = ("Graph execution error", "Detected at node", "<stack traces", "[[")
+    return next((line for line in lines if line and not line.startswith(noise)), lines[0] if lines else "")
+
+
 def call_signature(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
     try:
         outputs = function(**tensors)
     except (tf.errors.InvalidArgumentError, ValueError) as why:
-        raise ServingError(400, str(why).splitlines()[0]) from why
+        raise ServingError(400, error_line(why)) from why
     # np.asarray: a scalar string output (generated text) is bytes from .numpy(), not an array
     return {key: np.asarray(value.numpy(), dtype=object if value.dtype == tf.string else None)
             for key, value in outputs.items()}
@@ -193,32 +201,6 @@ class Batcher:
             thread.join()
 
 
-def _row_inputs(instances, names: List[str]) -> Dict[str, object]:
-    """Row format to one value per input (json_tensor.cc: a plain list only for a single input, else objects)."""
-    if not isinstance(instances, list) or not instances:
-        raise ServingError(400, "Excepting 'instances' to be an list/array with values")
-    first = instances[0]
-    if isinstance(first, dict) and set(first) != {"b64"}:
-        bad = [index for index, row in enumerate(instances) if not isinstance(row, dict) or set(row) != set(names)]
-        if bad:
-            raise ServingError(400, f"Failed to process element: {bad[0]} of 'instances' list. JSON object keys "
-                                    f"must be equal to: {','.join(sorted(names))}")
-        return {name: [row[name] for row in instances] for name in names}
-    if len(names) != 1:
-        raise ServingError(400, "instances is a plain list, but expecting list of objects as multiple input "
-                                "tensors required as per tensorinfo_map")
-    return {names[0]: instances}
-
-
-def _columnar_inputs(inputs, names: List[str]) -> Dict[str, object]:
-    if isinstance(inputs, dict) and set(inputs) != {"b64"}:
-        return inputs
-    if len(names) != 1:
-        raise ServingError(400, "inputs is a plain value/list, but expecting an object as multiple input tensors "
-                                "required as per tensorinfo_map")
-    return {names[0]: inputs}
-
-
 def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict,
                  batcher: Optional[Batcher] = None) -> dict:
     """TF Serving's REST Predict: row ("instances") or columnar ("inputs") request, answered in the same format."""
@@ -229,8 +211,8 @@ def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict
         raise ServingError(400, "Missing 'inputs' or 'instances' key" if "inputs" not in body else
                                 "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
     if "instances" in body:
-        return row_response(run_signature(function, _row_inputs(body["instances"], names), batcher))
-    return columnar_response(run_signature(function, _columnar_inputs(body["inputs"], names), batcher))
+        return row_response(run_signature(function, row_inputs(body["instances"], names), batcher))
+    return columnar_response(run_signature(function, columnar_inputs(body["inputs"], names), batcher))
 
 
 def metadata(registry: ModelRegistry, model: str, version, label):

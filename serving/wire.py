@@ -125,6 +125,33 @@ def tensor_from_proto(proto, spec: tf.TensorSpec, name: str, position: int) -> t
     return check_shape(tf.convert_to_tensor(array, dtype=spec.dtype), spec, name)
 
 
+def row_inputs(instances, names: List[str]) -> Dict[str, object]:
+    """Row format to one value per input (json_tensor.cc: a plain list only for a single input, else objects)."""
+    if not isinstance(instances, list) or not instances:
+        raise ServingError(400, "Excepting 'instances' to be an list/array with values")
+    first = instances[0]
+    if isinstance(first, dict) and set(first) != {"b64"}:
+        bad = [index for index, row in enumerate(instances) if not isinstance(row, dict) or set(row) != set(names)]
+        if bad:
+            raise ServingError(400, f"Failed to process element: {bad[0]} of 'instances' list. JSON object keys "
+                                    f"must be equal to: {','.join(sorted(names))}")
+        return {name: [row[name] for row in instances] for name in names}
+    if len(names) != 1:
+        raise ServingError(400, "instances is a plain list, but expecting list of objects as multiple input "
+                                "tensors required as per tensorinfo_map")
+    return {names[0]: instances}
+
+
+def columnar_inputs(inputs, names: List[str]) -> Dict[str, object]:
+    """Columnar format to one value per input: an object keyed by input name, or a bare value for a single input."""
+    if isinstance(inputs, dict) and set(inputs) != {"b64"}:
+        return inputs
+    if len(names) != 1:
+        raise ServingError(400, "inputs is a plain value/list, but expecting an object as multiple input tensors "
+                                "required as per tensorinfo_map")
+    return {names[0]: inputs}
+
+
 def _json_values(array: np.ndarray, name: str):
     """One output as nested JSON lists: strings as text, or {"b64": ...} when the name ends in _bytes."""
     if array.dtype != object and array.dtype.kind != "S":

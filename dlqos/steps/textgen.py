@@ -2,8 +2,9 @@
 
 Embedding(vocab, 256) -> GRU(1024, return_sequences) -> Dense(vocab): 4,021,569 parameters with the paper's
 65 characters. Trained on windows of 100 characters to predict each next character; served by a `generate`
-signature (prompt, num_chars, temperature, seed -> text) that runs the GRU one step at a time with explicit
-state inside a tf.while_loop, so TF Serving answers string in -> string out in one call.
+signature (a batch of prompts, num_chars, temperatures, seeds -> texts) that runs the GRU one step at a time with
+explicit state inside a tf.while_loop, so TF Serving answers strings in -> strings out in one call and its
+batching can merge concurrent requests.
 """
 from __future__ import annotations
 
@@ -35,9 +36,36 @@ def build_model(vocab_size: int = PAPER_VOCABULARY, embedding_dim: int = EMBEDDI
     return keras.Model(inputs, logits, name="textgen")
 
 
+def left_padded(prompts, char_to_id):
+    """Prompts of any lengths as one [N, T] batch of ids, right-aligned so that every prompt ends at the last
+    step, and the mask that makes the GRU skip the padding before each prompt (its state stays zero there, so a
+    row's result does not depend on the other prompts' lengths). An empty prompt is the character with id 0."""
+    ids = tf.ragged.map_flat_values(char_to_id.lookup, tf.strings.unicode_split(prompts, "UTF-8"))
+    lengths = tf.maximum(ids.row_lengths(), 1)
+    width = tf.maximum(tf.reduce_max(lengths), 1)  # also for an empty batch
+    right_padded = ids.to_tensor(default_value=0, shape=tf.stack([tf.size(prompts, tf.int64), width]))
+    source = tf.range(width)[tf.newaxis, :] - (width - lengths)[:, tf.newaxis]
+    mask = source >= 0
+    return tf.where(mask, tf.gather(right_padded, tf.maximum(source, 0), batch_dims=1), 0), mask
+
+
+def sample(logits, temperature, seed, step):
+    """One next character per row, drawn from the row's own stream (seed, step), as one prompt alone would draw
+    it: a row's text does not depend on the prompts batched with it (TF Serving's batching merges requests)."""
+    scaled = logits / tf.maximum(temperature, 1e-3)[:, tf.newaxis]
+
+    def one(row):
+        row_logits, row_seed = row
+        return tf.random.stateless_categorical(row_logits[tf.newaxis], 1, seed=tf.stack([row_seed, step]))[0, 0]
+
+    return tf.map_fn(one, (scaled, seed), fn_output_signature=tf.int64)
+
+
 def export(model, transform_output, vocabulary, export_dir: str) -> None:
-    """generate: (prompt string, num_chars int32, temperature float32, seed int64) -> `text` of num_chars characters;
-    serving_default: serialized tf.Example windows -> per-example mean cross-entropy `loss` (what TFMA gates on)."""
+    """generate: a batch of prompts (prompt string [N], num_chars int32 [N], temperature float32 [N], seed int64
+    [N]) -> `text` [N], each of its num_chars characters; every input and the output have the leading batch
+    dimension TF Serving's batching needs to merge requests. Prompts of different lengths are left-padded and
+    masked. serving_default: serialized tf.Example windows -> per-example mean cross-entropy `loss` (TFMA's gate)."""
     module = tf.Module()
     module.model = model
     module.tft_layer = transform_output.transform_features_layer()
@@ -47,29 +75,35 @@ def export(model, transform_output, vocabulary, export_dir: str) -> None:
     module.id_to_char = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(ids, characters), "")
     embedding, gru, dense = (model.get_layer(name) for name in ("embedding", "gru", "logits"))
 
-    def step(char_ids, state=None):
-        sequence, state = gru(embedding(char_ids), initial_state=state)
+    def step(char_ids, state=None, mask=None):
+        sequence, state = gru(embedding(char_ids), initial_state=state, mask=mask)
         return dense(sequence[:, -1, :]), state
 
-    @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="prompt"),
-                                  tf.TensorSpec([], tf.int32, name="num_chars"),
-                                  tf.TensorSpec([], tf.float32, name="temperature"),
-                                  tf.TensorSpec([], tf.int64, name="seed")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt"),
+                                  tf.TensorSpec([None], tf.int32, name="num_chars"),
+                                  tf.TensorSpec([None], tf.float32, name="temperature"),
+                                  tf.TensorSpec([None], tf.int64, name="seed")])
     def generate(prompt, num_chars, temperature, seed):
-        prompt_ids = module.char_to_id.lookup(tf.strings.unicode_split(prompt, "UTF-8"))
-        prompt_ids = tf.cond(tf.size(prompt_ids) > 0, lambda: prompt_ids, lambda: tf.zeros([1], tf.int64))
-        logits, state = step(prompt_ids[tf.newaxis, :])
-        scale = 1.0 / tf.maximum(temperature, 1e-3)
+        rows = tf.shape(prompt)
+        for name, values in (("num_chars", num_chars), ("temperature", temperature), ("seed", seed)):
+            tf.debugging.assert_equal(tf.shape(values), rows, message=f"{name} needs one value per prompt")
+        tf.debugging.assert_non_negative(num_chars, message="num_chars must not be negative")
+        prompt_ids, mask = left_padded(prompt, module.char_to_id)
+        logits, state = step(prompt_ids, mask=mask)
+        longest = tf.reduce_max(tf.concat([num_chars, [0]], axis=0))
 
         def body(i, logits, state, generated):
-            next_id = tf.random.stateless_categorical(logits * scale, 1, seed=tf.stack([seed, tf.cast(i, tf.int64)]))
-            logits, state = step(next_id, state)
-            return i + 1, logits, state, generated.write(i, next_id[0, 0])
+            next_ids = sample(logits, temperature, seed, tf.cast(i, tf.int64))
+            logits, state = step(next_ids[:, tf.newaxis], state)
+            return i + 1, logits, state, generated.write(i, next_ids)
 
         _, _, _, generated = tf.while_loop(
-            lambda i, *_: i < num_chars, body,
-            (tf.constant(0), logits, state, tf.TensorArray(tf.int64, size=num_chars)))
-        return {"text": tf.strings.reduce_join(module.id_to_char.lookup(generated.stack()))}
+            lambda i, *_: i < longest, body,
+            (tf.constant(0), logits, state, tf.TensorArray(tf.int64, size=longest, element_shape=[None])))
+        # concat, not stack: a TensorArray of no steps stacks only with a fully known element shape
+        ids_by_step = tf.reshape(generated.concat(), tf.stack([longest, rows[0]]))
+        characters = module.id_to_char.lookup(tf.transpose(ids_by_step))
+        return {"text": tf.strings.reduce_join(tf.RaggedTensor.from_tensor(characters, lengths=num_chars), axis=1)}
 
     raw_spec = transform_output.raw_feature_spec()
 
@@ -100,8 +134,8 @@ def run_fn(fn_args):
         callbacks=[keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True)])
     export(model, tft.TFTransformOutput(fn_args.transform_output), vocabulary, fn_args.serving_model_dir)
     sample = tf.saved_model.load(fn_args.serving_model_dir).signatures["generate"](
-        prompt=tf.constant("ROMEO:"), num_chars=tf.constant(200), temperature=tf.constant(1.0),
-        seed=tf.constant(42, tf.int64))["text"].numpy().decode("utf-8")
+        prompt=tf.constant(["ROMEO:"]), num_chars=tf.constant([200]), temperature=tf.constant([1.0]),
+        seed=tf.constant([42], tf.int64))["text"][0].numpy().decode("utf-8")
     record["sample"] = {"prompt": "ROMEO:", "temperature": 1.0, "seed": 42, "text": sample}
     record["perplexity"] = float(tf.exp(record["history"]["val_loss"][-1]))
     training.write_training_record(fn_args, record)

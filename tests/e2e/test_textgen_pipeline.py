@@ -31,18 +31,22 @@ def test_pipeline_ran_and_pushed(run):
 def test_generate_exact_length_and_reproducible(run):
     generate = tf.saved_model.load(run["run"].pushed_to).signatures["generate"]
 
-    def sample(n, seed):
-        return generate(prompt=tf.constant("the "), num_chars=tf.constant(n), temperature=tf.constant(0.8),
-                        seed=tf.constant(seed, tf.int64))["text"].numpy().decode()
+    def sample(counts, seeds, prompts=None):
+        prompts = prompts or ["the "] * len(counts)
+        texts = generate(prompt=tf.constant(prompts), num_chars=tf.constant(counts),
+                         temperature=tf.constant([0.8] * len(counts)), seed=tf.constant(seeds, tf.int64))["text"]
+        return [text.decode() for text in texts.numpy()]
 
-    first = sample(57, 1)
-    assert len(first) == 57 and sample(57, 1) == first
-    assert len(sample(0, 1)) == 0 and len(sample(5, 2)) == 5
+    first = sample([57], [1])[0]
+    assert len(first) == 57 and sample([57], [1]) == [first]
+    assert [len(text) for text in sample([0, 5, 12], [1, 2, 3], ["the ", "", "on the mat"])] == [0, 5, 12]
+    assert sample([57, 5], [1, 2], ["the ", "t"])[0] == first  # a prompt's text does not depend on its batch
     assert set(first) <= set("the cat sat on the mat. ")
 
 
 def test_text_generation_call_over_rest_and_grpc(run, capsys):
-    """`dlqos predict textgen --signature generate` with named inputs, against the stand-in serving the push."""
+    """`dlqos predict textgen --signature generate` with one prompt's named values (one instance), against the
+    stand-in serving the push."""
     import json
 
     from serving.config import models_config
@@ -54,11 +58,11 @@ def test_text_generation_call_over_rest_and_grpc(run, capsys):
         request = json.dumps({"prompt": "the ", "num_chars": 30, "temperature": 0.8, "seed": 3})
         common = ["predict", "textgen", "--signature", "generate", "--input", request]
         assert cli.main(common + ["--rest", f"http://127.0.0.1:{server.rest_port}"]) == cli.EXIT_OK
-        over_rest = json.loads(capsys.readouterr().out)["outputs"]["text"]
+        [over_rest] = json.loads(capsys.readouterr().out)["predictions"]
         assert cli.main(common + ["--grpc", f"127.0.0.1:{server.grpc_port}"]) == cli.EXIT_OK
-        over_grpc = json.loads(capsys.readouterr().out)["text"]
+        over_grpc = json.loads(capsys.readouterr().out)["text"][0]
         unknown_input = common[:-1] + ['{"prompt": "x", "bogus": 1}', "--grpc", f"127.0.0.1:{server.grpc_port}"]
         assert cli.main(unknown_input) == cli.EXIT_USAGE and "unknown inputs ['bogus']" in capsys.readouterr().err
     finally:
         server.stop()
-    assert len(over_rest) == 30 and over_rest == over_grpc
+    assert len(over_rest["text"]) == 30 and over_rest["text"] == over_grpc

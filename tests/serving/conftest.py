@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -10,6 +11,49 @@ from serving.config import BATCHING, DEFAULT_BATCH_THREADS, models_config, parse
 from tests.conftest import save_tiny_model
 
 X = [[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]
+TEXTGEN_VOCABULARY = list("abcdefgh ")
+
+
+def save_tiny_textgen(export_dir: str, work_dir: str):
+    """textgen's own export (`generate` and the loss signature) of a tiny GRU over 9 characters, its GRU and
+    output weights scaled up so that the next character depends clearly on the context. Returns the Keras model."""
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from dlqos.steps import textgen
+    from tests.conftest import write_transform_graph
+
+    keras.utils.set_random_seed(3)
+    model = textgen.build_model(len(TEXTGEN_VOCABULARY), embedding_dim=8, rnn_units=16)
+    for layer_name in ("gru", "logits"):
+        layer = model.get_layer(layer_name)
+        layer.set_weights([w * 4 for w in layer.get_weights()])
+    windows = [{"ids": np.arange(101) % len(TEXTGEN_VOCABULARY)}]
+    transform_output = write_transform_graph(work_dir, textgen.preprocessing_fn,
+                                             {"ids": tf.io.FixedLenFeature([101], tf.int64)}, windows)
+    textgen.export(model, transform_output, TEXTGEN_VOCABULARY, export_dir)
+    return model
+
+
+def concurrently(calls):
+    """Start all calls at once; return each one's result or the exception it raised."""
+    start = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(index):
+        start.wait()
+        try:
+            results[index] = calls[index]()
+        except Exception as error:  # kept per call: the test checks who failed
+            results[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def save_half_plus_three(path: str) -> str:

@@ -1,6 +1,5 @@
 """Server-side batching in the stand-in: merged calls answer exactly as unbatched ones, errors stay per request."""
 import base64
-import threading
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import tensorflow as tf
 from serving.client import GrpcClient, RestClient, ServingClientError
 from serving.config import BATCHING, BatchingParameters, models_config, parse_batching_parameters
 from tests.conftest import save_tiny_model
+from tests.serving.conftest import concurrently
 
 # A long timeout so that requests started together certainly meet in one batch.
 PATIENT = BatchingParameters(max_batch_size=8, batch_timeout_micros=300_000, num_batch_threads=1)
@@ -34,26 +34,6 @@ def rest(standin):
 
 def grpc(standin):
     return GrpcClient(f"127.0.0.1:{standin.grpc_port}", retries=0)
-
-
-def concurrently(calls):
-    """Start all calls at once; return each one's result or the exception it raised."""
-    start = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index):
-        start.wait()
-        try:
-            results[index] = calls[index]()
-        except Exception as error:  # kept per call: the test checks who failed
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def example(x):

@@ -44,6 +44,14 @@ def test_an_invalid_content_length_is_a_400_at_once(server, content_length):
     assert time.monotonic() - started < 2
 
 
+def test_a_content_length_over_the_limit_is_a_413_at_once(server):
+    """Refused from the header alone: the server neither reads nor waits for the announced body."""
+    started = time.monotonic()
+    answer = _raw_post(server.rest_port, str(standin.MAX_REQUEST_BYTES + 1), b'{"instances": [[1, 2, 3]]}', wait=3)
+    assert answer.startswith(b"HTTP/1.1 413") and b"exceeds the 33554432 limit" in answer
+    assert time.monotonic() - started < 2
+
+
 def test_a_body_shorter_than_its_content_length_is_a_400_and_frees_the_thread(server, monkeypatch):
     monkeypatch.setattr(standin, "BODY_TIMEOUT_S", 0.5)
     before = threading.active_count()
