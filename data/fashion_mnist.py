@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-
 from data import idx, sources
+from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 
 NAME = "fashion_mnist"
@@ -18,45 +18,29 @@ DESCRIPTION = "Fashion-MNIST: 60,000 train / 10,000 test greyscale 28x28 images,
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = idx.STANDARD_FILES
+PATTERNS = idx.PATTERNS
 DEB_PACKAGE = "dataset-fashion-mnist"
 DEB_VERSION = "0.0~git20200523.55506a9-1"
 DEB_SHA256 = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
 DEB_DIR = "usr/share/datasets/fashion-mnist"
 
 
-def load_idx_dir(directory: str, source: str) -> ImageSplits:
-    return idx.load_image_dir(directory, FILES, CLASS_NAMES, source, NAME)
-
-
-def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
-    if not data_dir:
-        raise sources.SourceUnavailable("no --data-dir given")
-    return load_idx_dir(data_dir, f"directory {data_dir}")
-
-
-def _from_cache() -> ImageSplits:
-    directory = sources.cache_dir(NAME)
-    if not all(os.path.exists(os.path.join(directory, name)) for name in FILES.values()):
-        raise sources.SourceUnavailable(f"not in the cache {directory}")
-    return load_idx_dir(directory, f"cache {directory}")
-
-
-def _from_debian_package() -> ImageSplits:
+def _from_debian_package() -> RawFiles:
     deb = sources.fetch_deb(DEB_PACKAGE, DEB_VERSION, DEB_SHA256)
     directory = sources.cache_dir(NAME)
     os.makedirs(directory, exist_ok=True)
     sources.extract_deb_members(deb, [f"{DEB_DIR}/{name}" for name in FILES.values()], directory)
-    return load_idx_dir(directory, f"Debian package {DEB_PACKAGE} {DEB_VERSION} (sha256 verified)")
+    return idx.raw_from(directory, f"Debian package {DEB_PACKAGE} {DEB_VERSION} (sha256 verified)", NAME)
 
 
-def _from_keras() -> ImageSplits:
-    return sources.keras_images("fashion_mnist", CLASS_NAMES, "storage.googleapis.com")
+def _from_keras() -> RawFiles:
+    return idx.store(sources.keras_images("fashion_mnist", CLASS_NAMES, "storage.googleapis.com"), NAME)
 
 
 def source_list(data_dir: Optional[str] = None) -> list:
     return [
-        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("cache", _from_cache, ready=sources.cached(NAME)),
+        sources.Source("data-dir", lambda: idx.given(data_dir, NAME)),
+        sources.Source("cache", lambda: idx.cached(NAME), ready=sources.cached(NAME)),
         sources.Source("debian-package", _from_debian_package,
                        ready=sources.cached("artifacts", f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb"),
                        host="deb.debian.org"),
@@ -64,5 +48,10 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
+def raw(data_dir: Optional[str] = None) -> RawFiles:
+    """The four idx files, from the first available source: the ExampleGen's input."""
     return sources.first_available(NAME, source_list(data_dir))
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return idx.read_raw(raw(data_dir), CLASS_NAMES, NAME)

@@ -1,13 +1,16 @@
 """The idx format of MNIST and Fashion-MNIST (gzip or plain), read with clear errors."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import struct
-from typing import Mapping, Sequence
+import zlib
+from typing import Sequence
 
 import numpy as np
 
+from data.sources import RawFiles, SourceUnavailable, cache_dir
 from dlqos.errors import DataError
 
 # The file names MNIST and Fashion-MNIST both publish.
@@ -17,14 +20,20 @@ STANDARD_FILES = {
     "eval_images": "t10k-images-idx3-ubyte.gz",
     "eval_labels": "t10k-labels-idx1-ubyte.gz",
 }
+PATTERNS = {"train": "train-*-ubyte.gz", "eval": "t10k-*-ubyte.gz"}  # the ExampleGen's globs for STANDARD_FILES
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 
 
-def read_idx(path: str, expected_magic: int) -> np.ndarray:
-    opener = gzip.open if path.endswith(".gz") else open
+@contextlib.contextmanager
+def open_idx(path: str, expected_magic: int):
+    """(dims, file positioned at the payload) of an idx file (gzip or plain; local, gs://, s3://); unreadable or
+    wrong files are one-line DataErrors naming the file, also when reading the payload inside the block fails."""
+    import tensorflow as tf
+
     try:
-        with opener(path, "rb") as f:
+        with tf.io.gfile.GFile(path, "rb") as raw:
+            f = gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw
             header = f.read(4)
             if len(header) < 4:
                 raise DataError(f"{path}: truncated idx file (no header); replace the file")
@@ -33,14 +42,44 @@ def read_idx(path: str, expected_magic: int) -> np.ndarray:
                 raise DataError(f"{path}: wrong idx magic number {magic}, expected {expected_magic}; "
                                 "is this the right file (images vs labels)?")
             ndim = magic & 0xFF
-            dims = struct.unpack(f">{ndim}I", f.read(4 * ndim))
-            data = f.read()
-    except (OSError, EOFError, struct.error) as why:
+            yield struct.unpack(f">{ndim}I", f.read(4 * ndim)), f
+    except (OSError, EOFError, struct.error, tf.errors.OpError, zlib.error) as why:
         raise DataError(f"{path}: unreadable idx file ({why}); replace the file") from why
-    expected = int(np.prod(dims))
-    if len(data) != expected:
-        raise DataError(f"{path}: idx payload has {len(data)} bytes, header promises {expected}; file is corrupt")
+
+
+def _payload_error(path: str, got: int, dims) -> DataError:
+    return DataError(f"{path}: idx payload has {got} bytes, header promises {int(np.prod(dims))}; file is corrupt")
+
+
+def read_idx(path: str, expected_magic: int) -> np.ndarray:
+    with open_idx(path, expected_magic) as (dims, f):
+        data = f.read()
+    if len(data) != int(np.prod(dims)):
+        raise _payload_error(path, len(data), dims)
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def iter_idx(path: str, expected_magic: int):
+    """The file's records one at a time (bytes of one image or label): a split is never held whole."""
+    with open_idx(path, expected_magic) as (dims, f):
+        size = int(np.prod(dims[1:]))
+        for index in range(dims[0]):
+            record = f.read(size)
+            if len(record) < size:
+                raise _payload_error(path, index * size + len(record), dims)
+            yield record
+        if f.read(1):
+            raise _payload_error(path, int(np.prod(dims)) + 1 + len(f.read()), dims)
+
+
+def idx_dims(path: str, expected_magic: int) -> tuple:
+    with open_idx(path, expected_magic) as (dims, _):
+        return dims
+
+
+def expected_magic(path: str) -> int:
+    """Images or labels, by the standard file names."""
+    return LABELS_MAGIC if "labels" in os.path.basename(path) else IMAGES_MAGIC
 
 
 def write_idx(path: str, array: np.ndarray) -> None:
@@ -53,16 +92,51 @@ def write_idx(path: str, array: np.ndarray) -> None:
         f.write(array.tobytes())
 
 
-def load_image_dir(directory: str, files: Mapping[str, str], class_names: Sequence[str], source: str,
-                   dataset: str):
-    """Train/eval images and labels from the four idx files in one directory, validated."""
+def raw_from(directory: str, source: str, dataset: str) -> RawFiles:
+    """The four standard idx files in one directory, checked present."""
+    import tensorflow as tf
+
+    for name in STANDARD_FILES.values():
+        if not tf.io.gfile.exists(os.path.join(directory, name)):
+            raise DataError(f"{os.path.join(directory, name)} is missing; put the four {dataset} idx files "
+                            f"({', '.join(STANDARD_FILES.values())}) in {directory}")
+    return RawFiles(directory, PATTERNS, source)
+
+
+def given(data_dir, dataset: str) -> RawFiles:
+    """The --data-dir source."""
+    if not data_dir:
+        raise SourceUnavailable("no --data-dir given")
+    return raw_from(data_dir, f"directory {data_dir}", dataset)
+
+
+def cached(dataset: str) -> RawFiles:
+    """The cache source: the files a registry artifact or loader left there."""
+    directory = cache_dir(dataset)
+    if not all(os.path.exists(os.path.join(directory, name)) for name in STANDARD_FILES.values()):
+        raise SourceUnavailable(f"not in the cache {directory}")
+    return raw_from(directory, f"cache {directory}", dataset)
+
+
+def store(splits, dataset: str) -> RawFiles:
+    """Arrays a loader returned (a pickle, Keras) written as the standard idx files into the cache."""
+    directory = cache_dir(dataset)
+    os.makedirs(directory, exist_ok=True)
+    for split in ("train", "eval"):
+        images, labels = getattr(splits, split)
+        for key, array in ((f"{split}_images", images[..., 0]), (f"{split}_labels", labels)):
+            target = os.path.join(directory, STANDARD_FILES[key])
+            tmp = os.path.join(directory, f".partial-{STANDARD_FILES[key]}")  # keeps .gz: write_idx compresses
+            write_idx(tmp, array)
+            os.replace(tmp, target)
+    return raw_from(directory, splits.source, dataset)
+
+
+def read_raw(raw: RawFiles, class_names: Sequence[str], dataset: str):
+    """Train/eval images and labels from the four idx files, validated (the array loader: plain Keras, tests)."""
     from data.tfrecords import ImageSplits
 
-    paths = {key: os.path.join(directory, name) for key, name in files.items()}
-    for path in paths.values():
-        if not os.path.exists(path):
-            raise DataError(f"{path} is missing; put the four {dataset} idx files "
-                            f"({', '.join(files.values())}) in {directory}")
+    paths = {key: os.path.join(raw.base, name) for key, name in STANDARD_FILES.items()}
     splits = {}
     for split in ("train", "eval"):
         images = read_idx(paths[f"{split}_images"], IMAGES_MAGIC)
@@ -72,4 +146,4 @@ def load_image_dir(directory: str, files: Mapping[str, str], class_names: Sequen
         if len(images) != len(labels):
             raise DataError(f"{paths[f'{split}_labels']}: {len(labels)} labels for {len(images)} images")
         splits[split] = (images[..., np.newaxis], labels.astype(np.int64))
-    return ImageSplits(train=splits["train"], eval=splits["eval"], class_names=tuple(class_names), source=source)
+    return ImageSplits(train=splits["train"], eval=splits["eval"], class_names=tuple(class_names), source=raw.source)

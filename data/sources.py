@@ -19,12 +19,30 @@ import tarfile
 import tempfile
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from dlqos.errors import DataError
 
 log = logging.getLogger("dlqos.data")
+
+
+@dataclass(frozen=True)
+class RawFiles:
+    """Where a dataset's raw files are, as its source left them: the ExampleGen's input_base and one glob per split
+    under it (the files it reads and fingerprints), what to call the source, and reader settings the source
+    decides (a text's alphabet)."""
+
+    base: str
+    patterns: Mapping[str, str]
+    source: str
+    options: Mapping = field(default_factory=dict)
+
+    def files(self, split: str) -> list:
+        """The split's files, sorted (tf.io.gfile: a local path, gs:// or s3://)."""
+        import tensorflow as tf
+
+        return sorted(tf.io.gfile.glob(os.path.join(self.base, self.patterns[split])))
 
 
 class SourceUnavailable(Exception):

@@ -22,7 +22,7 @@ by this table:
 """
 from __future__ import annotations
 
-import glob
+import dataclasses
 import os
 import re
 import unicodedata
@@ -30,10 +30,12 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from data import sources
+from data.sources import RawFiles
 from dlqos.errors import DataError
 
 NAME = "text"
 DESCRIPTION = "any UTF-8 text given with --data-dir (a .txt file or a directory of them)"
+PATTERNS = {"train": "*.txt", "eval": "*.txt"}  # a fetched copy (dlqos data fetch text --to DIR)
 
 
 TUTORIAL_ALPHABET: Tuple[str, ...] = tuple(sorted("\n !$&',-.3:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"))
@@ -89,32 +91,57 @@ def to_tutorial_alphabet(text: str) -> str:
 
 
 def read_utf8(path: str) -> str:
+    import tensorflow as tf
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read().decode("utf-8")
     except UnicodeDecodeError as why:
         raise DataError(f"{path}: not UTF-8 text (byte {why.start}: {why.reason}); convert it with "
                         f"iconv -t UTF-8") from why
-    except OSError as why:
+    except (OSError, tf.errors.OpError) as why:
         raise DataError(f"{path}: unreadable ({why})") from why
 
 
-def load_path(path: str) -> TextCorpus:
-    files = sorted(glob.glob(os.path.join(path, "*.txt"))) if os.path.isdir(path) else [path]
-    if not files or not os.path.exists(files[0]):
+def raw_path(path: str, source: Optional[str] = None, alphabet: str = "own") -> RawFiles:
+    """A .txt file or a directory of them as the ExampleGen's input. alphabet: 'own' (line debris cleaned, the
+    text's characters), 'mapped' (onto TUTORIAL_ALPHABET, the text's characters) or 'tutorial' (mapped, and
+    TUTORIAL_ALPHABET declared as the vocabulary)."""
+    import tensorflow as tf
+
+    base, pattern = (path, "*.txt") if tf.io.gfile.isdir(path) else (os.path.dirname(path) or ".",
+                                                                    os.path.basename(path))
+    raw = RawFiles(base, {"train": pattern, "eval": pattern}, source or path, {"alphabet": alphabet})
+    files = raw.files("train")
+    if not files:
         raise DataError(f"{path}: no .txt files; give a UTF-8 text file or a directory of them")
-    return TextCorpus(text=clean_line_debris("".join(read_utf8(f) for f in files)),
-                      source=f"{len(files)} file(s) under {path}")
+    return raw if source else dataclasses.replace(raw, source=f"{len(files)} file(s) under {path}")
+
+
+def read_raw(raw: RawFiles) -> TextCorpus:
+    """The corpus: the files in name order, concatenated, cleaned or mapped as raw.options['alphabet'] says."""
+    text = "".join(read_utf8(path) for path in raw.files("train"))
+    alphabet = raw.options.get("alphabet", "own")
+    return TextCorpus(text=clean_line_debris(text) if alphabet == "own" else to_tutorial_alphabet(text),
+                      source=raw.source, alphabet=TUTORIAL_ALPHABET if alphabet == "tutorial" else None)
+
+
+def load_path(path: str) -> TextCorpus:
+    return read_raw(raw_path(path))
 
 
 def source_list(data_dir: Optional[str] = None) -> list:
-    def from_user() -> TextCorpus:
+    def from_user() -> RawFiles:
         if not data_dir:
             raise sources.SourceUnavailable("no --data-dir given")
-        return load_path(data_dir)
+        return raw_path(data_dir)
 
     return [sources.Source("data-dir", from_user)]
 
 
-def load(data_dir: Optional[str] = None) -> TextCorpus:
+def raw(data_dir: Optional[str] = None) -> RawFiles:
     return sources.first_available(NAME, source_list(data_dir))
+
+
+def load(data_dir: Optional[str] = None) -> TextCorpus:
+    return read_raw(raw(data_dir))

@@ -10,30 +10,32 @@ import os
 from typing import Optional
 
 from data import image_folder, sources
+from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 
 NAME = "tf_flowers"
 DESCRIPTION = "tf_flowers: 3,670 photos, 5 classes (daisy, dandelion, roses, sunflowers, tulips); online or --data-dir"
+PATTERNS = image_folder.PATTERNS
 URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 
 
-def _from_user_dir(data_dir: Optional[str], strict: bool) -> ImageSplits:
+def _from_user_dir(data_dir: Optional[str]) -> RawFiles:
     if not data_dir:
         raise sources.SourceUnavailable("no --data-dir given")
-    return image_folder.load_folder(data_dir, strict=strict)
+    return image_folder.raw_from(data_dir, f"image folder {data_dir}")
 
 
 def _cached_folder() -> str:
     return sources.cache_dir(NAME, "flower_photos")
 
 
-def _from_cache() -> ImageSplits:
+def _from_cache() -> RawFiles:
     if not os.path.isdir(_cached_folder()):
         raise sources.SourceUnavailable(f"not in the cache {_cached_folder()}")
-    return image_folder.load_folder(_cached_folder(), source=f"cache {_cached_folder()}")
+    return image_folder.raw_from(_cached_folder(), f"cache {_cached_folder()}")
 
 
-def _from_url() -> ImageSplits:
+def _from_url() -> RawFiles:
     import tf_keras
 
     try:
@@ -41,18 +43,22 @@ def _from_url() -> ImageSplits:
                                           cache_subdir="", extract=True)
     except Exception as why:  # network errors surface as several exception types
         raise sources.SourceUnavailable(f"download of {URL} failed: {why}") from why
-    folder = os.path.join(os.path.dirname(archive), "flower_photos")
-    return image_folder.load_folder(folder, source=URL)
+    return image_folder.raw_from(os.path.join(os.path.dirname(archive), "flower_photos"), URL)
 
 
-def source_list(data_dir: Optional[str] = None, strict: bool = False) -> list:
+def source_list(data_dir: Optional[str] = None) -> list:
     return [
-        sources.Source("data-dir", lambda: _from_user_dir(data_dir, strict)),
+        sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
         sources.Source("cache", _from_cache, ready=lambda: os.path.isdir(_cached_folder())),
         sources.Source("url", _from_url, host="storage.googleapis.com"),
     ]
 
 
+def raw(data_dir: Optional[str] = None) -> RawFiles:
+    """The photos' class folders, from the first available source: the ExampleGen's input."""
+    return sources.first_available(NAME, source_list(data_dir))
+
+
 def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
-    """strict: a corrupt photo in --data-dir is an error instead of being skipped and counted."""
-    return sources.first_available(NAME, source_list(data_dir, strict))
+    """strict: a corrupt photo is an error instead of being skipped and counted."""
+    return image_folder.read_raw(raw(data_dir), strict=strict)

@@ -1,4 +1,6 @@
-"""Images to sharded, GZIP-compressed tf.Example TFRecords that ImportExampleGen ingests.
+"""Arrays (ImageSplits, a TextCorpus) to sharded, GZIP-compressed tf.Example TFRecords with their dataset.json: the
+layout `--examples-dir` hands to ImportExampleGen, holding the examples DatasetExampleGen emits (the pipeline reads
+raw files with data.examplegen; tests and benchmarks/data_conversion.py write these).
 
 Small fixed-size images are stored as `pixels`: an int64 list of H*W*C values in 0..255, plus `label`.
 Integers keep StatisticsGen/SchemaGen meaningful (pixel ranges, fixed shape) and let a raw-pixel serving
@@ -6,7 +8,6 @@ signature reuse the Transform graph unchanged. The output directory appears only
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -59,19 +60,6 @@ class ImageSplits:
 
         return ImageSplits(train=keep(self.train), eval=keep(self.eval), class_names=tuple(self.class_names[:count]),
                            source=f"{self.source}, first {count} classes")
-
-
-def cache_key(dataset: str, source_hint: str, max_train: Optional[int], max_eval: Optional[int]) -> str:
-    digest = hashlib.sha256(source_hint.encode()).hexdigest()[:8]
-    return f"{dataset}-{max_train or 'all'}-{max_eval or 'all'}-{digest}"
-
-
-def read_metadata(out_dir: str) -> Optional[dict]:
-    path = os.path.join(out_dir, METADATA_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def write_image_examples(splits: ImageSplits, out_dir: str, max_train: Optional[int] = None,

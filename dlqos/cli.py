@@ -27,8 +27,10 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
     parser.add_argument("--profile", choices=PROFILES, default="quick",
                         help="quick: a few thousand examples, 1-2 epochs; full: all data, paper-level training")
     parser.add_argument("--output-dir", default="runs/local",
-                        help="ML Metadata store, pipeline artifacts, TFRecords and pushed models (default runs/local)")
+                        help="ML Metadata store, pipeline artifacts and pushed models (default runs/local)")
     parser.add_argument("--data-dir", help="read the dataset from this directory instead of the default sources")
+    parser.add_argument("--examples-dir", help="your own GZIP tf.Example TFRecords (train/, eval/, dataset.json) for "
+                        "ImportExampleGen instead of the dataset's raw files")
     parser.add_argument("--strict", action="store_true",
                         help="a corrupt photo in a folder is an error (default: skipped with a warning and counted)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
@@ -150,14 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_ = commands.add_parser(
         "compile", help="compile step pipelines for Kubeflow Pipelines (v2 spec JSON)",
-        description="Compile with KubeflowV2DagRunner. Data must be uploaded as TFRecords under "
-                    "<root>/data/<key>/ (the key is printed); Beam runs with the given --beam-arg flags, e.g. "
+        description="Compile with KubeflowV2DagRunner. Each spec's ExampleGen reads the raw dataset files from "
+                    "<data-root>/<dataset>/, where `dlqos data fetch NAME --to <data-root>` puts them; no other "
+                    "step is needed. Beam runs with the given --beam-arg flags, e.g. "
                     "--beam-arg=--runner=DataflowRunner --beam-arg=--project=P --beam-arg=--region=R.")
     compile_.add_argument("step", choices=sorted(STEPS) + ["all"], help="a study step, or all")
     compile_.add_argument("--target", choices=["kubeflow"], default="kubeflow")
     compile_.add_argument("--image", required=True, help="the pipeline image (see Dockerfile), pinned by tag/digest")
     compile_.add_argument("--root", required=True,
                           help="pipeline root, data and serving base, e.g. gs://bucket/dlqos or s3://bucket/dlqos")
+    compile_.add_argument("--data-root", help="raw datasets, one folder per dataset, e.g. gs://bucket/raw "
+                                              "(default <root>/raw)")
     compile_.add_argument("--spec-dir", default="specs", help="where the JSON specs are written (default specs/)")
     compile_.add_argument("--profile", choices=PROFILES, default="full")
     compile_.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
@@ -225,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--steps-per-epoch", type=_count, default=20)
     devices.set_defaults(handler=_bench_devices)
 
-    data = commands.add_parser("data", help="datasets: list their sources, fetch into the cache",
+    data = commands.add_parser("data", help="datasets: list their sources, fetch into the cache or a data root",
                                description="The datasets the steps read and where each can come from.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     data_list = data_commands.add_parser("list", help="each dataset, its size and which sources are available now",
@@ -237,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "progress), verify it and keep it in the cache for offline runs.")
     fetch.add_argument("name", choices=sorted(DATASETS))
     fetch.add_argument("--data-dir", help="read this directory instead of the default sources")
+    fetch.add_argument("--to", metavar="DIR_OR_BUCKET", help="copy the raw files to DIR_OR_BUCKET/NAME/ (a local "
+                       "directory, gs:// or s3://): the data root of `dlqos compile --data-root`")
     fetch.set_defaults(handler=_data_fetch)
     return parser
 
@@ -256,6 +263,13 @@ def _data_fetch(args) -> int:
     from data import get_dataset
 
     logging.getLogger("dlqos.data").setLevel(logging.INFO)
+    if args.to:
+        from data import copy_raw
+
+        target = os.path.join(args.to, args.name)
+        raw = get_dataset(args.name).raw(args.data_dir)
+        print(f"{args.name}: {copy_raw(raw, target)} raw files from {raw.source} -> {target}")
+        return EXIT_OK
     data = get_dataset(args.name).load(args.data_dir)
     if hasattr(data, "train"):
         print(f"{args.name}: {len(data.train[0]):,} train / {len(data.eval[0]):,} eval images "
@@ -327,7 +341,7 @@ def _run_options(args, step_names: List[str]):
     from dlqos.steps import model_params
 
     options = RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
-                         dataset=getattr(args, "dataset", None), strict=args.strict,
+                         examples_dir=args.examples_dir, dataset=getattr(args, "dataset", None), strict=args.strict,
                          model=model_params((STEPS[name] for name in step_names), args.model_params),
                          dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                                 if getattr(args, f"dream_{key}", None)},
@@ -382,7 +396,9 @@ def _component_progress(record: logging.LogRecord) -> bool:
 
 
 def _compile(args) -> int:
-    from dlqos.runs import RunOptions, build_config, examples_dir_for
+    from data import fetched_raw
+    from data.examplegen import settings
+    from dlqos.runs import RunOptions, build_config
     from dlqos.steps import get_step
     from pipeline.kubeflow_v2_runner import compile_pipeline
 
@@ -390,13 +406,17 @@ def _compile(args) -> int:
     options = RunOptions(profile=args.profile, strategy=args.strategy, precision=args.precision,
                          beam_pipeline_args=_beam_args(args, cluster=True))
     counts = {"train": args.num_train, "eval": args.num_eval}  # None: the Trainer counts dataset.json's examples
+    data_root = (args.data_root or f"{layout.root}/raw").rstrip("/")
     for name in STEPS if args.step == "all" else [args.step]:
         step = get_step(name)
-        examples_dir = examples_dir_for(step, options, layout)
-        config = build_config(step, options, layout, examples_dir, {"counts": counts})
+        profile = step.profile(options.profile)
+        raw = fetched_raw(step.dataset, f"{data_root}/{step.dataset}")
+        raw_data = settings(step.dataset, raw, options.count("max_train", profile), options.count("max_eval", profile),
+                            step.max_classes)
+        config = build_config(step, options, layout, raw.base, {"counts": counts, "raw_data": raw_data})
         spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"),
                                 args.schema)
-        print(f"{name}: {spec}  (examples expected in {examples_dir})")
+        print(f"{name}: {spec}  (raw files read from {raw.base}: dlqos data fetch {step.dataset} --to {data_root})")
     return EXIT_OK
 
 

@@ -149,8 +149,9 @@ class TrainingConfig:
     model: Mapping = field(default_factory=dict)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     dropout: Optional[float] = None  # every Dropout layer's rate; None: the model's own (steps with dropout only)
-    # dataset.json beside the examples ExampleGen reads: the model's data facts (image shape, classes, text
-    # vocabulary) and the example counts are read from it at training time, so compiling needs no data.
+    # The examples' dataset.json: the model's data facts (image shape, classes, text vocabulary) and the example
+    # counts, read at training time, so compiling needs no data. None: the one DatasetExampleGen wrote inside the
+    # Examples artifact; a path: the file beside TFRecords brought with --examples-dir.
     data_metadata: Optional[str] = None
     num_train: Optional[int] = None  # count steps from this many examples instead of dataset.json's counts
     num_eval: Optional[int] = None
@@ -216,7 +217,9 @@ class PipelineConfig:
     pipeline_name: str
     pipeline_root: str
     metadata_path: Optional[str]  # SQLite ML Metadata for local runs; None where the orchestrator provides it
-    examples_dir: str  # <dir>/train/*.tfrecord.gz and <dir>/eval/*.tfrecord.gz
+    # ExampleGen's input_base: the raw dataset files DatasetExampleGen reads (raw_data set), or TFRecords
+    # <dir>/train/*.tfrecord.gz and <dir>/eval/*.tfrecord.gz for ImportExampleGen (raw_data None)
+    examples_dir: str
     serving_model_dir: str  # TF Serving base path: versions land in <serving_model_dir>/<version>/
     preprocessing_fn: Optional[str] = None  # dotted path; trained steps only
     run_fn: Optional[str] = None  # dotted path; trained steps only
@@ -232,6 +235,7 @@ class PipelineConfig:
     slice_features: tuple = ("label",)
     beam_pipeline_args: tuple = DEFAULT_BEAM_ARGS
     enable_cache: bool = False
+    raw_data: Optional[Mapping] = None  # DatasetExampleGen's settings (data.examplegen.settings)
 
     def __post_init__(self):
         if self.dream is None and None in (self.preprocessing_fn, self.run_fn, self.training):
@@ -258,6 +262,3 @@ class OutputLayout:
 
     def serving_model_dir(self, model_name: str) -> str:
         return os.path.join(self.root, "serving", model_name)
-
-    def examples_dir(self, key: str) -> str:
-        return os.path.join(self.root, "data", key)

@@ -1,4 +1,4 @@
-"""One study step, run locally end to end: data -> TFRecords -> config -> pipeline -> results from ML Metadata."""
+"""One study step, run locally end to end: raw data files -> config -> pipeline -> results from ML Metadata."""
 from __future__ import annotations
 
 import contextlib
@@ -27,6 +27,7 @@ class RunOptions:
     profile: str = "quick"
     output_dir: str = "runs/local"
     data_dir: Optional[str] = None
+    examples_dir: Optional[str] = None  # TFRecords (train/, eval/, dataset.json) for ImportExampleGen, not raw data
     dataset: Optional[str] = None  # instead of the step's default dataset (e.g. tf_flowers, image_folder)
     strict: bool = False  # a corrupt photo is an error instead of skipped and counted (folders of photos)
     strategy: str = "auto"
@@ -112,68 +113,56 @@ class StepResult:
         return os.path.join(self.model_dir, TRAINING_RECORD) if self.model_dir else None
 
 
-def examples_dir_for(step: Step, options: RunOptions, layout: OutputLayout) -> str:
-    """Where this step's TFRecords live for these options: the key names dataset, source, classes and sizes."""
-    from data.tfrecords import cache_key
-
-    profile = step.profile(options.profile)
-    source_hint = os.path.abspath(options.data_dir) if options.data_dir else "default-sources"
-    if step.max_classes:
-        source_hint += f"|first {step.max_classes} classes"
-    return layout.examples_dir(cache_key(options.dataset or step.dataset, source_hint,
-                                         options.count("max_train", profile), options.count("max_eval", profile)))
-
-
-def load_dataset(name: str, options: RunOptions):
-    """The dataset's data from its first available source; --strict only where there is something to skip."""
+def raw_files(name: str, options: RunOptions):
+    """The dataset's raw files from its first available source (fetched, checksummed, cached: nothing converted);
+    --strict only where there is something to skip."""
     import inspect
 
     from data import get_dataset
 
-    load = get_dataset(name).load
-    if not options.strict:
-        return load(options.data_dir)
-    if "strict" not in inspect.signature(load).parameters:
+    module = get_dataset(name)
+    if options.strict and "strict" not in inspect.signature(module.load).parameters:
         raise ConfigError(f"--strict applies to folders of photos (image_folder, tf_flowers, photos), not '{name}'")
-    return load(options.data_dir, strict=True)
+    return module.raw(options.data_dir)
 
 
 def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> tuple:
-    """TFRecords for this step's dataset and profile, converted once and reused (the key names the source)."""
-    from data.tfrecords import read_metadata, write_examples
+    """(ExampleGen's input_base, {"raw_data": DatasetExampleGen's settings}): the raw files of the step's dataset,
+    which the pipeline's ExampleGen reads and fingerprints on every run; or, with --examples-dir, the user's
+    TFRecords for ImportExampleGen and {}."""
+    from data.examplegen import settings
 
+    if options.examples_dir:
+        return os.path.abspath(options.examples_dir), {}
     profile = step.profile(options.profile)
-    max_train, max_eval = options.count("max_train", profile), options.count("max_eval", profile)
     dataset = options.dataset or step.dataset
-    examples_dir = examples_dir_for(step, options, layout)
-    metadata = read_metadata(examples_dir)
-    if metadata is None:
-        data = load_dataset(dataset, options)
-        if step.max_classes:
-            data = data.first_classes(step.max_classes)
-        log.info("%s: writing TFRecords to %s", dataset, examples_dir)
-        metadata = write_examples(data, examples_dir, max_train, max_eval)
-    log.info("%s: %d train / %d eval examples from %s", dataset, metadata["counts"]["train"],
-             metadata["counts"]["eval"], metadata["source"])
-    return examples_dir, metadata
+    raw = raw_files(dataset, options)
+    log.info("%s: raw files in %s (%s)", dataset, raw.base, raw.source)
+    return raw.base, {"raw_data": settings(dataset, raw, options.count("max_train", profile),
+                                           options.count("max_eval", profile), step.max_classes, options.strict)}
 
 
 def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples_dir: str,
                  data_metadata: Optional[Mapping] = None) -> PipelineConfig:
-    """The step's pipeline config: its profile under these options. The Trainer counts its steps at run time from
-    the examples' dataset.json; data_metadata's counts, where given (compile --num-train/--num-eval), are the
-    example counts it uses instead."""
+    """The step's pipeline config: its profile under these options. data_metadata: prepare_examples' second value
+    (raw_data: the DatasetExampleGen's settings; without it, ImportExampleGen reads TFRecords in examples_dir), and
+    counts, where given (compile --num-train/--num-eval), the example counts the Trainer uses instead of those in
+    the examples' dataset.json, which it reads at run time."""
     profile = step.profile(options.profile)
+    raw_data = (data_metadata or {}).get("raw_data")
+    if raw_data and options.materialize_transform:
+        raise ConfigError("--materialize-transform needs --examples-dir: the Trainer would read Transform's examples, "
+                          "which carry no dataset.json (the ExampleGen writes it inside its own artifact)")
     common = dict(step=step.name, pipeline_name=step.pipeline_name,
                   pipeline_root=layout.pipeline_root(step.pipeline_name),
-                  metadata_path=layout.metadata_path, examples_dir=examples_dir,
+                  metadata_path=layout.metadata_path, examples_dir=examples_dir, raw_data=raw_data,
                   serving_model_dir=layout.serving_model_dir(step.name),
                   beam_pipeline_args=tuple(options.beam_pipeline_args))
+    facts = None if raw_data else os.path.join(examples_dir, METADATA_FILE)  # None: inside the Examples artifact
     model = {**profile.model, **step.own_params(options.model)}
     check_training_options([step], options)
     if not step.trains:
-        return PipelineConfig(**common, dream={**step.dream, **model, **options.dream,
-                                               "data_metadata": os.path.join(examples_dir, METADATA_FILE)})
+        return PipelineConfig(**common, dream={**step.dream, **model, **options.dream, "data_metadata": facts or ""})
     counts = (data_metadata or {}).get("counts", {})
     training = TrainingConfig(
         epochs=options.count("epochs", profile), train_steps=options.train_steps,
@@ -182,7 +171,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         strategy=options.strategy, precision=options.precision,
         cache_input=options.cache_input, materialize_transform=options.materialize_transform,
         model=model, optimizer=options.optimizer_config(), dropout=options.dropout,
-        data_metadata=os.path.join(examples_dir, METADATA_FILE))
+        data_metadata=facts)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)
     return PipelineConfig(
         **common,
@@ -203,8 +192,8 @@ def run_step(step_name: str, options: RunOptions) -> StepResult:
 
     step = get_step(step_name)
     layout = OutputLayout(os.path.abspath(options.output_dir))
-    examples_dir, _ = prepare_examples(step, options, layout)
-    config = build_config(step, options, layout, examples_dir)
+    examples_dir, data = prepare_examples(step, options, layout)
+    config = build_config(step, options, layout, examples_dir, data)
     if config.training:
         train_steps = config.training.train_steps
         log.info("%s: running pipeline %s (%s profile, %d epochs, %s, batch %d per replica, strategy %s)",

@@ -65,8 +65,17 @@ def input_dataset(fn_args, file_pattern, tf_transform_output: tft.TFTransformOut
 
 
 def trainer_config(fn_args) -> TrainingConfig:
-    """The pipeline's TrainingConfig, rebuilt from the Trainer's custom_config (an unknown key is an error)."""
-    return TrainingConfig.from_dict(fn_args.custom_config)
+    """The pipeline's TrainingConfig, rebuilt from the Trainer's custom_config (an unknown key is an error). Its
+    data facts are the dataset.json the ExampleGen wrote inside the Examples artifact the Trainer reads, unless
+    the config names a file (ImportExampleGen's TFRecords with their dataset.json beside them)."""
+    import dataclasses
+
+    config = TrainingConfig.from_dict(fn_args.custom_config)
+    files = getattr(fn_args, "train_files", None)  # FnArgs leaves it None where a Trainer has no examples
+    if config.data_metadata or not files:
+        return config
+    facts = os.path.join(os.path.dirname(os.path.dirname(files[0])), "dataset.json")  # files: <uri>/Split-train/*
+    return dataclasses.replace(config, data_metadata=facts) if tf.io.gfile.exists(facts) else config
 
 
 def data_facts(config: TrainingConfig) -> dict:

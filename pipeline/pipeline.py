@@ -46,6 +46,11 @@ def _metric_module(metric: str) -> tuple:
 
 
 def _example_gen(config: PipelineConfig):
+    """DatasetExampleGen on the raw dataset files, or ImportExampleGen on TFRecords a user brought."""
+    if config.raw_data is not None:
+        from data.examplegen import DatasetExampleGen
+
+        return DatasetExampleGen(config.examples_dir, config.raw_data).with_id("ExampleGen")
     return tfx.components.ImportExampleGen(
         input_base=config.examples_dir,
         input_config=tfx.proto.Input(splits=[

@@ -1,5 +1,6 @@
 import gzip
 import io
+import json
 import os
 import tarfile
 
@@ -9,7 +10,7 @@ import tensorflow as tf
 
 from data import fashion_mnist, get_dataset, sources
 from data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
-from data.tfrecords import ImageSplits, cache_key, read_metadata, write_image_examples
+from data.tfrecords import ImageSplits, write_image_examples
 from dlqos.errors import ConfigError, DataError
 
 
@@ -137,7 +138,8 @@ def test_tfrecords_limits_splits_and_round_trips(fashion_dir, tmp_path):
     out = str(tmp_path / "examples")
     metadata = write_image_examples(splits, out, max_train=50, max_eval=None)
     assert metadata["counts"] == {"train": 50, "eval": 200} and metadata["shape"] == [28, 28, 1]
-    assert read_metadata(out) == metadata
+    with open(os.path.join(out, "dataset.json")) as f:
+        assert json.load(f) == metadata
     parsed = _parse(os.path.join(out, "train", "*.tfrecord.gz"))
     assert len(parsed) == 50
     np.testing.assert_array_equal(parsed[3]["pixels"].numpy(), splits.train[0][3].reshape(-1))
@@ -151,11 +153,6 @@ def test_tfrecords_failure_leaves_nothing_behind(tmp_path):
     with pytest.raises(DataError, match="labels outside 0..1"):
         write_image_examples(bad, str(tmp_path / "examples"))
     assert os.listdir(tmp_path) == []
-
-
-def test_cache_key_depends_on_source_and_limits():
-    assert cache_key("d", "/a", 10, None) != cache_key("d", "/b", 10, None)
-    assert cache_key("d", "/a", 10, None).startswith("d-10-all-")
 
 
 def test_mnist_pickle_becomes_official_splits(tmp_path):

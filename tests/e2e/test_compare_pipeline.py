@@ -17,7 +17,7 @@ from tests.e2e.test_report import \
 pytestmark = pytest.mark.e2e
 
 OPTIMIZERS, SEEDS = ("adam", "sgd"), (1, 2)
-DATA_TYPES = ("ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
+DATA_TYPES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
 
 
 @pytest.fixture(scope="module")

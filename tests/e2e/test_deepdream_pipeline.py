@@ -22,7 +22,7 @@ def run(tmp_path_factory):
 
 def test_pipeline_is_examplegen_then_deepdream(run):
     assert run["code"] == cli.EXIT_OK
-    assert sorted(run["run"].nodes) == ["DeepDream", "ImportExampleGen"]
+    assert sorted(run["run"].nodes) == ["DeepDream", "ExampleGen"]
     assert all(node.state == "COMPLETE" for node in run["run"].nodes.values())
     assert run["run"].blessed is None and run["run"].pushed_to is None
 

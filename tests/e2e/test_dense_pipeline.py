@@ -12,7 +12,7 @@ from tests.conftest import fashion_like_arrays
 
 pytestmark = pytest.mark.e2e
 
-COMPONENTS = {"ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
+COMPONENTS = {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
               "Evaluator", "Pusher"}
 
 

@@ -46,7 +46,8 @@ def test_trainer_records_the_paper_parameter_split_and_the_backbone(run):
 
 
 def test_only_the_first_five_classes_were_used(run):
-    [metadata_file] = glob.glob(os.path.join(run["out"], "data", "*", "dataset.json"))
+    [metadata_file] = glob.glob(os.path.join(run["out"], "pipelines", "dlqos-transfer", "ExampleGen", "examples", "*",
+                                              "dataset.json"))  # written by the ExampleGen, inside its artifact
     with open(metadata_file) as f:
         dataset = json.load(f)
     assert len(dataset["class_names"]) == 5 and dataset["counts"] == {"train": 250, "eval": 80}

