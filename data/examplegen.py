@@ -59,17 +59,28 @@ def _count(value) -> Optional[int]:
 
 
 @beam.ptransform_fn
-def RawToRecords(pipeline: beam.Pipeline, reader, split: str) -> beam.PCollection:  # noqa: N802 (Beam style)
-    """The split's work items, redistributed, each read into Records on whichever worker gets it."""
+def RawToRecords(pipeline: beam.Pipeline, reader, units: list, limit: Optional[int],  # noqa: N802 (Beam style)
+                 max_classes: Optional[int]) -> beam.PCollection:
+    """The split's work items, redistributed, each read into Records on whichever worker gets it. (TFX's own
+    take exec_properties and a split pattern; the reader already holds both.) A work item stops after `limit`
+    examples of the kept classes: the first N examples of the split are among the first N of each item."""
     return (pipeline
-            | "WorkItems" >> beam.Create(reader.units(split))
+            | "WorkItems" >> beam.Create(units)
             | "Redistribute" >> beam.Reshuffle()
-            | "Read" >> beam.FlatMap(_read_safely, reader))
+            | "Read" >> beam.FlatMap(_read_safely, reader, limit, max_classes))
 
 
-def _read_safely(unit, reader):
+def _read_safely(unit, reader, limit: Optional[int], max_classes: Optional[int]):
+    """The item's Records, the examples of classes >= max_classes dropped; a DataError becomes an error Record."""
+    kept = 0
     try:
-        yield from reader.read(unit)
+        for record in reader.read(unit):
+            if record.problem is None and max_classes is not None and record.label >= max_classes:
+                continue
+            kept += record.problem is None
+            yield record
+            if limit is not None and kept >= limit:
+                return
     except DataError as error:
         yield Record(key=(), label=-1, problem=("error", str(error)))
 
@@ -92,11 +103,12 @@ class Executor(BaseExampleGenExecutor):
         max_classes = _count(options.get("max_classes"))
         outputs, counts, problems = {}, {}, []
         for split in raw.patterns:
-            records = pipeline | f"InputToRecord[{split}]" >> read(reader, split)
+            units, limit = reader.units(split), _count(options.get(f"max_{split}"))
+            records = pipeline | f"InputToRecord[{split}]" >> read(reader, units, limit, max_classes)
             problems.append(records | f"Problems[{split}]" >> beam.Filter(lambda r: r.problem is not None))
-            examples = records | f"Examples[{split}]" >> beam.Filter(
-                lambda r: r.problem is None and (max_classes is None or r.label < max_classes))
-            examples = _first(examples, _count(options.get(f"max_{split}")), split)
+            examples = records | f"Examples[{split}]" >> beam.Filter(lambda r: r.problem is None)
+            if len(units) > 1:  # one item stopped at the limit itself
+                examples = _first(examples, limit, split)
             outputs[split] = examples | f"Serialized[{split}]" >> beam.Map(lambda r: r.example)
             counts[split] = beam.pvalue.AsSingleton(outputs[split] | f"Count[{split}]" >> beam.combiners.Count.Globally())
         found = (problems | "AllProblems" >> beam.Flatten()
@@ -135,8 +147,8 @@ class DatasetExampleGen(component.FileBasedExampleGen):
 
 
 def _first(examples, limit: Optional[int], split: str):
-    """The `limit` examples with the smallest keys (the files' own order, as the study always took them); only
-    the keys meet on one worker, never the examples."""
+    """The `limit` examples with the smallest keys (the files' own order, as the study always took them) of several
+    work items; only the keys meet on one worker, never the examples."""
     if limit is None:
         return examples
     last = (examples | f"Keys[{split}]" >> beam.Map(lambda r: r.key)

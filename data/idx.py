@@ -20,6 +20,7 @@ STANDARD_FILES = {
     "eval_images": "t10k-images-idx3-ubyte.gz",
     "eval_labels": "t10k-labels-idx1-ubyte.gz",
 }
+BLOCK_BYTES = 1 << 20  # iter_idx reads this much at a time: the split is never held whole
 PATTERNS = {"train": "train-*-ubyte.gz", "eval": "t10k-*-ubyte.gz"}  # the ExampleGen's globs for STANDARD_FILES
 IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -62,12 +63,14 @@ def read_idx(path: str, expected_magic: int) -> np.ndarray:
 def iter_idx(path: str, expected_magic: int):
     """The file's records one at a time (bytes of one image or label): a split is never held whole."""
     with open_idx(path, expected_magic) as (dims, f):
-        size = int(np.prod(dims[1:]))
-        for index in range(dims[0]):
-            record = f.read(size)
-            if len(record) < size:
-                raise _payload_error(path, index * size + len(record), dims)
-            yield record
+        size, done = int(np.prod(dims[1:])), 0
+        while done < dims[0]:
+            count = min(dims[0] - done, max(1, BLOCK_BYTES // size))
+            block = f.read(count * size)
+            if len(block) < count * size:
+                raise _payload_error(path, done * size + len(block), dims)
+            yield from (block[i * size:(i + 1) * size] for i in range(count))
+            done += count
         if f.read(1):
             raise _payload_error(path, int(np.prod(dims)) + 1 + len(f.read()), dims)
 

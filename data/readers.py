@@ -32,7 +32,7 @@ def example(**features) -> bytes:
 
 
 def image_record(key: tuple, label: int, pixels) -> Record:
-    return Record(key, int(label), example(pixels=[int(v) for v in bytes(pixels)] if isinstance(pixels, bytes)
+    return Record(key, int(label), example(pixels=list(pixels) if isinstance(pixels, bytes)  # idx: bytes 0..255
                                            else pixels.reshape(-1).tolist(), label=[int(label)]))
 
 
