@@ -362,11 +362,11 @@ def comparison_targets(comparison: Comparison) -> List[compare.Target]:
     return compare.targets(comparison.variants, paper.get("accuracy"), f" — its {note}" if note else "")
 
 
-def add_comparison_sections(output_dir: str, add_section) -> None:
+def add_comparison_sections(output_dir: str, add_section) -> List[Comparison]:
     """The report's optimizer comparison: per step the curves, final metrics, time to target and ranking."""
     comparisons = collect_comparisons(output_dir)
     if not comparisons:
-        return
+        return comparisons
     add_section("Optimizers compared (dlqos compare)", level=2, text=COMPARISON_NOTE)
     for c in comparisons:
         groups = compare.final_values(c.variants, c.metric)
@@ -379,12 +379,52 @@ def add_comparison_sections(output_dir: str, add_section) -> None:
             add_section(f"{c.step.name}: time to {target.label}", reach_rows(c, target))
         add_section(f"{c.step.name}: ranking by {c.metric} (TFMA, eval split)", ranking_rows(c),
                     text=compare.significance_note(groups, c.step.gate.higher_is_better, c.metric))
+    return comparisons
 
 
 COMPARISON_NOTE = ("Each variant is one optimizer with one seed, trained and evaluated by TFMA on the same data (the "
                    "data half ran once per dataset). Curves: mean over the seeds with a band of ±1 sample standard "
                    "deviation; final metrics: mean ± std over the seeds; time to a target: over the seeds that "
                    "reached it. The significance note is a Welch t-test between the best and the runner-up.")
+
+
+# ------------------------------------------------------------------------------------------ environment
+def environment_rows(reports: List[StepReport], comparisons: List[Comparison]) -> List[list]:
+    """Per run shown, the seeds, library versions and machine its Trainer recorded: a step's latest run, and
+    each compared step's variants (one row per distinct environment). Older records lack them: 'not recorded'."""
+    from dlqos.environment import describe_machine, describe_versions
+
+    groups: Dict[tuple, list] = {}
+    for r in reports:
+        if r.step.trains:
+            groups.setdefault((f"{r.step.name} (run {r.run_id})", _environment_key(r.training)), []).append(
+                (r.training or {}).get("seed"))
+    for c in comparisons:
+        for v in c.variants:
+            groups.setdefault((f"{c.step.name} compared ({len(c.variants)} variants)",
+                               _environment_key(v.training)), []).append(v.seed)
+    rows = [["run", "seeds", "versions", "machine"]]
+    for (run, key), seeds in groups.items():
+        found = json.loads(key)
+        known = sorted({s for s in seeds if s is not None})
+        rows.append([run, ", ".join(map(str, known)) or "not recorded",
+                     describe_versions(found["versions"]) if found else "not recorded",
+                     describe_machine(found["machine"]) if found else "not recorded"])
+    return rows
+
+
+def _environment_key(training: Optional[dict]) -> str:
+    return json.dumps((training or {}).get("environment") or {}, sort_keys=True)
+
+
+def add_environment_section(reports: List[StepReport], comparisons: List[Comparison], add_section) -> None:
+    rows = environment_rows(reports, comparisons)
+    if len(rows) > 1:
+        add_section("Seeds, versions and machine of the runs shown", rows, level=2, text=ENVIRONMENT_NOTE)
+
+
+ENVIRONMENT_NOTE = ("The same command with the same seeds gives the same numbers on the same machine (tested: "
+                    "tests/e2e/test_compare_pipeline.py); another machine or library version may round differently.")
 
 
 # ------------------------------------------------------------------------------------------ render
@@ -501,7 +541,7 @@ def render(output_dir: str) -> dict:
                             image_name=f"{r.step.name}-{os.path.basename(path)}")
         add_section(f"{r.step.name}: pipeline components (wall seconds from ML Metadata)",
                     [["component", "seconds"]] + [[k, v] for k, v in sorted(r.component_seconds.items())])
-    add_comparison_sections(output_dir, add_section)
+    add_environment_section(reports, add_comparison_sections(output_dir, add_section), add_section)
     devices = device_rows(output_dir)
     add_section("Device comparison", devices, level=2, text="" if devices else
                 f"No device benchmark in {os.path.join(output_dir, DEVICE_BENCH)}.")

@@ -20,6 +20,7 @@ import tf_keras as keras
 from tfx_bsl.public import tfxio
 
 from dlqos.config import OptimizerConfig, StepPlan, TrainingConfig
+from dlqos.environment import environment
 from dlqos.errors import ConfigError
 from dlqos.optimizers import add_l2_penalty, build_optimizer, describe
 from dlqos.strategy import get_strategy, is_chief, precision_policy
@@ -188,6 +189,7 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
         "replicas": strategy.num_replicas_in_sync, "precision": precision, "parameters": parameters,
         "optimizer": optimizer, "l2_penalty": l2, "dropout": config.dropout, "fine_tuning": fine_tuning,
         "evaluation": {key: float(value) for key, value in evaluation_results.items()},
+        "seed": config.seed, "environment": environment(),  # what the numbers depend on beyond the settings
     }
 
 

@@ -1,9 +1,11 @@
 """`dlqos compare` end to end on tiny data: one step (dense), 2 optimizers x 2 seeds, 2 short epochs. Asserts on ML
 Metadata (the data half executed once, four distinct Trainer/Evaluator variants, no Pusher), on serving (nothing
-pushed) and on the report's comparison section (its statistics recomputed from the store), in headless Chromium."""
+pushed) and on the report's comparison section (its statistics recomputed from the store), in headless Chromium.
+The same command run again into another output directory gives the same numbers (issue 20 item 4)."""
 import collections
 import json
 import os
+import platform
 
 import pytest
 
@@ -20,11 +22,8 @@ OPTIMIZERS, SEEDS = ("adam", "sgd"), (1, 2)
 DATA_TYPES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
 
 
-@pytest.fixture(scope="module")
-def comparison(tmp_path_factory):
-    root = tmp_path_factory.mktemp("compare")
-    data = write_fashion_like_dir(str(root / "data"), n_train=600, n_eval=200)
-    out = str(root / "out")
+def run_compare(data: str, out: str) -> dict:
+    """The command under test, into `out`: its exit code, ML Metadata store and report."""
     # batch 64: 10 steps an epoch, so that SGD is still short of Adam after 2 epochs and the seeds differ
     code = cli.main(["compare", "--steps", "dense", "--optimizers", *OPTIMIZERS, "--seeds", str(len(SEEDS)),
                      "--first-seed", str(SEEDS[0]), "--data-dir", data, "--output-dir", out, "--epochs", "2",
@@ -33,6 +32,22 @@ def comparison(tmp_path_factory):
     with open(os.path.join(out, "report", "REPORT.md")) as f:
         markdown = f.read()
     return {"code": code, "out": out, "store": store, "markdown": markdown}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_fashion_like_dir(str(tmp_path_factory.mktemp("compare-data")), n_train=600, n_eval=200)
+
+
+@pytest.fixture(scope="module")
+def comparison(data_dir, tmp_path_factory):
+    return run_compare(data_dir, str(tmp_path_factory.mktemp("compare") / "out"))
+
+
+@pytest.fixture(scope="module")
+def repeated(data_dir, tmp_path_factory):
+    """The same command again, with the same seeds on the same data, into another output directory."""
+    return run_compare(data_dir, str(tmp_path_factory.mktemp("compare-again") / "out"))
 
 
 def executions_by_type(store) -> dict:
@@ -100,3 +115,55 @@ def test_report_section_prints_the_statistics_of_the_store(comparison):
 def test_report_with_the_comparison_renders_in_headless_chromium(comparison, tmp_path):
     """The same check as the study report's (screenshot, no console errors), on the page with the comparison."""
     renders_in_chromium({"dir": os.path.join(comparison["out"], "report")}, tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ reproducibility
+def by_seed(store) -> dict:
+    """{(optimizer, seed): Variant} of the store's dense comparison."""
+    return {(v.optimizer, v.seed): v for v in compare.collect_variants(store, STEPS["dense"])}
+
+
+def test_the_same_command_gives_the_same_numbers(comparison, repeated):
+    """Issue 20 item 4: every variant trained again, not taken from a cache, gives the very same per-epoch
+    losses and accuracies, Keras' evaluation and TFMA's metrics, to the last bit."""
+    assert repeated["code"] == cli.EXIT_OK
+    trainers = executions_by_type(repeated["store"])["Trainer"]
+    assert len(trainers) == 4 and {t.last_known_state for t in trainers} == {trainers[0].COMPLETE}
+    first, again = by_seed(comparison["store"]), by_seed(repeated["store"])
+    assert sorted(first) == sorted(again) == sorted((o, s) for o in OPTIMIZERS for s in SEEDS)
+    for key, variant in first.items():
+        assert again[key].model_dir != variant.model_dir  # trained anew, into the other output directory
+        assert again[key].training["history"] == variant.training["history"], key
+        assert again[key].training["evaluation"] == variant.training["evaluation"], key
+        assert again[key].metrics == variant.metrics, key
+
+
+def test_another_seed_gives_other_numbers(comparison):
+    variants = by_seed(comparison["store"])
+    for optimizer in OPTIMIZERS:
+        one, other = (variants[(optimizer, seed)].training for seed in SEEDS)
+        assert one["history"]["loss"][0] != other["history"]["loss"][0], optimizer  # another initialisation
+        assert one["history"]["val_loss"] != other["history"]["val_loss"], optimizer
+
+
+def test_report_states_the_seeds_versions_and_machine(comparison):
+    """Read here independently of dlqos.environment: the installed versions and /proc's CPU model."""
+    from importlib.metadata import version
+
+    markdown = comparison["markdown"]
+    assert "## Seeds, versions and machine of the runs shown" in markdown
+    row = next(line for line in markdown.splitlines() if line.startswith("| dense compared (4 variants) |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "1, 2"
+    for name, distribution in (("tfx", "tfx"), ("tensorflow", "tensorflow"), ("tfma", "tensorflow-model-analysis"),
+                               ("beam", "apache-beam")):
+        assert f"{name} {version(distribution)}" in cells[2]
+    assert cells[2].startswith(f"python {platform.python_version()}, ")
+    with open("/proc/cpuinfo") as f:
+        cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    assert cells[3].startswith(f"{cpu}, {len(os.sched_getaffinity(0))} cores")
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    assert " GiB, " in cells[3]
+    assert cells[3].endswith(", no accelerator") if not gpus else "no accelerator" not in cells[3]
