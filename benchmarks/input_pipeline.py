@@ -1,7 +1,7 @@
 """Input pipeline: Trainer examples/s reading TFRecords through Transform vs the same model fed from memory.
 
-One process: the `dense` pipeline runs once (1 epoch, `materialize_transform` on) to produce both ExampleGen's
-raw examples and Transform's transformed copy; then the dense model is trained for the same epochs and batch,
+One process: the `dense` pipeline runs once (1 epoch, `materialize_transform` on, so on TFRecords written here
+and brought with `examples_dir`) to produce both ExampleGen's raw examples and Transform's transformed copy; then the dense model is trained for the same epochs and batch,
 side by side, from (a) numpy arrays in memory (plain Keras), and the Trainer's own
 `dlqos.training.input_dataset` over (b) the raw GZIP TFRecords with the Transform graph applied as they are
 read (the pipeline's default) and (c) Transform's materialized output, each parsed every epoch
@@ -28,11 +28,14 @@ def pipeline_outputs(n_train: int, workdir: str) -> tuple:
     """Run the dense pipeline once; return ({materialized: Examples artifact}, transform graph uri)."""
     from tfx.types import standard_artifacts
 
+    from data import fashion_mnist
+    from data.tfrecords import write_image_examples
     from dlqos import metadata, runs
     from dlqos.config import OutputLayout
 
-    options = runs.RunOptions(output_dir=workdir, epochs=1, max_train=n_train, max_eval=1000,
-                              materialize_transform=True)
+    examples = os.path.join(workdir, "examples")
+    write_image_examples(fashion_mnist.load(), examples, n_train, 1000)
+    options = runs.RunOptions(output_dir=workdir, epochs=1, examples_dir=examples, materialize_transform=True)
     runs.run_step("dense", options)
     run = metadata.latest_run(metadata.open_store(OutputLayout(workdir).metadata_path), "dlqos-dense")
     transform = run.nodes["Transform"]
