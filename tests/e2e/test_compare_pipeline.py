@@ -19,7 +19,7 @@ from tests.e2e.test_report import \
 pytestmark = pytest.mark.e2e
 
 OPTIMIZERS, SEEDS = ("adam", "sgd"), (1, 2)
-DATA_TYPES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
+DATA_TYPES = ("DatasetExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
 
 
 def run_compare(data: str, out: str) -> dict:
