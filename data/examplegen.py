@@ -101,21 +101,23 @@ class Executor(BaseExampleGenExecutor):
         reader = reader_for(dataset["dataset"], raw, options)  # checks what it can before any work: names, headers
         read = self.GetInputSourceToExamplePTransform()
         max_classes = _count(options.get("max_classes"))
-        outputs, counts, problems = {}, {}, []
+        outputs, counts, problems, labels = {}, {}, [], []
         for split in raw.patterns:
             units, limit = reader.units(split), _count(options.get(f"max_{split}"))
             records = pipeline | f"InputToRecord[{split}]" >> read(reader, units, limit, max_classes)
             problems.append(records | f"Problems[{split}]" >> beam.Filter(lambda r: r.problem is not None))
             examples = records | f"Examples[{split}]" >> beam.Filter(lambda r: r.problem is None)
+            labels.append(examples | f"Labels[{split}]" >> beam.Map(lambda r: r.label))
             if len(units) > 1:  # one item stopped at the limit itself
                 examples = _first(examples, limit, split)
             outputs[split] = examples | f"Serialized[{split}]" >> beam.Map(lambda r: r.example)
             counts[split] = beam.pvalue.AsSingleton(outputs[split] | f"Count[{split}]" >> beam.combiners.Count.Globally())
         found = (problems | "AllProblems" >> beam.Flatten()
                  | "Problem" >> beam.Map(lambda r: r.problem))
+        per_class = labels | "AllLabels" >> beam.Flatten() | "PerClass" >> beam.combiners.Count.PerElement()
         _ = (pipeline | "Facts" >> beam.Create([reader.facts()])
              | "WriteFacts" >> beam.Map(_write_facts, exec_properties[FACTS_URI], beam.pvalue.AsList(found),
-                                        **counts))
+                                        beam.pvalue.AsDict(per_class), **counts))
         return outputs
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802 (TFX's name)
@@ -158,17 +160,29 @@ def _first(examples, limit: Optional[int], split: str):
                                                         beam.pvalue.AsSingleton(last))
 
 
-def _write_facts(facts: dict, uri: str, problems: list, **counts) -> None:
+def _write_facts(facts: dict, uri: str, problems: list, per_class: dict, **counts) -> None:
     import tensorflow as tf
 
     skipped = sum(1 for kind, _ in problems if kind == "skipped")
     facts = {**facts, "counts": counts,
-             "errors": sorted(message for kind, message in problems if kind == "error")}
+             "errors": sorted(message for kind, message in problems if kind == "error") + _vanished_classes(
+                 facts, per_class)}
     if skipped:
         facts["source"] += f" ({skipped} corrupt {facts.pop('skipped_what', 'files')} skipped)"
     facts.pop("skipped_what", None)
+    facts.pop("every_class_required", None)
     with tf.io.gfile.GFile(os.path.join(uri, METADATA_FILE), "w") as f:
         json.dump(facts, f, indent=2)
+
+
+def _vanished_classes(facts: dict, per_class: dict) -> list:
+    """Where every class is required (photo folders): one error per class with no readable example, so that a
+    class whose files are all corrupt fails the run as an empty class folder does, instead of silently leaving a
+    model with fewer classes."""
+    if not facts.get("every_class_required"):
+        return []
+    return [f"{facts['source']}: class '{name}' has no readable images (every file in its folder is corrupt)"
+            for label, name in enumerate(facts.get("class_names", [])) if not per_class.get(label)]
 
 
 def read_facts(examples_uri: str) -> dict:

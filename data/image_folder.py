@@ -38,7 +38,7 @@ def read_image(path: str, size: int = IMAGE_SIZE) -> np.ndarray:
     try:
         with tf.io.gfile.GFile(path, "rb") as f, Image.open(f) as image:
             return np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, tf.errors.OpError) as why:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, tf.errors.OpError) as why:
         raise DataError(f"{path}: not a readable image ({why})") from why
 
 
@@ -98,6 +98,9 @@ def read_raw(raw: RawFiles, size: int = IMAGE_SIZE, strict: bool = False) -> Ima
             images, labels = splits[split_of(numbers[path])]
             images.append(image)
             labels.append(label)
+    for label, (name, _) in enumerate(classes):
+        if not any(label in labels for _, labels in splits.values()):
+            raise DataError(f"{raw.source}: class '{name}' has no readable images (every file in its folder is corrupt)")
     for split, (images, _) in splits.items():
         if not images:
             raise DataError(f"{raw.base}: no readable images for the {split} split")

@@ -36,7 +36,7 @@ def read_photo(path: str, size: int = PHOTO_SIZE) -> np.ndarray:
             left, top = (image.width - side) // 2, (image.height - side) // 2
             return np.asarray(image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC),
                               dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError, tf.errors.OpError) as why:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, tf.errors.OpError) as why:
         raise DataError(f"{path}: not a readable photo ({why})") from why
 
 

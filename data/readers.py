@@ -45,6 +45,8 @@ class ImageReader:
     """Facts shared by the image formats."""
 
     skipped_what = "images"
+    # A class whose every file is unreadable fails the run, as an empty class folder does, instead of vanishing.
+    every_class_required = False
 
     def __init__(self, raw: RawFiles, options: dict, class_names, shape):
         self.raw, self.strict = raw, bool(options.get("strict"))
@@ -56,6 +58,7 @@ class ImageReader:
         if self.max_classes is not None and int(self.max_classes) < len(names):
             names, source = names[:int(self.max_classes)], f"{source}, first {int(self.max_classes)} classes"
         return {"shape": self.shape, "class_names": names, "source": source, "skipped_what": self.skipped_what,
+                "every_class_required": self.every_class_required,
                 "features": {"pixels": "int64", "label": "int64"}}
 
 
@@ -115,6 +118,8 @@ class CifarReader(ImageReader):
 
 class FolderReader(ImageReader):
     """One subfolder of photos per class: one work item per photo; every 5th photo of a class is eval."""
+
+    every_class_required = True
 
     def __init__(self, raw: RawFiles, options: dict):
         from data import image_folder

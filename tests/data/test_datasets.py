@@ -211,6 +211,45 @@ def test_image_folder_resizes_splits_per_class_and_skips_corrupt_images(tmp_path
         image_folder.load_folder(root, size=16, strict=True)
 
 
+def png_header_only(path, width, height):
+    """A PNG whose header declares width x height (what Pillow checks against its decompression-bomb limit when it
+    opens the file), without the pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                + chunk(b"IEND", b""))
+
+
+def _bomb_and_dead_class(root):
+    """A 20000x20000 PNG among the roses, and a 'tulips' class whose every file is corrupt."""
+    png_header_only(os.path.join(root, "roses", "huge.png"), 20000, 20000)
+    os.makedirs(os.path.join(root, "tulips"))
+    for index in range(3):
+        with open(os.path.join(root, "tulips", f"{index}.jpg"), "wb") as f:
+            f.write(b"not a jpeg")
+
+
+def test_image_folder_skips_a_decompression_bomb_and_fails_on_a_class_with_no_readable_image(tmp_path):
+    from data import image_folder
+
+    root = _photo_folder(str(tmp_path / "photos"))
+    _bomb_and_dead_class(root)
+    with pytest.raises(DataError, match="class 'tulips' has no readable images"):
+        image_folder.load_folder(root, size=16)
+    for index in range(3):
+        os.remove(os.path.join(root, "tulips", f"{index}.jpg"))
+    os.rmdir(os.path.join(root, "tulips"))
+    splits = image_folder.load_folder(root, size=16)
+    assert "1 corrupt images skipped" in splits.source and splits.train[0].shape[0] == 8
+    with pytest.raises(DataError, match="huge.png"):
+        image_folder.load_folder(root, size=16, strict=True)
+
+
 def test_image_folder_empty_class_and_missing_dir_are_named(tmp_path):
     from data import image_folder
 

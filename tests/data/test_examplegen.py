@@ -103,6 +103,20 @@ def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path):
         run_examplegen(tmp_path / "b", "image_folder", raw, strict=True)
 
 
+def test_photo_folder_class_with_no_readable_image_fails_and_a_bomb_is_skipped(tmp_path):
+    from data import image_folder
+    from tests.data.test_datasets import _bomb_and_dead_class, _photo_folder
+
+    root = _photo_folder(str(tmp_path / "photos"))
+    _bomb_and_dead_class(root)
+    with pytest.raises(DataError, match="class 'tulips' has no readable images"):
+        run_examplegen(tmp_path / "a", "image_folder", image_folder.raw(root))
+    os.rename(os.path.join(root, "tulips"), str(tmp_path / "tulips-moved"))
+    splits, facts = run_examplegen(tmp_path / "b", "image_folder", image_folder.raw(root))
+    assert "1 corrupt images skipped" in facts["source"] and facts["counts"] == {"train": 8, "eval": 2}
+    assert "every_class_required" not in facts
+
+
 def test_cifar_batches_one_work_item_each_and_a_corrupt_batch_is_named(tmp_path):
     from data import cifar10
     from tests.data.test_datasets import _cifar_batches
