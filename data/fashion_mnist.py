@@ -40,9 +40,9 @@ def _from_keras() -> RawFiles:
 def source_list(data_dir: Optional[str] = None) -> list:
     return [
         sources.Source("data-dir", lambda: idx.given(data_dir, NAME)),
-        sources.Source("cache", lambda: idx.cached(NAME), ready=sources.cached(NAME)),
+        sources.Source("cache", lambda: idx.cached(NAME), ready=lambda: idx.cache_ready(NAME)),
         sources.Source("debian-package", _from_debian_package,
-                       ready=sources.cached("artifacts", f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb"),
+                       ready=sources.artifact_ready(f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb", DEB_SHA256),
                        host="deb.debian.org"),
         sources.Source("keras", _from_keras, host="storage.googleapis.com"),
     ]

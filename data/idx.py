@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data.sources import RawFiles, SourceUnavailable, cache_dir
+from data.sources import CorruptCache, RawFiles, SourceUnavailable, cache_dir
 from dlqos.errors import DataError
 
 # The file names MNIST and Fashion-MNIST both publish.
@@ -114,11 +114,30 @@ def given(data_dir, dataset: str) -> RawFiles:
 
 
 def cached(dataset: str) -> RawFiles:
-    """The cache source: the files a registry artifact or loader left there."""
+    """The cache source: the files a registry artifact or loader left there, their headers checked (a damaged
+    cache is a CorruptCache: removed and rebuilt from the next source, not an error telling users to fix it)."""
     directory = cache_dir(dataset)
-    if not all(os.path.exists(os.path.join(directory, name)) for name in STANDARD_FILES.values()):
+    if not cache_ready(dataset):
         raise SourceUnavailable(f"not in the cache {directory}")
     return raw_from(directory, f"cache {directory}", dataset)
+
+
+def cache_ready(dataset: str) -> bool:
+    """The cache's `ready` probe: False when a file is missing, CorruptCache when one is unreadable, empty or the
+    image and label counts of a split differ."""
+    directory = cache_dir(dataset)
+    paths = {key: os.path.join(directory, name) for key, name in STANDARD_FILES.items()}
+    if not all(os.path.exists(path) for path in paths.values()):
+        return False
+    try:
+        for split in ("train", "eval"):
+            images = idx_dims(paths[f"{split}_images"], IMAGES_MAGIC)[0]
+            labels = idx_dims(paths[f"{split}_labels"], LABELS_MAGIC)[0]
+            if images != labels:
+                raise DataError(f"{paths[f'{split}_labels']}: {labels} labels for {images} images")
+    except DataError as why:
+        raise CorruptCache(directory, str(why).removesuffix("; replace the file")) from why
+    return True
 
 
 def store(splits, dataset: str) -> RawFiles:

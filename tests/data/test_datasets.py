@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -351,3 +352,39 @@ def test_keras_loader_adds_the_channel_axis_and_reports_failures(monkeypatch):
     monkeypatch.setattr(tf_keras.datasets.mnist, "load_data", offline)
     with pytest.raises(sources.SourceUnavailable, match="Keras download failed"):
         sources.keras_images("mnist", tuple("0123456789"), "example.org")
+
+
+def test_a_damaged_idx_cache_is_listed_as_corrupt_then_removed_and_rebuilt(monkeypatch, tmp_path):
+    """A 0-byte file in the cache: `data list` does not call it ready, and the next load (`data fetch`, a run)
+    removes the cached copy and rebuilds it from the next source instead of telling users to fix it."""
+    from data import idx
+    from tests.conftest import write_fashion_like_dir
+
+    monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))
+    cache = sources.cache_dir("fashion_mnist")
+    write_fashion_like_dir(cache, n_train=30, n_eval=10)
+    (tmp_path / "fashion_mnist" / fashion_mnist.FILES["train_labels"]).write_bytes(b"")
+    monkeypatch.setattr(fashion_mnist, "_from_debian_package",
+                        lambda: idx.raw_from(write_fashion_like_dir(cache, 30, 10), "rebuilt", "fashion_mnist"))
+    cache_source = fashion_mnist.source_list()[1]
+    assert cache_source.status().startswith("corrupt (") and "data fetch" in cache_source.status()
+    assert fashion_mnist.load().source == "rebuilt"
+    assert cache_source.status() == "ready offline"
+    assert fashion_mnist.load().source.startswith("cache ")
+
+
+def test_a_damaged_cached_artifact_is_listed_as_corrupt_and_fetched_again(monkeypatch, tmp_path):
+    monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))
+    monkeypatch.setenv("DLQOS_PYPI_INDEX", "http://127.0.0.1:9/simple")  # nothing listens: the re-fetch fails
+    path = tmp_path / "artifacts" / "pkg-1.0.tar.gz"
+    path.parent.mkdir()
+    path.write_bytes(b"")
+    pinned = hashlib.sha256(b"the real bytes").hexdigest()
+    ready = sources.artifact_ready("pkg-1.0.tar.gz", pinned)
+    with pytest.raises(sources.CorruptCache, match="sha256 is not the pinned"):
+        ready()
+    with pytest.raises(sources.SourceUnavailable, match="cannot list pkg"):
+        sources.fetch_pypi_file("pkg", "pkg-1.0.tar.gz", pinned)
+    assert not path.exists() and ready() is False
+    path.write_bytes(b"the real bytes")
+    assert ready() and sources.fetch_pypi_file("pkg", "pkg-1.0.tar.gz", pinned) == str(path)
