@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 from data import DATASETS
 from dlqos.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
                           real_number)
-from dlqos.errors import DlqosError, unwritable_path_error, writable_directory
+from dlqos.errors import DlqosError, read_text_file, unwritable_path_error, writable_directory
 from dlqos.steps import STEPS
 from dlqos.strategy import PRECISIONS, STRATEGIES
 
@@ -433,7 +433,7 @@ def _serve(args) -> int:
     import time
 
     from serving.config import (BATCHING, DEFAULT_BATCH_THREADS, models_config, parse_batching_parameters,
-                                read_models_config)
+                                read_batching_parameters, read_models_config)
     from serving.standin import StandIn
 
     config = read_models_config(args.models_config) if args.models_config else \
@@ -444,9 +444,8 @@ def _serve(args) -> int:
         return EXIT_USAGE
     batching = None
     if args.enable_batching:
-        text = open(args.batching_parameters_file).read() if args.batching_parameters_file else \
-            BATCHING % DEFAULT_BATCH_THREADS
-        batching = parse_batching_parameters(text)
+        batching = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file else \
+            parse_batching_parameters(BATCHING % DEFAULT_BATCH_THREADS)
     standin = StandIn(config, args.host, args.rest_port, args.grpc_port, args.poll_seconds, batching).start()
     print(f"serving {', '.join(c.name for c in config.model_config_list.config)}: REST http://{args.host}:"
           f"{standin.rest_port}  gRPC {args.host}:{standin.grpc_port}  (development stand-in; Ctrl-C stops)"
@@ -464,11 +463,11 @@ def _predict(args) -> int:
 
     from serving.client import RestClient, ServingClientError, named_outputs, request_body
 
-    text = open(args.input[1:]).read() if args.input.startswith("@") else args.input
+    path = args.input[1:] if args.input.startswith("@") else None
     try:
-        instances = json.loads(text)
+        instances = json.loads(read_text_file(path, "--input") if path else args.input)
     except ValueError as why:
-        print(f"dlqos: error: --input is not JSON: {why}", file=sys.stderr)
+        print(f"dlqos: error: --input {path + ' ' if path else ''}is not JSON: {why}", file=sys.stderr)
         return EXIT_USAGE
     try:
         if args.grpc:

@@ -24,6 +24,8 @@ WRITE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 def writable_directory(path: str, what: str) -> str:
     """Create `path` if needed and prove it writable before any work starts: under a read-only root filesystem
     (the Kubernetes Job's) the problem is then one line naming the directory, not a traceback minutes later."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"the {what} {path} is a file, not a directory: choose another directory")
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -40,3 +42,15 @@ def unwritable_path_error(error: OSError) -> "ConfigError | None":
         return None
     return ConfigError(f"cannot write {error.filename}: {error.strerror} (uid {os.getuid()}); mount a writable "
                        "volume there, or point DLQOS_DATA_CACHE / --output-dir / TMPDIR at one")
+
+
+def read_text_file(path: str, flag: str) -> str:
+    """The text of a file a flag names; a missing or unreadable one is one line naming the flag and the file (it
+    used to be 'pipeline failed: FileNotFoundError', exit 1)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as error:
+        raise ConfigError(f"{flag} {path}: cannot read it ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{flag} {path}: not a text file ({error.reason} at byte {error.start})") from None

@@ -12,6 +12,8 @@ from typing import Dict, List, Optional
 
 from google.protobuf import text_format
 
+from dlqos.errors import ConfigError, read_text_file
+
 BATCHING = """max_batch_size { value: 32 }
 batch_timeout_micros { value: 2000 }
 max_enqueued_batches { value: 100 }
@@ -84,11 +86,14 @@ def write_config_files(serving_root: str, out_dir: str, base_path: Optional[str]
     return paths
 
 
-def read_models_config(path: str):
+def read_models_config(path: str, flag: str = "--models-config"):
+    """The ModelServerConfig in a text file; a missing file or a parse error is one line naming both."""
     from tensorflow_serving.config import model_server_config_pb2
 
-    with open(path) as f:
-        return text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    try:
+        return text_format.Parse(read_text_file(path, flag), model_server_config_pb2.ModelServerConfig())
+    except text_format.ParseError as error:
+        raise ConfigError(f"{flag} {path}: not a ModelServerConfig text proto: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,33 @@ class BatchingParameters:
     num_batch_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
 
 
-def parse_batching_parameters(text: str) -> BatchingParameters:
-    """`name { value: N }` fields of a batching_parameters file; tensorflow-serving-api does not ship its proto."""
-    values = {name: int(value) for name, value in re.findall(r"(\w+)\s*\{\s*value:\s*(\d+)\s*\}", text)}
-    return BatchingParameters(**{f.name: values[f.name] for f in fields(BatchingParameters) if f.name in values})
+# One field of a BatchingParameters text proto: `name { value: V }` (the wrapped scalars) or `name: V` (repeated
+# allowed_batch_sizes and the like), V a number, a quoted string or a bool; what matches neither is an error.
+_BATCHING_FIELD = re.compile(r'\s*(\w+)\s*(?:\{\s*value\s*:\s*(-?\d+|"[^"]*"|true|false)\s*\}'
+                             r'|:\s*(-?\d+|"[^"]*"|true|false))\s*')
+
+
+def parse_batching_parameters(text: str, source: str = "batching parameters") -> BatchingParameters:
+    """The fields the stand-in honours from a batching_parameters file (tensorflow-serving-api does not ship its
+    proto). Text that is not a field, or an honoured field without a whole number >= 1, is an error naming the
+    line: TF Serving refuses such a file too, and silently serving with defaults would hide the mistake."""
+    values, position = {}, 0
+    text = re.sub(r"#[^\n]*", "", text)
+    while position < len(text.rstrip()):
+        field_match = _BATCHING_FIELD.match(text, position)
+        if field_match is None:
+            line = text.count("\n", 0, position + len(text[position:]) - len(text[position:].lstrip())) + 1
+            raise ConfigError(f"{source}: line {line}: not a batching parameter: "
+                              f"'{text.splitlines()[line - 1].strip()}' (expected NAME {{ value: N }})")
+        values[field_match.group(1)] = field_match.group(2) or field_match.group(3)
+        position = field_match.end()
+    honoured = {}
+    for name in (f.name for f in fields(BatchingParameters) if f.name in values):
+        if not values[name].isdigit() or int(values[name]) < 1:
+            raise ConfigError(f"{source}: {name} must be a whole number >= 1, got {values[name]}")
+        honoured[name] = int(values[name])
+    return BatchingParameters(**honoured)
+
+
+def read_batching_parameters(path: str, flag: str = "--batching-parameters-file") -> BatchingParameters:
+    return parse_batching_parameters(read_text_file(path, flag), f"{flag} {path}")

@@ -291,3 +291,14 @@ def test_compile_with_flink_puts_the_cluster_runner_args_in_the_spec(tmp_path):
                 "--flink_job_server_jar=", "--parallelism=4"):
         assert arg in text
     assert "LOOPBACK" not in text and "FnApiRunner" not in text
+
+
+@pytest.mark.parametrize("command", [["run", "dense"], ["study", "--steps", "dense"], ["report"]])
+def test_an_output_dir_that_is_a_file_is_one_line_naming_it(command, ran, tmp_path, capsys):
+    blocker = tmp_path / "out"
+    blocker.write_text("not a directory")
+    assert cli.main(command + ["--output-dir", str(blocker)]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and str(blocker) in error[0] and "pipeline failed" not in error[0] and not ran
+    assert command[0] == "report" or f"{blocker} is a file, not a directory" in error[0]
+    assert blocker.read_text() == "not a directory"

@@ -1,5 +1,6 @@
 """Server-side batching in the stand-in: merged calls answer exactly as unbatched ones, errors stay per request."""
 import base64
+import re
 
 import numpy as np
 import pytest
@@ -50,6 +51,22 @@ def requests(count):
 def test_parameters_come_from_the_batching_file_serving_config_writes():
     assert parse_batching_parameters(BATCHING % 4) == BatchingParameters(32, 2000, 4)
     assert parse_batching_parameters("max_batch_size { value: 7 }").batch_timeout_micros == 0  # TF Serving default
+    # TF Serving's other fields (strings, bools, repeated sizes) and comments are accepted, and ignored here
+    assert parse_batching_parameters('# tuned\nthread_pool_name { value: "pool" }\nallowed_batch_sizes: 8\n'
+                                     "pad_variable_length_inputs: true\nmax_batch_size {\n  value: 8\n}\n") == \
+        BatchingParameters(max_batch_size=8)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("max_batch_size { value: 8 }\n\n  max_batch_size = 9", "line 3: not a batching parameter: 'max_batch_size = 9'"),
+    ("num_batch_threads { value: 0 }", "num_batch_threads must be a whole number >= 1, got 0"),
+    ('max_batch_size { value: "big" }', 'max_batch_size must be a whole number >= 1, got "big"'),
+])
+def test_a_malformed_batching_file_is_refused_naming_the_line(text, problem):
+    from dlqos.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(f"batching.config: {problem}")):
+        parse_batching_parameters(text, "batching.config")
 
 
 @pytest.mark.parametrize("client", [rest, grpc])

@@ -121,3 +121,59 @@ def test_predict_names_a_single_output_over_rest_and_grpc(tmp_path, capsys):
         assert json.loads(capsys.readouterr().out) == {"y": [3.5]}
     finally:
         server.stop()
+
+
+def _one_line_error(argv, capsys) -> str:
+    """The single stderr line of a command refused as bad input (exit 2). `serve` runs in a thread on free ports:
+    a server that starts instead of refusing fails the test rather than blocking it."""
+    if argv[0] == "serve":
+        argv = argv + ["--rest-port", "0", "--grpc-port", "0"]
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(cli.main(argv)), daemon=True)
+    thread.start()
+    thread.join(timeout=60)
+    assert codes == [cli.EXIT_USAGE], f"{argv[0]} did not refuse: {capsys.readouterr()}"
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_predict_input_file_that_is_missing_or_not_json_is_named(tmp_path, capsys):
+    missing = tmp_path / "missing.json"
+    error = _one_line_error(["predict", "tiny", "--input", f"@{missing}"], capsys)
+    assert f"--input {missing}: cannot read it (No such file or directory)" in error
+    garbage = tmp_path / "instances.json"
+    garbage.write_text("[[1, 2,")
+    error = _one_line_error(["predict", "tiny", "--input", f"@{garbage}"], capsys)
+    assert f"--input {garbage} is not JSON" in error
+
+
+def test_serve_names_a_missing_batching_file(output, capsys):
+    missing = output / "batching.config"
+    error = _one_line_error(["serve", "--output-dir", str(output), "--enable-batching",
+                             "--batching-parameters-file", str(missing)], capsys)
+    assert f"--batching-parameters-file {missing}" in error and "No such file or directory" in error
+
+
+def test_serve_names_a_malformed_batching_file_and_what_is_wrong(output, capsys):
+    bad = output / "batching.config"
+    bad.write_text("max_batch_size { value: 32 }\nnum_batch_threads: four\n")
+    error = _one_line_error(["serve", "--output-dir", str(output), "--enable-batching",
+                             "--batching-parameters-file", str(bad)], capsys)
+    assert f"--batching-parameters-file {bad}" in error and "line 2" in error and "num_batch_threads: four" in error
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("model_config_list { config { name: 'tiny' base_path: '/m' } ", '1:59 : Expected "}"'),  # unclosed
+    ("model_config_list { config { nme: 'tiny' } }", 'has no field named "nme"'),  # misspelt field
+])
+def test_serve_names_a_malformed_models_config_and_the_parse_error(output, capsys, text, problem):
+    config = output / "models.config"
+    config.write_text(text)
+    error = _one_line_error(["serve", "--models-config", str(config)], capsys)
+    assert f"--models-config {config}" in error and problem in error, error
+
+
+def test_serve_names_a_missing_models_config(tmp_path, capsys):
+    error = _one_line_error(["serve", "--models-config", str(tmp_path / "models.config")], capsys)
+    assert f"--models-config {tmp_path / 'models.config'}" in error and "No such file or directory" in error
