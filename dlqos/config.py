@@ -5,6 +5,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+import typing
 from typing import Mapping, Optional
 
 from dlqos.errors import ConfigError
@@ -99,6 +100,43 @@ def known_fields(cls, values: Mapping, what: str) -> dict:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """A step's model hyper-parameters; each step subclasses it with typed, defaulted fields (steps/__init__.py).
+    --model-param keys and types come from the fields; the Trainer gets as_dict() in custom_config["model"] and
+    run_fn rebuilds the same class with from_dict, so step code reads attributes, not string keys."""
+
+    @classmethod
+    def params(cls) -> dict:
+        """Field name -> type (int, float, str, tuple[int, ...]): what --model-param accepts for this step."""
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+    def as_dict(self) -> dict:
+        """JSON-ready (tuples as lists): custom_config["model"], or a component's parameters."""
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "ModelConfig":
+        """Defaults under `values` (a profile's overrides and --model-param); an unknown key is an error."""
+        values, kinds = known_fields(cls, values, f"{cls.__name__} parameters"), cls.params()
+        return cls(**{key: tuple(value) if typing.get_origin(kinds[key]) is tuple else value
+                      for key, value in values.items()})
+
+
+def parse_param(kind, text: str):
+    """A --model-param value as its field's type; a tuple field takes comma-separated items ("0,20,40,60")."""
+    if typing.get_origin(kind) is tuple:
+        return tuple(typing.get_args(kind)[0](item) for item in text.split(",") if item.strip())
+    return kind(text)
+
+
+def param_type_name(kind) -> str:
+    return f"comma-separated {typing.get_args(kind)[0].__name__}s" if typing.get_origin(kind) is tuple \
+        else kind.__name__
+
+
+@dataclass(frozen=True)
 class Profile:
     """How much data and training a study profile uses for one step (None = the whole split)."""
 
@@ -108,7 +146,7 @@ class Profile:
     batch_size: int = 64
     learning_rate: float = 1e-3
     min_value: Optional[float] = None  # overrides the step gate's absolute floor for this profile
-    model: Mapping = field(default_factory=dict)  # model hyper-parameters for run_fn (custom_config['model'])
+    model: Mapping = field(default_factory=dict)  # overrides of the step's ModelConfig defaults (steps/__init__.py)
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,8 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
     model = {**profile.model, **step.own_params(options.model)}
     check_training_options([step], options)
     if not step.trains:
-        return PipelineConfig(**common, dream={**step.dream, **model, **options.dream, "data_metadata": facts or ""})
+        return PipelineConfig(**common, dream={**step.dream, **step.model.from_dict(model).as_dict(), **options.dream,
+                                               "data_metadata": facts or ""})
     counts = (data_metadata or {}).get("counts", {})
     training = TrainingConfig(
         epochs=options.count("epochs", profile), train_steps=options.train_steps,

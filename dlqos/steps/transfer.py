@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dlqos import training
 from dlqos.errors import ConfigError
+from dlqos.steps import TransferModel
 from dlqos.steps.dense import preprocessing_fn  # noqa: F401  (same pixels -> [0, 1] scaling as step 1)
 
 BACKBONE_INPUT = (224, 224)
-DEFAULTS = {"backbone_weights": "auto", "hub_handle": None, "fine_tune_layers": 0, "fine_tune_epochs": 0}
 
 
 def build_backbone(hub_handle=None, backbone_weights="auto"):
@@ -66,18 +66,20 @@ def run_fn(fn_args):
     import tensorflow_transform as tft
     import tf_keras as keras
 
-    params = training.model_params(training.trainer_config(fn_args), DEFAULTS)
-    image_shape = params["image_shape"]
+    config = training.trainer_config(fn_args)
+    hyper = TransferModel.from_dict(config.model)
     fine_tune = None
-    if params["fine_tune_layers"] and params["fine_tune_epochs"]:
-        if params["hub_handle"]:
+    if hyper.fine_tune_layers and hyper.fine_tune_epochs:
+        if hyper.hub_handle:
             raise ConfigError("fine-tuning unfreezes layers of the Keras MobileNetV2; a TF Hub layer is one frozen "
                               "block: drop hub_handle or the fine_tune_* parameters")
-        fine_tune = (lambda model: unfreeze_top(model, params["fine_tune_layers"]), params["fine_tune_epochs"])
+        fine_tune = (lambda model: unfreeze_top(model, hyper.fine_tune_layers), hyper.fine_tune_epochs)
+    params = training.data_params(config)
+    image_shape = params["image_shape"]
     backbone_source = []  # set when fit() builds the model inside the strategy scope
 
     def build():
-        backbone, source = build_backbone(params["hub_handle"], params["backbone_weights"])
+        backbone, source = build_backbone(hyper.hub_handle, hyper.backbone_weights)
         backbone_source.append(source)
         return build_model(image_shape, params["num_classes"], backbone)
 

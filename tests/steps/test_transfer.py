@@ -86,7 +86,7 @@ def test_fine_tuning_a_hub_layer_is_a_clear_error():
     from dlqos.errors import ConfigError
 
     config = TrainingConfig(epochs=1, model={"hub_handle": "/models/feature_vector", "fine_tune_layers": 2,
-                                             "fine_tune_epochs": 1, "image_shape": [28, 28, 1], "num_classes": 5})
+                                             "fine_tune_epochs": 1})
     fn_args = types.SimpleNamespace(custom_config=config.as_dict())
     with pytest.raises(ConfigError, match="TF Hub layer"):
         transfer.run_fn(fn_args)
