@@ -355,6 +355,7 @@ def _run_options(args, step_names: List[str]):
 
 
 def _run_steps(step_names: List[str], args) -> int:
+    from dlqos.metadata import check_baseline_dataset
     from dlqos.runs import check_store, output_lock, result_json, result_summary, run_step
     from dlqos.strategy import check_strategy
 
@@ -362,6 +363,9 @@ def _run_steps(step_names: List[str], args) -> int:
     check_strategy(options.strategy)  # seconds here, not after data conversion, ExampleGen and Transform
     writable_directory(options.output_dir, "output directory")
     check_store(OutputLayout(options.output_dir).metadata_path)
+    for name in step_names:  # the data the last blessed model was trained on, before any work
+        check_baseline_dataset(OutputLayout(options.output_dir).metadata_path, STEPS[name].pipeline_name,
+                               options.dataset or STEPS[name].dataset)
     with output_lock(options.output_dir):
         results = [run_step(name, options) for name in step_names]
     for result in results:

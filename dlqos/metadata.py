@@ -127,3 +127,33 @@ def _node_execution(store, node_id: str, execution) -> NodeExecution:
         if target is not None and event.artifact_id in artifacts:
             target.setdefault(key, []).append(artifacts[event.artifact_id])
     return result
+
+
+def example_gen_dataset(run: PipelineRun) -> Optional[str]:
+    """The dataset name the run's ExampleGen read (its settings in custom_config), or None (ImportExampleGen)."""
+    import json
+
+    node = next((n for node_id, n in run.nodes.items() if node_id.endswith("ExampleGen")), None)
+    try:
+        settings = json.loads(node.properties["custom_config"])["custom_config"]["value"]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    return settings.get("dataset")
+
+
+def check_baseline_dataset(metadata_path: str, pipeline_name: str, dataset: str) -> None:
+    """Refuse, before any work, a run on another dataset than the last blessed model's: the Evaluator would judge
+    the new model against that baseline on data it was never made for (other shapes or classes: it used to fail
+    after training with a dump of serialized examples; same shapes: a meaningless gate and a served model that
+    silently changes task)."""
+    from dlqos.errors import ConfigError
+
+    if not os.path.isfile(metadata_path) or os.path.getsize(metadata_path) == 0:
+        return
+    blessed = next((run for run in reversed(pipeline_runs(open_store(metadata_path), pipeline_name)) if run.blessed),
+                   None)
+    baseline = example_gen_dataset(blessed) if blessed else None
+    if baseline is not None and baseline != dataset:
+        raise ConfigError(f"{os.path.dirname(metadata_path)} holds a blessed {pipeline_name} model trained on "
+                          f"{baseline} (run {blessed.run_id}), the baseline every new model is gated against; this "
+                          f"run's dataset is {dataset}: use another --output-dir for it")
