@@ -6,7 +6,6 @@ pipelines. Results: <output>/bench/devices.json, read by the study report.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -14,16 +13,16 @@ import sys
 from typing import List
 
 MEASURE = r"""
-import importlib, json, sys, time
+import json, sys, time
 import numpy as np
 import dlqos, tensorflow as tf, tf_keras as keras
+from dlqos.steps import STEPS
 from dlqos.strategy import get_strategy
-step_module, strategy_name, batch, steps, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+step_name, strategy_name, batch, steps, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 strategy = get_strategy(strategy_name)
-module = importlib.import_module(step_module)
 global_batch = batch * strategy.num_replicas_in_sync
 with strategy.scope():
-    model = module.bench_model() if hasattr(module, "bench_model") else module.build_model()
+    model = STEPS[step_name].code().bench_model()
     model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 shape = tuple(100 if d is None else d for d in model.inputs[0].shape[1:])  # sequences: 100 steps
 out_shape = tuple(100 if d is None else d for d in model.outputs[0].shape[1:-1])
@@ -67,13 +66,12 @@ def bench_devices(output_dir: str, steps: List[str], batch: int = 64, steps_per_
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     results = []
     for name in steps:
-        module = importlib.import_module(STEPS[name].module)
-        if not hasattr(module, "build_model"):
-            results.append({"step": name, "skipped": "the step has no trainable model (build_model)"})
+        if not STEPS[name].trains:
+            results.append({"step": name, "skipped": "the step has no trainable model"})
             continue
         for candidate in available_strategies():
             env = dict(os.environ, PYTHONPATH=root, **candidate["env"])
-            done = subprocess.run([sys.executable, "-c", MEASURE, STEPS[name].module, candidate["strategy"],
+            done = subprocess.run([sys.executable, "-c", MEASURE, name, candidate["strategy"],
                                    str(batch), str(steps_per_epoch), str(epochs)],
                                   env=env, capture_output=True, text=True, timeout=1800)
             if done.returncode != 0:

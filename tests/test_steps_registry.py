@@ -4,17 +4,26 @@ from dlqos.errors import ConfigError
 from dlqos.steps import STEPS, get_step
 
 
-def test_every_step_names_importable_code_paths():
-    import importlib
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_every_step_module_provides_its_declared_contract(name):
+    import dataclasses
 
-    for step in STEPS.values():
-        module = importlib.import_module(step.module)
-        if step.trains:
-            assert callable(module.preprocessing_fn) and callable(module.run_fn)
-            assert step.preprocessing_fn == f"{step.module}.preprocessing_fn"
-        else:  # DeepDream: parameters for its component, which calls the module's dream()
-            assert callable(module.dream) and {"backbone", "weights"} <= set(step.dream)
-        assert step.pipeline_name.startswith("dlqos-")
+    from dlqos.config import ModelConfig
+    from dlqos.steps import DreamStepModule, TrainedStepModule
+
+    step = STEPS[name]
+    module = step.code()  # imports it and checks it against the Protocol
+    assert isinstance(module, TrainedStepModule if step.trains else DreamStepModule)
+    assert issubclass(step.model, ModelConfig) and dataclasses.is_dataclass(step.model)
+    if step.trains:
+        assert step.preprocessing_fn == f"{step.module}.preprocessing_fn" and step.run_fn == f"{step.module}.run_fn"
+        assert module.bench_model().count_params() > 0
+    else:  # DeepDream: its component's backbone choice; the rest is DreamModel
+        assert {"backbone", "weights"} <= set(step.dream)
+    assert step.pipeline_name.startswith("dlqos-")
+    contract = "TrainedStepModule" if step.trains else "DreamStepModule"
+    with pytest.raises(ConfigError, match=f"dlqos.errors does not provide {contract}"):
+        dataclasses.replace(step, module="dlqos.errors").code()
 
 
 def test_unknown_step_and_profile_are_config_errors():

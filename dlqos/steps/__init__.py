@@ -5,7 +5,8 @@ Each step's code (preprocessing_fn, model, run_fn, serving signatures) lives in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Sequence
+import importlib
+from typing import Iterable, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
 from dlqos.config import CLASSIFIER_METRICS, GateConfig, ModelConfig, Profile, param_type_name, parse_param
 from dlqos.errors import ConfigError
@@ -47,6 +48,26 @@ class DreamModel(ModelConfig):
     seed: int = 42
 
 
+@runtime_checkable
+class TrainedStepModule(Protocol):
+    """What a trained step's module (Step.module) provides: the Transform and Trainer entry points (run_fn builds
+    the model, fits it, exports its signatures and writes the training record) and the model at the paper's
+    shapes, untrained, for the device benchmark (dlqos bench)."""
+
+    def preprocessing_fn(self, inputs: dict) -> dict: ...
+
+    def run_fn(self, fn_args) -> None: ...
+
+    def bench_model(self): ...
+
+
+@runtime_checkable
+class DreamStepModule(Protocol):
+    """What a step that trains nothing provides: the DeepDream component calls its dream() (components/deepdream.py)."""
+
+    def dream(self, model, pixels, settings) -> list: ...
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -71,6 +92,13 @@ class Step:
     @property
     def trains(self) -> bool:
         return self.dream is None
+
+    def code(self):
+        """The step's module, checked against its contract (imports TensorFlow: call it where the step runs)."""
+        module, contract = importlib.import_module(self.module), TrainedStepModule if self.trains else DreamStepModule
+        if not isinstance(module, contract):
+            raise ConfigError(f"step '{self.name}': {self.module} does not provide {contract.__name__}")
+        return module
 
     @property
     def preprocessing_fn(self) -> str:

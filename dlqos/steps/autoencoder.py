@@ -117,6 +117,9 @@ def save_figures(model, dataset, out_dir: str, noise_factor: float) -> dict:
             "noisy_psnr_db": float(tf.reduce_mean(psnr(clean, noisy)))}
 
 
+bench_model = build_model  # TrainedStepModule: the untrained model at its default shapes (dlqos bench)
+
+
 def run_fn(fn_args):
     """TFX Trainer entry point: fit noisy -> clean, export both signatures, write figures and the record."""
     import tensorflow_transform as tft

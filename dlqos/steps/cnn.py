@@ -34,6 +34,9 @@ def build_model(image_shape=IMAGE_SHAPE, num_classes: int = NUM_CLASSES, dropout
     return keras.Model(inputs, outputs, name="cnn")
 
 
+bench_model = build_model  # TrainedStepModule: the untrained model at its default shapes (dlqos bench)
+
+
 def run_fn(fn_args):
     """TFX Trainer entry point."""
     training.run_image_classifier(fn_args, build_model)

@@ -117,6 +117,9 @@ def export(model, transform_output, vocabulary, export_dir: str) -> None:
                                                         "generate": generate.get_concrete_function()})
 
 
+bench_model = build_model  # TrainedStepModule: the untrained model at its default shapes (dlqos bench)
+
+
 def run_fn(fn_args):
     """TFX Trainer entry point: fit next-character prediction, checkpoint every epoch, export, sample."""
     import tensorflow_transform as tft
