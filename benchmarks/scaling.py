@@ -1,5 +1,5 @@
 """Scaling: the data pipeline's wall time and peak memory at 1x, 4x and 16x data, Beam in-memory vs
-multi-processing (FnApiRunner, 2 workers), side by side in one run.
+multi-processing (FnApiRunner, 2 workers) vs a Flink cluster on 127.0.0.1 (`--modes flink`), side by side.
 
 The data pipeline is `pipeline.pipeline.data_components`: ExampleGen, StatisticsGen, SchemaGen,
 ExampleValidator and Transform as the step's pipeline configures them.
@@ -26,6 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = {
     "in_memory": ["--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"],
     "multi_processing": ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    # a fresh Flink cluster (dlqos.runners.flink_cluster: JobManager + TaskManager, 2 slots) for each size
+    "flink": ["--parallelism=2"],
 }
 
 CHILD = r"""
@@ -57,12 +59,24 @@ print(json.dumps({"seconds": seconds, "components": {n: e.seconds for n, e in ru
 """
 
 
-def measure(size: int, mode: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=ROOT, BENCH_SIZE=str(size), BENCH_BEAM_ARGS=json.dumps(MODES[mode]))
+def run_child(size: int, mode: str, beam_args) -> dict:
+    env = dict(os.environ, PYTHONPATH=ROOT, BENCH_SIZE=str(size), BENCH_BEAM_ARGS=json.dumps(list(beam_args)))
     done = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{mode} at {size} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(size: int, mode: str) -> dict:
+    """One size in one mode; flink: on its own fresh cluster, whose JobManager's and TaskManager's peak RSS
+    (VmHWM) are the workers' memory (the driver's LOOPBACK SDK workers are threads of the driver)."""
+    if mode != "flink":
+        return dict(run_child(size, mode, MODES[mode]), workers_mb=0)
+    from dlqos.runners import beam_args, flink_cluster
+
+    with flink_cluster.FlinkCluster(slots=2) as cluster:
+        result = run_child(size, mode, beam_args("flink", MODES[mode], cluster.master))
+        return dict(result, workers_mb=cluster.peak_rss_mb())
 
 
 def main() -> None:
@@ -72,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     scales = (1, 4, 16)
     print(f"{'mode':17s} {'scale':>5} {'train':>6} {'seconds':>8} {'Transform s':>11} {'StatsGen s':>10} "
-          f"{'peak RSS MB':>11} {'child MB':>9}")
+          f"{'peak RSS MB':>11} {'child MB':>9} {'JM+TM MB':>9}")
     for mode in args.modes:
         times = {}
         for scale in scales:
@@ -80,7 +94,7 @@ def main() -> None:
             times[scale] = r["seconds"]
             print(f"{mode:17s} {scale:>4}x {args.base * scale:>6} {r['seconds']:>8.1f} "
                   f"{r['components'].get('Transform', 0):>11.1f} {r['components'].get('StatisticsGen', 0):>10.1f} "
-                  f"{r['rss_mb']:>11,.0f} {r['children_rss_mb']:>9,.0f}", flush=True)
+                  f"{r['rss_mb']:>11,.0f} {r['children_rss_mb']:>9,.0f} {r['workers_mb']:>9,.0f}", flush=True)
         exponent = math.log(times[16] / times[1]) / math.log(16)
         print(f"{mode:17s} growth exponent 1x->16x: {exponent:.2f}", flush=True)
 

@@ -9,8 +9,12 @@
 # Version skew: the job server is Beam Java 2.62.0, the Python SDK 2.77.0 (uv.lock). Measured to run these
 # pipelines' data components; not a combination Beam supports.
 #
-#   scripts/fetch-flink-job-server.sh         fetch and verify into $CACHE/flink/ (no-op when already verified)
-#   scripts/fetch-flink-job-server.sh --pin   resolve afresh and rewrite jars.sha256 (trust on first use)
+# `cluster` does the same for a Flink 1.19.0 cluster's classpath (scripts/flink-cluster/pom.xml: the modules
+# flink-dist bundles, which Maven Central does not serve as one jar) and writes cluster.jar, the classpath that
+# dlqos/runners/flink_cluster.py starts a JobManager and a TaskManager with.
+#
+#   scripts/fetch-flink-job-server.sh [cluster]         fetch and verify into $CACHE/flink/ (no-op when verified)
+#   scripts/fetch-flink-job-server.sh --pin [cluster]   resolve afresh and rewrite jars.sha256 (trust on first use)
 #
 # Maven and Java live on the host: inside the runtime sandbox (DLQOS_HOST_ROOT set) this runs on the host, the
 # way scripts/podman.sh does; the sandbox sees the result under $DLQOS_HOST_ROOT (dlqos/runners/flink.py).
@@ -19,10 +23,16 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/host.sh"
 run_on_host "${BASH_SOURCE[0]}" "$@"
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/flink-job-server
+PIN=; [ "${1:-}" = --pin ] && { PIN=1; shift; }
+# the set: its pom and lock folder, its cache folder (must match dlqos/runners/flink*.py), its jar and main class
+case "${1:-job-server}" in
+  job-server) SET=flink-job-server SERVER=beam-2.62.0-flink-1.19 JAR=job-server.jar
+              MAIN_CLASS=org.apache.beam.runners.flink.FlinkJobServerDriver ;;
+  cluster) SET=flink-cluster SERVER=flink-1.19.0-cluster JAR=cluster.jar MAIN_CLASS= ;;
+  *) printf "[flink] error: unknown argument '%s' (usage: %s [--pin] [job-server|cluster])\n" "$1" "$0" >&2; exit 2 ;;
+esac
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$SET
 LOCK=$HERE/jars.sha256
-SERVER=beam-2.62.0-flink-1.19   # must match dlqos/runners/flink.py (JOB_SERVER_DIR)
-MAIN_CLASS=org.apache.beam.runners.flink.FlinkJobServerDriver
 if [ "$(id -u)" = 0 ]; then CACHE=${DLQOS_CACHE:-/var/cache/dlqos}; else CACHE=${DLQOS_CACHE:-$HOME/.cache/dlqos}; fi
 DIR=$CACHE/flink/$SERVER
 
@@ -52,27 +62,28 @@ verify() {  # every jar the lock names is there with its sha256, else exit 2 nam
   [ -z "$bad" ] || die "job server jar check failed ($bad); $DIR does not match $LOCK"
 }
 
-pathing_jar() {  # job-server.jar: a manifest naming the main class and, as Class-Path, exactly the locked jars
-  python3 - "$DIR/job-server.jar" "$MAIN_CLASS" "$LOCK" <<'PY'
+pathing_jar() {  # $JAR: a manifest naming the main class (if any) and, as Class-Path, exactly the locked jars
+  python3 - "$DIR/$JAR" "$MAIN_CLASS" "$LOCK" <<'PY'
 import sys, zipfile
 out, main, lock = sys.argv[1:]
 class_path = "Class-Path: " + " ".join(line.split()[1] for line in open(lock) if line.strip())
 lines = [class_path[i:i + 70] for i in range(0, len(class_path), 70)]  # manifest lines: 72 bytes at most
-manifest = "Manifest-Version: 1.0\r\nMain-Class: " + main + "\r\n" + "\r\n ".join(lines) + "\r\n\r\n"
+main = "Main-Class: " + main + "\r\n" if main else ""
+manifest = "Manifest-Version: 1.0\r\n" + main + "\r\n ".join(lines) + "\r\n\r\n"
 with zipfile.ZipFile(out + ".tmp", "w") as jar:
     jar.writestr("META-INF/MANIFEST.MF", manifest)
 PY
-  mv "$DIR/job-server.jar.tmp" "$DIR/job-server.jar"
+  mv "$DIR/$JAR.tmp" "$DIR/$JAR"
 }
 
-case "${1:-}" in
-  --pin) pin ;;
-  "") [ "$(cat "$DIR/.verified" 2>/dev/null)" = "$(lock_hash)" ] && [ -f "$DIR/job-server.jar" ] \
-        && { log "$DIR is in place (verified against $LOCK)"; exit 0; }
-      rm -f "$DIR/.verified"; resolve "$DIR/lib" ;;
-  *) die "unknown argument '$1' (usage: $0 [--pin])" ;;
-esac
+if [ -n "$PIN" ]; then
+  pin
+else
+  [ "$(cat "$DIR/.verified" 2>/dev/null)" = "$(lock_hash)" ] && [ -f "$DIR/$JAR" ] \
+    && { log "$DIR is in place (verified against $LOCK)"; exit 0; }
+  rm -f "$DIR/.verified"; resolve "$DIR/lib"
+fi
 verify
 pathing_jar
 lock_hash > "$DIR/.verified"
-log "verified $(wc -l < "$LOCK") jars; job server: $DIR/job-server.jar"
+log "verified $(wc -l < "$LOCK") jars; $DIR/$JAR"

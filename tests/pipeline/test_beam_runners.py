@@ -96,3 +96,5 @@ def test_the_lock_pins_the_runner_library_and_its_closure_by_sha256():
     entries = [line.split() for line in open(lock) if line.strip()]
     assert len(entries) > 100 and all(len(digest) == 64 and name.startswith("lib/") for digest, name in entries)
     assert any(name.startswith("lib/org.apache.beam.beam-runners-flink-1.19-2.62.0") for _, name in entries)
+    cluster = os.path.join(os.path.dirname(lock), "..", "flink-cluster", "jars.sha256")
+    assert "lib/org.apache.flink.flink-runtime-1.19.0.jar" in open(cluster).read()  # the job server's Flink release
