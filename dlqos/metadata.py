@@ -14,6 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 _STATES = {v: k for k, v in metadata_store_pb2.Execution.State.items()}
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 _INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+FINAL_NODES = ("Pusher", "DeepDream")  # a step's run has finished when its last node has
 
 
 def open_store(path: str) -> metadata_store.MetadataStore:
@@ -63,6 +64,16 @@ class PipelineRun:
         return None if blessing is None else bool(custom_property(blessing, "blessed"))
 
     @property
+    def status(self) -> str:
+        """'finished' (its last node, Pusher or DeepDream, completed), 'failed at NODE' (an execution FAILED), or
+        'interrupted' (killed or still running: neither finished nor failed)."""
+        failed = sorted(node_id for node_id, node in self.nodes.items() if node.state == "FAILED")
+        if failed:
+            return f"failed at {', '.join(failed)}"
+        done = any(self.nodes[n].state in ("COMPLETE", "CACHED") for n in FINAL_NODES if n in self.nodes)
+        return "finished" if done else "interrupted"
+
+    @property
     def pushed_to(self) -> Optional[str]:
         pusher = self.nodes.get("Pusher")
         pushed = pusher.output("pushed_model") if pusher else None
@@ -104,6 +115,12 @@ def execution_counts(store: metadata_store.MetadataStore, pipeline_name: str) ->
             counts.setdefault(node_id, {}).setdefault(node.state, 0)
             counts[node_id][node.state] += 1
     return counts
+
+
+def served_run(runs: List[PipelineRun]) -> Optional[PipelineRun]:
+    """The newest run whose pushed version is still in the serving directory: the model TF Serving serves now
+    (it serves the newest version), whatever the runs after it did."""
+    return next((run for run in reversed(runs) if run.pushed_to and os.path.isdir(run.pushed_to)), None)
 
 
 def latest_run(store: metadata_store.MetadataStore, pipeline_name: str) -> Optional[PipelineRun]:

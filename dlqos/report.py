@@ -40,6 +40,8 @@ class StepReport:
     thresholds: List[dict] = field(default_factory=list)
     component_seconds: Dict[str, float] = field(default_factory=dict)
     images: List[str] = field(default_factory=list)  # PNG artifacts the step wrote beside training.json
+    status: str = "finished"  # PipelineRun.status: finished, failed at NODE, interrupted
+    served: Optional[str] = None  # the run whose model is served now and where, when not this one ("none")
 
     @property
     def overall(self) -> Dict[str, float]:
@@ -56,9 +58,10 @@ def collect(output_dir: str) -> List[StepReport]:
     store = metadata.open_store(layout.metadata_path)
     reports = []
     for step in STEPS.values():
-        run = metadata.latest_run(store, step.pipeline_name)
-        if run is None:
+        runs = metadata.pipeline_runs(store, step.pipeline_name)
+        if not runs:
             continue
+        run, served = runs[-1], metadata.served_run(runs)
         trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
         model = trainer.output("model") if trainer else None
         if "DeepDream" in run.nodes:  # trains nothing: its record is the DeepDream artifact's dreams.json
@@ -72,6 +75,7 @@ def collect(output_dir: str) -> List[StepReport]:
             if model else None,
             component_seconds={node: execution.seconds for node, execution in run.nodes.items()},
             images=sorted(glob.glob(os.path.join(model.uri, "*.png"))) if model else [],
+            status=run.status, served=_served(run, served, step),
         )
         if evaluation:
             report.slices = slice_metrics(evaluation.uri)
@@ -79,6 +83,14 @@ def collect(output_dir: str) -> List[StepReport]:
             report.thresholds = gate_thresholds(evaluation.uri)
         reports.append(report)
     return reports
+
+
+def _served(latest: metadata.PipelineRun, served: Optional[metadata.PipelineRun], step: Step) -> Optional[str]:
+    """Which run's model TF Serving serves, said beside a latest run that is not it (None: it is, or nothing is
+    pushed by this step)."""
+    if not step.trains or served is latest:
+        return None
+    return f"run {served.run_id} ({served.pushed_to})" if served else "none"
 
 
 def _read_json(path: str) -> Optional[dict]:
@@ -198,7 +210,7 @@ def _cell(name: str, value):
 
 def step_summary_rows(reports: List[StepReport]) -> List[list]:
     header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "paper accuracy is", "gate metric (eval)",
-              "value", "parameters", "paper parameters", "train s", "blessed", "pushed"]
+              "value", "parameters", "paper parameters", "train s", "blessed", "pushed", "latest run", "served model"]
     rows = [header]
     for r in reports:
         params = (r.training or {}).get("parameters", {}).get("total")
@@ -208,7 +220,9 @@ def step_summary_rows(reports: List[StepReport]) -> List[list]:
                      accuracy_note(r.step.name) or None, gate_metric,
                      r.overall.get(gate_metric), params,
                      paper.get("parameters", {}).get("total"), (r.training or {}).get("train_seconds"),
-                     {True: "yes", False: "NO"}.get(r.blessed, "—"), "yes" if r.pushed_to else "no"])
+                     {True: "yes", False: "NO"}.get(r.blessed, "—"), "yes" if r.pushed_to else "no",
+                     r.status if r.status == "finished" else r.status.upper(),
+                     r.served or ("this run" if r.pushed_to else None)])
     return rows
 
 
@@ -496,9 +510,11 @@ def render(output_dir: str) -> dict:
     for r in reports:
         verdict = {True: "BLESSED", False: "NOT blessed", None: "not evaluated"}[r.blessed]
         add_section(f"Step {r.step.paper_step}: {r.step.name} — {r.step.title}",
-                    text=f"Run {r.run_id}: {verdict}; "
+                    text=(f"Latest run {r.run_id}: {r.status.upper()}; " if r.status != "finished" else
+                          f"Run {r.run_id}: ") + f"{verdict}; "
                          + (f"pushed to {r.pushed_to}" if r.pushed_to else "nothing pushed")
-                         + f"; baseline: {r.baseline_model or 'none (first blessed model)'}.", level=2)
+                         + f"; baseline: {r.baseline_model or 'none (first blessed model)'}"
+                         + (f". Served now: {r.served}." if r.served else "."), level=2)
         params = (r.training or {}).get("parameters")
         if params:
             paper_params = PAPER.get(r.step.name, {}).get("parameters", {})

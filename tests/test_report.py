@@ -70,3 +70,42 @@ def test_paper_training_accuracy_is_labelled_as_such_beside_our_eval_accuracy(si
     bar_labels = [text.get_text() for text in figure.axes[1].texts]
     assert "training" in bar_labels and "test" in bar_labels
     assert "eval" in figure.axes[1].get_legend().get_texts()[0].get_text()
+
+
+def _run(run_id: str, states: dict, pushed_to=None):
+    """A PipelineRun as ML Metadata gives it: each node's last execution state; a Pusher output when pushed."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from dlqos import metadata
+
+    nodes = {node: metadata.NodeExecution(node, state, 1.0) for node, state in states.items()}
+    if pushed_to:
+        pushed = metadata_store_pb2.Artifact()
+        pushed.custom_properties["pushed"].int_value = 1
+        pushed.custom_properties["pushed_destination"].string_value = pushed_to
+        nodes["Pusher"].outputs["pushed_model"] = [pushed]
+    return metadata.PipelineRun("dlqos-dense", run_id, nodes)
+
+
+def test_a_failed_or_interrupted_latest_run_is_marked_and_the_served_run_named(tmp_path):
+    from dlqos import metadata
+
+    version = tmp_path / "serving" / "dense" / "7"
+    version.mkdir(parents=True)
+    done = {"ExampleGen": "COMPLETE", "Trainer": "COMPLETE", "Evaluator": "COMPLETE", "Pusher": "COMPLETE"}
+    served = _run("r1", done, pushed_to=str(version))
+    gone = _run("r2", done, pushed_to=str(tmp_path / "serving" / "dense" / "8"))  # version since removed
+    failed = _run("r3", {"ExampleGen": "COMPLETE", "Trainer": "FAILED"})
+    killed = _run("r4", {"ExampleGen": "COMPLETE", "Trainer": "COMPLETE", "Evaluator": "RUNNING"})
+    between = _run("r5", {"ExampleGen": "COMPLETE", "Trainer": "COMPLETE"})  # killed between two components
+    assert [r.status for r in (served, failed, killed, between)] == [
+        "finished", "failed at Trainer", "interrupted", "interrupted"]
+    assert metadata.served_run([served, gone, failed, killed]) is served
+    assert metadata.served_run([failed]) is None
+    assert report._served(killed, served, STEPS["dense"]) == f"run r1 ({version})"
+    assert report._served(served, served, STEPS["dense"]) is None and report._served(failed, None, STEPS["dense"]) == "none"
+    latest = step_report("dense")
+    latest.status, latest.served, latest.blessed = "failed at Trainer", f"run r1 ({version})", None
+    header, row = report.step_summary_rows([latest])
+    assert row[header.index("latest run")] == "FAILED AT TRAINER"
+    assert row[header.index("served model")] == f"run r1 ({version})"

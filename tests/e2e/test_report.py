@@ -71,3 +71,11 @@ def test_html_renders_in_headless_chromium_without_console_errors(report, tmp_pa
                       or "Failed to load resource" in line]
     assert console_errors == []
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+
+
+def test_the_served_run_is_named_beside_a_latest_run_that_is_not_it(report, dense_study):
+    """The crippled third run finished but was not pushed: the second run's model is the one served."""
+    second, third = dense_study["runs"][1:]
+    assert f"Run {third.run_id}: NOT blessed; nothing pushed" in report["markdown"]
+    assert f"Served now: run {second.run_id} ({second.pushed_to})." in report["markdown"]
+    assert f"| finished | run {second.run_id} ({second.pushed_to}) |" in report["markdown"]
