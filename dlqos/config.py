@@ -245,6 +245,9 @@ class GateConfig:
     higher_is_better: bool = True
     min_value: Optional[float] = 0.5  # lower bound if higher is better, else upper bound
     max_regression: float = 0.01  # how much worse than the last blessed model is still blessed
+    # The fewest eval examples a verdict may rest on (TFMA's example_count must reach it): 2 examples once blessed a
+    # one-class model with accuracy 1.0.
+    min_examples: int = 50
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from dlqos.config import GateConfig, PipelineConfig, TrainingConfig
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA: the gate metric with an absolute bound and a bounded regression vs the last blessed model."""
+    """TFMA: the gate metric with an absolute bound and a bounded regression vs the last blessed model, and at least
+    gate.min_examples evaluated examples."""
     gate: GateConfig = config.gate
     gate_name = _metric_module(gate.metric)[0]
     direction = tfma.MetricDirection.HIGHER_IS_BETTER if gate.higher_is_better else tfma.MetricDirection.LOWER_IS_BETTER
@@ -27,13 +28,15 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     )
     # The gate applies to the overall slice; per-label slices are reported, not gated.
     gated = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=overall_threshold)]
+    enough = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": gate.min_examples})))]
+    thresholds = {gate_name: gated, "ExampleCount": enough}
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=config.eval_signature, label_key=config.label_key,
                                     prediction_key=config.prediction_key)],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in config.slice_features],
         metrics_specs=[tfma.MetricsSpec(metrics=[
-            tfma.MetricConfig(class_name=name, module=module,
-                              per_slice_thresholds=gated if name == gate_name else None)
+            tfma.MetricConfig(class_name=name, module=module, per_slice_thresholds=thresholds.get(name))
             for name, module in [("ExampleCount", None)] + [_metric_module(m) for m in config.metrics]
         ])],
     )

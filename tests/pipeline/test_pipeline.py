@@ -74,7 +74,10 @@ def test_gate_on_overall_slice_with_value_and_change_thresholds():
     assert config.model_specs[0].signature_name == "serving_default"
     assert config.model_specs[0].label_key == "label"
     gated = [m for m in config.metrics_specs[0].metrics if m.per_slice_thresholds]
-    assert [m.class_name for m in gated] == ["SparseCategoricalAccuracy"]
+    assert [m.class_name for m in gated] == ["ExampleCount", "SparseCategoricalAccuracy"]
+    enough = gated.pop(0).per_slice_thresholds[0]  # too few eval examples is no verdict: not blessed
+    assert list(enough.slicing_specs) == [config_pb2.SlicingSpec()]
+    assert enough.threshold.value_threshold.lower_bound.value == GateConfig().min_examples == 50
     threshold = gated[0].per_slice_thresholds[0]
     assert list(threshold.slicing_specs) == [config_pb2.SlicingSpec()]
     assert threshold.threshold.value_threshold.lower_bound.value == 0.8
@@ -86,7 +89,7 @@ def test_gate_on_overall_slice_with_value_and_change_thresholds():
 def test_lower_is_better_gate_uses_upper_bound():
     config = eval_config(_config(gate=GateConfig(metric="SparseCategoricalCrossentropy", higher_is_better=False,
                                                  min_value=0.5, max_regression=0.1)))
-    gated = [m for m in config.metrics_specs[0].metrics if m.per_slice_thresholds][0]
+    gated = [m for m in config.metrics_specs[0].metrics if m.per_slice_thresholds][1]
     threshold = gated.per_slice_thresholds[0].threshold
     assert gated.class_name == "SparseCategoricalCrossentropy"
     assert threshold.value_threshold.upper_bound.value == 0.5
