@@ -258,9 +258,9 @@ def write_training_record(fn_args, record: dict) -> Optional[str]:
 
 @contextlib.contextmanager
 def worker_export_dir(strategy_name: str, export_dir: str):
-    """Where this worker saves the model: export_dir on the chief; elsewhere a temporary directory removed
-    afterwards. Every worker must save (saving a distributed model runs collective ops), one may write it:
-    the Keras multi-worker save pattern."""
+    """Where this worker writes the model (or the figures beside it): export_dir on the chief; elsewhere a
+    temporary directory removed afterwards. Every worker must save (saving a distributed model runs collective
+    ops), one may write it: the Keras multi-worker save pattern. Every step's run_fn exports through it."""
     if is_chief(strategy_name):
         yield export_dir
         return

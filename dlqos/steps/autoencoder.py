@@ -137,10 +137,11 @@ def run_fn(fn_args):
                                  metrics=lambda: [keras.metrics.MeanSquaredError(name="mse")],
                                  dataset_map=noisy_to_clean)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    export(model, transform_output, fn_args.serving_model_dir, noise_factor)
+    with training.worker_export_dir(config.strategy, fn_args.serving_model_dir) as export_dir:
+        export(model, transform_output, export_dir, noise_factor)
     evaluation = training.input_dataset(fn_args, fn_args.eval_files, transform_output, 64, 0,
                                         materialized=config.materialize_transform)
-    out_dir = training.model_artifact_dir(fn_args)
-    tf.io.gfile.makedirs(out_dir)
-    record["denoising"] = {"noise_factor": noise_factor, **save_figures(model, evaluation, out_dir, noise_factor)}
+    with training.worker_export_dir(config.strategy, training.model_artifact_dir(fn_args)) as out_dir:
+        tf.io.gfile.makedirs(out_dir)
+        record["denoising"] = {"noise_factor": noise_factor, **save_figures(model, evaluation, out_dir, noise_factor)}
     training.write_training_record(fn_args, record)

@@ -134,10 +134,11 @@ def run_fn(fn_args):
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=lambda: [],
         label_key="targets",
         callbacks=[keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True)])
-    export(model, tft.TFTransformOutput(fn_args.transform_output), vocabulary, fn_args.serving_model_dir)
-    sample = tf.saved_model.load(fn_args.serving_model_dir).signatures["generate"](
-        prompt=tf.constant(["ROMEO:"]), num_chars=tf.constant([200]), temperature=tf.constant([1.0]),
-        seed=tf.constant([42], tf.int64))["text"][0].numpy().decode("utf-8")
+    with training.worker_export_dir(config.strategy, fn_args.serving_model_dir) as export_dir:
+        export(model, tft.TFTransformOutput(fn_args.transform_output), vocabulary, export_dir)
+        sample = tf.saved_model.load(export_dir).signatures["generate"](
+            prompt=tf.constant(["ROMEO:"]), num_chars=tf.constant([200]), temperature=tf.constant([1.0]),
+            seed=tf.constant([42], tf.int64))["text"][0].numpy().decode("utf-8")
     record["sample"] = {"prompt": "ROMEO:", "temperature": 1.0, "seed": 42, "text": sample}
     record["perplexity"] = float(tf.exp(record["history"]["val_loss"][-1]))
     training.write_training_record(fn_args, record)

@@ -87,6 +87,7 @@ def run_fn(fn_args):
                                  metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                                  fine_tune=fine_tune)
     record["backbone"] = backbone_source[-1]
-    training.export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), fn_args.serving_model_dir,
-                               image_shape, params["class_names"])
+    with training.worker_export_dir(config.strategy, fn_args.serving_model_dir) as export_dir:
+        training.export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), export_dir,
+                                   image_shape, params["class_names"])
     training.write_training_record(fn_args, record)

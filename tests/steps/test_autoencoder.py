@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -49,3 +51,16 @@ def test_the_noise_factor_model_param_reaches_the_trainer(transform_data, tmp_pa
     autoencoder.run_fn(fn_args)
     with open(tmp_path / "model" / TRAINING_RECORD) as f:
         assert json.load(f)["denoising"]["noise_factor"] == 0.15
+
+
+def test_a_worker_that_is_not_the_chief_writes_nothing(transform_data, tmp_path, monkeypatch):
+    """Under multi_worker_mirrored every worker runs run_fn; only the chief may write the model, the figures and
+    the record (others save into scratch directories), or workers overwrite each other's files."""
+    from dlqos import training
+
+    monkeypatch.setattr(training, "is_chief", lambda strategy_name: False)
+    config = pipeline_training(transform_data, "autoencoder", epochs=1, batch_size=12, strategy="cpu")
+    fn_args = trainer_fn_args(transform_data, config, str(tmp_path))
+    autoencoder.run_fn(fn_args)
+    written = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / "model") for f in files]
+    assert written == []
