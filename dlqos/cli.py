@@ -119,9 +119,19 @@ def _model_param(text: str) -> tuple:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dlqos", description=__doc__.split("\n")[0],
-                                     epilog="Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 model not blessed.")
+                     epilog="Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 model not blessed.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_parsers(commands)
+    _add_compare_parser(commands)
+    _add_compile_parser(commands)
+    _add_serving_parsers(commands)
+    _add_bench_parser(commands)
+    _add_data_parser(commands)
+    return parser
 
+
+def _add_run_parsers(commands) -> None:
+    """`dlqos steps`, `run`, `study` and `report`: the local study."""
     steps = commands.add_parser("steps", help="list the study's steps", description="List the study's steps.")
     steps.set_defaults(handler=_list_steps)
 
@@ -142,14 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(study)
     study.set_defaults(handler=_study)
 
-    _add_compare_parser(commands)
-
     report = commands.add_parser("report", help="re-render the study report from ML Metadata",
                                  description="Render <output>/report/index.html and REPORT.md from ML Metadata "
                                              "and pipeline artifacts alone.")
     report.add_argument("--output-dir", default="runs/local", help="the study's output directory")
     report.set_defaults(handler=_report)
 
+
+def _add_compile_parser(commands) -> None:
+    """`dlqos compile`: Kubeflow Pipelines specs that start from the raw data."""
     compile_ = commands.add_parser(
         "compile", help="compile step pipelines for Kubeflow Pipelines (v2 spec JSON)",
         description="Compile with KubeflowV2DagRunner. Each spec's ExampleGen reads the raw dataset files from "
@@ -178,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_runner_options(compile_, "with --runner flink: the cluster's JobManager REST address (required)")
     compile_.set_defaults(handler=_compile)
 
+
+def _add_serving_parsers(commands) -> None:
+    """`dlqos serving-config`, `serve` and `predict`: TF Serving's files, the stand-in, a client."""
     serving_config = commands.add_parser(
         "serving-config", help="write models.config, batching and monitoring files for TF Serving",
         description="Write <output>/serving-config/{models.config,batching.config,monitoring.config} for the "
@@ -218,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--timeout", type=float, default=10.0)
     predict.set_defaults(handler=_predict)
 
+
+def _add_bench_parser(commands) -> None:
+    """`dlqos bench`: the benchmarks the report reads."""
     bench = commands.add_parser("bench", help="benchmarks the study report reads",
                                 description="Benchmarks whose results the study report reads.")
     bench_kinds = bench.add_subparsers(dest="kind", required=True, metavar="KIND")
@@ -230,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     devices.add_argument("--steps-per-epoch", type=_count, default=20)
     devices.set_defaults(handler=_bench_devices)
 
+
+def _add_data_parser(commands) -> None:
+    """`dlqos data list|fetch`: the datasets' sources and the cache."""
     data = commands.add_parser("data", help="datasets: list their sources, fetch into the cache or a data root",
                                description="The datasets the steps read and where each can come from.")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -245,7 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--to", metavar="DIR_OR_BUCKET", help="copy the raw files to DIR_OR_BUCKET/NAME/ (a local "
                        "directory, gs:// or s3://): the data root of `dlqos compile --data-root`")
     fetch.set_defaults(handler=_data_fetch)
-    return parser
 
 
 def _data_list(args) -> int:
