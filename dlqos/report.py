@@ -475,97 +475,124 @@ ACCURACY_NOTE = ("Accuracy (eval) is ours: TFMA on the eval split of the data th
                  "which accuracy it is and on what data.")
 
 
+class _Document:
+    """The report's two renderings, built section by section side by side: HTML (images inline) and Markdown
+    (images written to img/)."""
+
+    def __init__(self, output_dir: str, report_dir: str):
+        self.report_dir, self.image_dir = report_dir, os.path.join(report_dir, "img")
+        os.makedirs(self.image_dir, exist_ok=True)
+        self.html_parts = [f"<h1>dlqos study report</h1><p>Output: <code>{html.escape(output_dir)}</code>. "
+                           "Every number below is read from ML Metadata and the pipeline artifacts.</p>"]
+        self.md_parts = ["# dlqos study report", "", f"Output: `{output_dir}`. Every number is read from ML "
+                         "Metadata and the pipeline artifacts.", ""]
+
+    def add_section(self, title: str, rows: Optional[List[list]] = None, png: Optional[bytes] = None,
+                    image_name: str = "", text: str = "", level: int = 3) -> None:
+        self.html_parts.append(f"<h{level}>{html.escape(title)}</h{level}>")
+        self.md_parts.extend([f"{'#' * level} {title}", ""])
+        if text:
+            self.html_parts.append(f"<p>{html.escape(text)}</p>")
+            self.md_parts.extend([text, ""])
+        if rows:
+            self.html_parts.append(_html_table(rows))
+            self.md_parts.extend([_md_table(rows), ""])
+        if png:
+            self.html_parts.append(_img(png, title))
+            with open(os.path.join(self.image_dir, image_name), "wb") as f:
+                f.write(png)
+            self.md_parts.extend([f"![{title}](img/{image_name})", ""])
+
+    def write(self) -> tuple:
+        """(index.html, REPORT.md) paths."""
+        html_path = os.path.join(self.report_dir, "index.html")
+        with open(html_path, "w") as f:
+            f.write(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>dlqos study report</title>"
+                    f"<style>{STYLE}</style></head><body>{''.join(self.html_parts)}</body></html>")
+        md_path = os.path.join(self.report_dir, "REPORT.md")
+        with open(md_path, "w") as f:
+            f.write("\n".join(self.md_parts))
+        return html_path, md_path
+
+
 def render(output_dir: str) -> dict:
     """Render both report files; returns {'html': path, 'markdown': path, 'steps': [names]}."""
     output_dir = os.path.abspath(output_dir)
     reports = collect(output_dir)
-    report_dir = os.path.join(output_dir, "report")
-    image_dir = os.path.join(report_dir, "img")
-    os.makedirs(image_dir, exist_ok=True)
-    html_parts = [f"<h1>dlqos study report</h1><p>Output: <code>{html.escape(output_dir)}</code>. "
-                  "Every number below is read from ML Metadata and the pipeline artifacts.</p>"]
-    md_parts = ["# dlqos study report", "", f"Output: `{output_dir}`. Every number is read from ML Metadata "
-                "and the pipeline artifacts.", ""]
-
-    def add_section(title: str, rows: Optional[List[list]] = None, png: Optional[bytes] = None,
-                    image_name: str = "", text: str = "", level: int = 3) -> None:
-        html_parts.append(f"<h{level}>{html.escape(title)}</h{level}>")
-        md_parts.extend([f"{'#' * level} {title}", ""])
-        if text:
-            html_parts.append(f"<p>{html.escape(text)}</p>")
-            md_parts.extend([text, ""])
-        if rows:
-            html_parts.append(_html_table(rows))
-            md_parts.extend([_md_table(rows), ""])
-        if png:
-            html_parts.append(_img(png, title))
-            with open(os.path.join(image_dir, image_name), "wb") as f:
-                f.write(png)
-            md_parts.extend([f"![{title}](img/{image_name})", ""])
-
+    document = _Document(output_dir, os.path.join(output_dir, "report"))
+    add_section = document.add_section
     add_section("Growth across the steps", step_summary_rows(reports), growth_plot(reports), "growth.png", level=2,
                 text=ACCURACY_NOTE)
     add_section("Loss functions compared (paper's NN1/NN2 rows, then our classifiers)",
                 loss_comparison_rows(reports), level=2)
     for r in reports:
-        verdict = {True: "BLESSED", False: "NOT blessed", None: "not evaluated"}[r.blessed]
-        add_section(f"Step {r.step.paper_step}: {r.step.name} — {r.step.title}",
-                    text=(f"Latest run {r.run_id}: {r.status.upper()}; " if r.status != "finished" else
-                          f"Run {r.run_id}: ") + f"{verdict}; "
-                         + (f"pushed to {r.pushed_to}" if r.pushed_to else "nothing pushed")
-                         + f"; baseline: {r.baseline_model or 'none (first blessed model)'}"
-                         + (f". Served now: {r.served}." if r.served else "."), level=2)
-        params = (r.training or {}).get("parameters")
-        if params:
-            paper_params = PAPER.get(r.step.name, {}).get("parameters", {})
-            add_section(f"{r.step.name}: parameters", [["", "total", "trainable", "non-trainable"],
-                        ["ours", params["total"], params["trainable"], params["non_trainable"]],
-                        ["paper", paper_params.get("total"), paper_params.get("trainable"),
-                         paper_params.get("non_trainable")]])
-        history = history_plot(r)
-        if history:
-            epochs = r.training.get("epoch_seconds", [])
-            add_section(f"{r.step.name}: training history", png=history, image_name=f"{r.step.name}-history.png",
-                        text=f"{len(epochs)} epochs, {sum(epochs):.1f} s of training, "
-                             f"{r.training.get('examples_per_second', 0):,.0f} examples/s, strategy "
-                             f"{r.training.get('strategy')} ({r.training.get('replicas')} replica(s)).")
-        if r.slices:
-            add_section(f"{r.step.name}: TFMA evaluation by slice", slice_rows(r))
-        if r.validation is not None:
-            rows = [["metric", "threshold"]] + [[t["metric"], json.dumps({k: v for k, v in t.items()
-                                                                          if k != "metric"})] for t in r.thresholds]
-            failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in r.validation["failures"]) or "none"
-            add_section(f"{r.step.name}: gate", rows,
-                        text=f"Validation {'passed' if r.validation['ok'] else 'FAILED'}; failures: {failures}.")
-        extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation", "backbone")}
-        if extras and r.step.trains:
-            add_section(f"{r.step.name}: evaluation recorded by the Trainer",
-                        [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, _cell(kk or k, vv)]
-                                                  for k, v in extras.items()
-                                                  for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])])
-        sample = (r.training or {}).get("sample")
-        if sample:
-            add_section(f"{r.step.name}: generated text", text=f"prompt {sample['prompt']!r}, temperature "
-                        f"{sample['temperature']}, seed {sample['seed']}: {sample['text']}")
-        if not r.step.trains and r.training:
-            add_section(f"{r.step.name}: dream loss per step", dream_rows(r.training),
-                        text=f"Backbone {r.training['backbone']} ({r.training['weights']}), layers "
-                             f"{', '.join(r.training['layers'])}; the paper used InceptionV3 (mixed3, mixed5).")
-        for path in r.images:
-            with open(path, "rb") as f:
-                add_section(f"{r.step.name}: {os.path.basename(path)[:-4].replace('_', ' ')}", png=f.read(),
-                            image_name=f"{r.step.name}-{os.path.basename(path)}")
-        add_section(f"{r.step.name}: pipeline components (wall seconds from ML Metadata)",
-                    [["component", "seconds"]] + [[k, v] for k, v in sorted(r.component_seconds.items())])
+        _add_step_sections(r, add_section)
     add_environment_section(reports, add_comparison_sections(output_dir, add_section), add_section)
     devices = device_rows(output_dir)
     add_section("Device comparison", devices, level=2, text="" if devices else
                 f"No device benchmark in {os.path.join(output_dir, DEVICE_BENCH)}.")
-    html_path = os.path.join(report_dir, "index.html")
-    with open(html_path, "w") as f:
-        f.write(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>dlqos study report</title>"
-                f"<style>{STYLE}</style></head><body>{''.join(html_parts)}</body></html>")
-    md_path = os.path.join(report_dir, "REPORT.md")
-    with open(md_path, "w") as f:
-        f.write("\n".join(md_parts))
+    html_path, md_path = document.write()
     return {"html": html_path, "markdown": md_path, "steps": [r.step.name for r in reports]}
+
+
+def _run_line(r) -> str:
+    """The step's latest run: its state, blessing, what was pushed, the baseline and the model served now."""
+    verdict = {True: "BLESSED", False: "NOT blessed", None: "not evaluated"}[r.blessed]
+    return ((f"Latest run {r.run_id}: {r.status.upper()}; " if r.status != "finished" else f"Run {r.run_id}: ")
+            + f"{verdict}; " + (f"pushed to {r.pushed_to}" if r.pushed_to else "nothing pushed")
+            + f"; baseline: {r.baseline_model or 'none (first blessed model)'}"
+            + (f". Served now: {r.served}." if r.served else "."))
+
+
+def _add_step_sections(r, add_section) -> None:
+    """One step's sections: its run, parameters, history, TFMA slices and gate, then what the Trainer or the
+    DeepDream component recorded, figures and component times."""
+    add_section(f"Step {r.step.paper_step}: {r.step.name} — {r.step.title}", text=_run_line(r), level=2)
+    params = (r.training or {}).get("parameters")
+    if params:
+        paper_params = PAPER.get(r.step.name, {}).get("parameters", {})
+        add_section(f"{r.step.name}: parameters", [["", "total", "trainable", "non-trainable"],
+                    ["ours", params["total"], params["trainable"], params["non_trainable"]],
+                    ["paper", paper_params.get("total"), paper_params.get("trainable"),
+                     paper_params.get("non_trainable")]])
+    history = history_plot(r)
+    if history:
+        epochs = r.training.get("epoch_seconds", [])
+        add_section(f"{r.step.name}: training history", png=history, image_name=f"{r.step.name}-history.png",
+                    text=f"{len(epochs)} epochs, {sum(epochs):.1f} s of training, "
+                         f"{r.training.get('examples_per_second', 0):,.0f} examples/s, strategy "
+                         f"{r.training.get('strategy')} ({r.training.get('replicas')} replica(s)).")
+    if r.slices:
+        add_section(f"{r.step.name}: TFMA evaluation by slice", slice_rows(r))
+    if r.validation is not None:
+        rows = [["metric", "threshold"]] + [[t["metric"], json.dumps({k: v for k, v in t.items()
+                                                                      if k != "metric"})] for t in r.thresholds]
+        failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in r.validation["failures"]) or "none"
+        add_section(f"{r.step.name}: gate", rows,
+                    text=f"Validation {'passed' if r.validation['ok'] else 'FAILED'}; failures: {failures}.")
+    _add_recorded_sections(r, add_section)
+    add_section(f"{r.step.name}: pipeline components (wall seconds from ML Metadata)",
+                [["component", "seconds"]] + [[k, v] for k, v in sorted(r.component_seconds.items())])
+
+
+def _add_recorded_sections(r, add_section) -> None:
+    """What the step's own record holds beyond the common fields: Trainer measures, a text sample, dream losses,
+    and the figures saved beside the model."""
+    extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation", "backbone")}
+    if extras and r.step.trains:
+        add_section(f"{r.step.name}: evaluation recorded by the Trainer",
+                    [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, _cell(kk or k, vv)]
+                                              for k, v in extras.items()
+                                              for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])])
+    sample = (r.training or {}).get("sample")
+    if sample:
+        add_section(f"{r.step.name}: generated text", text=f"prompt {sample['prompt']!r}, temperature "
+                    f"{sample['temperature']}, seed {sample['seed']}: {sample['text']}")
+    if not r.step.trains and r.training:
+        add_section(f"{r.step.name}: dream loss per step", dream_rows(r.training),
+                    text=f"Backbone {r.training['backbone']} ({r.training['weights']}), layers "
+                         f"{', '.join(r.training['layers'])}; the paper used InceptionV3 (mixed3, mixed5).")
+    for path in r.images:
+        with open(path, "rb") as f:
+            add_section(f"{r.step.name}: {os.path.basename(path)[:-4].replace('_', ' ')}", png=f.read(),
+                        image_name=f"{r.step.name}-{os.path.basename(path)}")
