@@ -24,6 +24,7 @@ from dlqos.environment import environment
 from dlqos.errors import ConfigError
 from dlqos.optimizers import add_l2_penalty, build_optimizer, describe
 from dlqos.strategy import get_strategy, is_chief, precision_policy
+from serving.wire import CLASSIFY_METHOD
 
 TRAINING_RECORD = "training.json"  # written beside Format-Serving in the Trainer's model artifact
 LABEL_KEY = "label"
@@ -271,7 +272,6 @@ def worker_export_dir(strategy_name: str, export_dir: str):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"  # TF Serving's Classify API serves only this method name
 
 
 def export_classifier(model: keras.Model, transform_output: tft.TFTransformOutput, export_dir: str,

@@ -28,7 +28,7 @@ import tensorflow as tf
 from dlqos.errors import ConfigError
 from serving.config import BatchingParameters
 from serving.registry import ModelRegistry
-from serving.wire import (ServingError, columnar_inputs, columnar_response, metadata_json, proto_json, row_inputs,
+from serving.wire import (CLASSIFY_METHOD, ServingError, columnar_inputs, columnar_response, metadata_json, proto_json, row_inputs,
                           row_response, tensor_from_json, tensor_from_proto)
 
 log = logging.getLogger("dlqos.serve")
@@ -230,7 +230,6 @@ def metadata(registry: ModelRegistry, model: str, version, label):
     return response
 
 
-CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 
 def signature_defs(registry: ModelRegistry, model: str, version: int) -> dict:

@@ -13,6 +13,9 @@ import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format
 
+# TF Serving's Classify API serves only signatures with this method name (the exporter sets it, the stand-in checks).
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+
 
 class ServingError(Exception):
     """A request TF Serving would refuse: `status` is the REST status (400 INVALID_ARGUMENT, 404 NOT_FOUND...)."""

@@ -23,9 +23,9 @@ ALLOWED = {
     "base": set(),
     "data": {"base"},
     "serving": {"base"},
-    "lib": {"base", "data"},
+    "lib": {"base", "data", "serving"},  # the Trainer exports in TF Serving's terms (serving.wire.CLASSIFY_METHOD)
     "components": {"base", "data", "serving", "lib"},
-    "pipeline": {"base", "data", "components", "lib"},
+    "pipeline": {"base", "data", "serving", "components", "lib"},
     "app": {"base", "data", "serving", "lib", "components", "pipeline"},
 }
 # dlqos.DreamImages: the class path TFX's Kubeflow entrypoint imports for the DeepDream artifact, loaded on first
