@@ -8,6 +8,7 @@ signature reuse the Transform graph unchanged. The output directory appears only
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -62,33 +63,45 @@ class ImageSplits:
                            source=f"{self.source}, first {count} classes")
 
 
-def write_image_examples(splits: ImageSplits, out_dir: str, max_train: Optional[int] = None,
-                         max_eval: Optional[int] = None) -> dict:
-    """Write the first max_train / max_eval examples of each split; returns the dataset metadata."""
-    import tensorflow as tf
-
-    splits.validate()
+@contextlib.contextmanager
+def staged_directory(out_dir: str):
+    """A hidden sibling directory to write into; it replaces out_dir only when the block completes, and is removed
+    if it fails or is interrupted, so a reader never sees half-written examples."""
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
     try:
-        counts = {}
-        for split, limit in (("train", max_train), ("eval", max_eval)):
-            images, labels = getattr(splits, split)
-            count = len(images) if limit is None else min(limit, len(images))
-            counts[split] = count
-            _write_split(tf, images[:count], labels[:count], os.path.join(staging, split))
-        metadata = {"shape": list(splits.train[0].shape[1:]), "class_names": list(splits.class_names),
-                    "counts": counts, "source": splits.source, "features": {"pixels": "int64", "label": "int64"}}
-        with open(os.path.join(staging, METADATA_FILE), "w") as f:
-            json.dump(metadata, f, indent=2)
+        yield staging
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_metadata(directory: str, metadata: dict) -> dict:
+    with open(os.path.join(directory, METADATA_FILE), "w") as f:
+        json.dump(metadata, f, indent=2)
     return metadata
+
+
+def write_image_examples(splits: ImageSplits, out_dir: str, max_train: Optional[int] = None,
+                         max_eval: Optional[int] = None) -> dict:
+    """Write the first max_train / max_eval examples of each split; returns the dataset metadata."""
+    import tensorflow as tf
+
+    splits.validate()
+    with staged_directory(out_dir) as staging:
+        counts = {}
+        for split, limit in (("train", max_train), ("eval", max_eval)):
+            images, labels = getattr(splits, split)
+            count = len(images) if limit is None else min(limit, len(images))
+            counts[split] = count
+            _write_split(tf, images[:count], labels[:count], os.path.join(staging, split))
+        return _write_metadata(staging, {
+            "shape": list(splits.train[0].shape[1:]), "class_names": list(splits.class_names), "counts": counts,
+            "source": splits.source, "features": {"pixels": "int64", "label": "int64"}})
 
 
 def _write_split(tf, images: np.ndarray, labels: np.ndarray, directory: str) -> None:
@@ -124,10 +137,7 @@ def write_text_examples(corpus, out_dir: str, max_train: Optional[int] = None, m
     vocabulary = corpus.vocabulary()
     index = {char: i for i, char in enumerate(vocabulary)}
     window = SEQUENCE_LENGTH + 1
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
-    try:
+    with staged_directory(out_dir) as staging:
         limits = {"train": max_train, "eval": max_eval}
         counts = {"train": 0, "eval": 0}
         options = tf.io.TFRecordOptions(compression_type="GZIP")
@@ -147,17 +157,9 @@ def write_text_examples(corpus, out_dir: str, max_train: Optional[int] = None, m
             counts[split] += 1
         for writer in writers.values():
             writer.close()
-        metadata = {"format": "text", "sequence_length": SEQUENCE_LENGTH, "vocabulary": vocabulary,
-                    "counts": counts, "source": corpus.source, "features": {"ids": "int64"}}
-        with open(os.path.join(staging, METADATA_FILE), "w") as f:
-            json.dump(metadata, f, indent=2)
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return metadata
+        return _write_metadata(staging, {"format": "text", "sequence_length": SEQUENCE_LENGTH,
+                                         "vocabulary": vocabulary, "counts": counts, "source": corpus.source,
+                                         "features": {"ids": "int64"}})
 
 
 def write_examples(data, out_dir: str, max_train: Optional[int] = None, max_eval: Optional[int] = None) -> dict:
