@@ -64,6 +64,12 @@ def save_grid(record: dict, folder: str) -> None:
     plt.close(figure)
 
 
+def _int_list(value) -> tuple:
+    """A List[int] parameter as ints: the local runner passes a list, TFX's Kubeflow V2 executor the list's JSON text
+    ('[0, 20, 40, 60]': found by running the compiled spec's task, tests/platform/test_image.py)."""
+    return tuple(int(item) for item in (json.loads(value) if isinstance(value, str) else value))
+
+
 @tfx.dsl.components.component
 def DeepDream(
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
@@ -97,7 +103,7 @@ def DeepDream(
     from dlqos.steps import deepdream
     from dlqos.training import parameter_counts
 
-    settings = deepdream.DreamSettings(steps=steps, checkpoints=tuple(checkpoints), step_size=step_size,
+    settings = deepdream.DreamSettings(steps=steps, checkpoints=_int_list(checkpoints), step_size=step_size,
                                        octaves=octaves, octave_scale=octave_scale, tile_size=tile_size, seed=seed)
     with tf.io.gfile.GFile(data_metadata or os.path.join(examples.uri, "dataset.json")) as f:
         shape = json.load(f)["shape"]
