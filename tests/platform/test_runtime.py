@@ -69,7 +69,10 @@ def sandboxed(tmp_path):
     # unshare and bash exec into runtime.sh: the Popen's pid is runtime.sh's, as a supervisor would see it.
     argv = ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", f'{mounts}; exec "$@"', "mount",
             RUNTIME]
-    return argv, dict(env=env, cwd=ROOT, text=True, start_new_session=True)
+    # Default signal dispositions, as a supervisor gives its children: an ignored SIGHUP (pytest under nohup)
+    # stays ignored across exec and bash cannot trap it.
+    return argv, dict(env=env, cwd=ROOT, text=True, start_new_session=True,
+                      preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
 
 
 def _start_sleeper(sandboxed, marker):
