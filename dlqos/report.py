@@ -6,82 +6,32 @@ Writes <output>/report/index.html (self-contained: plots embedded as PNG data UR
 from __future__ import annotations
 
 import base64
-import glob
 import html
 import io
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from components.deepdream import DREAMS_FILE
 from dlqos import compare, metadata
 from dlqos.compare import metric_name
 from dlqos.config import OPTIMIZERS, OutputLayout
 from dlqos.paper import LOSS_TABLE_PAPER, PAPER, accuracy_note, loss_table
+from dlqos.runs import StepRun, read_json, read_step_run
 from dlqos.steps import STEPS, Step
-from dlqos.training import TRAINING_RECORD
 
 DEVICE_BENCH = os.path.join("bench", "devices.json")
 
 
-@dataclass
-class StepReport:
-    step: Step
-    run_id: str
-    blessed: Optional[bool]
-    pushed_to: Optional[str]
-    baseline_model: Optional[str]
-    model_dir: Optional[str]
-    training: Optional[dict]
-    slices: Dict[str, Dict[str, float]] = field(default_factory=dict)
-    validation: Optional[dict] = None
-    thresholds: List[dict] = field(default_factory=list)
-    component_seconds: Dict[str, float] = field(default_factory=dict)
-    images: List[str] = field(default_factory=list)  # PNG artifacts the step wrote beside training.json
-    status: str = "finished"  # PipelineRun.status: finished, failed at NODE, interrupted
-    served: Optional[str] = None  # the run whose model is served now and where, when not this one ("none")
-
-    @property
-    def overall(self) -> Dict[str, float]:
-        from dlqos.evaluation import OVERALL
-
-        return self.slices.get(OVERALL, {})
-
-
-def collect(output_dir: str) -> List[StepReport]:
+def collect(output_dir: str) -> List[StepRun]:
     """The latest run of every registered step found in the output's ML Metadata store."""
-    from dlqos.evaluation import gate_thresholds, slice_metrics, validation
-
-    layout = OutputLayout(os.path.abspath(output_dir))
-    store = metadata.open_store(layout.metadata_path)
+    store = metadata.open_store(OutputLayout(os.path.abspath(output_dir)).metadata_path)
     reports = []
     for step in STEPS.values():
         runs = metadata.pipeline_runs(store, step.pipeline_name)
-        if not runs:
-            continue
-        run, served = runs[-1], metadata.served_run(runs)
-        trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
-        model = trainer.output("model") if trainer else None
-        if "DeepDream" in run.nodes:  # trains nothing: its record is the DeepDream artifact's dreams.json
-            model = run.nodes["DeepDream"].output("dreams")
-        evaluation = evaluator.output("evaluation") if evaluator else None
-        baseline = (evaluator.inputs.get("baseline_model") or [None])[0] if evaluator else None
-        report = StepReport(
-            step=step, run_id=run.run_id, blessed=run.blessed, pushed_to=run.pushed_to,
-            baseline_model=baseline.uri if baseline else None, model_dir=model.uri if model else None,
-            training=_read_json(os.path.join(model.uri, TRAINING_RECORD if step.trains else DREAMS_FILE))
-            if model else None,
-            component_seconds={node: execution.seconds for node, execution in run.nodes.items()},
-            images=sorted(glob.glob(os.path.join(model.uri, "*.png"))) if model else [],
-            status=run.status, served=_served(run, served, step),
-        )
-        if evaluation:
-            report.slices = slice_metrics(evaluation.uri)
-            report.validation = validation(evaluation.uri)
-            report.thresholds = gate_thresholds(evaluation.uri)
-        reports.append(report)
+        if runs:
+            reports.append(read_step_run(runs[-1], step, _served(runs[-1], metadata.served_run(runs), step)))
     return reports
 
 
@@ -91,13 +41,6 @@ def _served(latest: metadata.PipelineRun, served: Optional[metadata.PipelineRun]
     if not step.trains or served is latest:
         return None
     return f"run {served.run_id} ({served.pushed_to})" if served else "none"
-
-
-def _read_json(path: str) -> Optional[dict]:
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 # ------------------------------------------------------------------------------------------ plots
@@ -114,12 +57,12 @@ def _figure_png(draw) -> bytes:
     return buffer.getvalue()
 
 
-def _history_keys(report: StepReport) -> list:
+def _history_keys(report: StepRun) -> list:
     history = (report.training or {}).get("history") or {}
     return [(k, f"val_{k}") for k in ("loss", "accuracy") if k in history]
 
 
-def history_figure(report: StepReport, plt):
+def history_figure(report: StepRun, plt):
     """Loss vs val_loss and accuracy vs val_accuracy over epochs (the paper's figures 1-4); epochs are whole
     numbers, so the x axis ticks only integers."""
     from matplotlib.ticker import MaxNLocator
@@ -140,15 +83,15 @@ def history_figure(report: StepReport, plt):
     return figure
 
 
-def history_plot(report: StepReport) -> Optional[bytes]:
+def history_plot(report: StepRun) -> Optional[bytes]:
     return _figure_png(lambda plt: history_figure(report, plt)) if _history_keys(report) else None
 
 
-def _growth_rows(reports: List[StepReport]) -> List[StepReport]:
+def _growth_rows(reports: List[StepRun]) -> List[StepRun]:
     return [r for r in reports if r.training and r.training.get("parameters")]
 
 
-def growth_figure(reports: List[StepReport], plt):
+def growth_figure(reports: List[StepRun], plt):
     """Parameters (log scale) and final accuracy across the study's steps, ours beside the paper's; each paper
     bar is labelled with the kind of accuracy it is (training, test...); step names go on two small lines so
     that six of them fit side by side under each panel."""
@@ -175,11 +118,11 @@ def growth_figure(reports: List[StepReport], plt):
     return figure
 
 
-def growth_plot(reports: List[StepReport]) -> Optional[bytes]:
+def growth_plot(reports: List[StepRun]) -> Optional[bytes]:
     return _figure_png(lambda plt: growth_figure(reports, plt)) if _growth_rows(reports) else None
 
 
-def _accuracy(report: StepReport) -> Optional[float]:
+def _accuracy(report: StepRun) -> Optional[float]:
     return report.overall.get("sparse_categorical_accuracy")
 
 
@@ -208,7 +151,7 @@ def _cell(name: str, value):
     return value
 
 
-def step_summary_rows(reports: List[StepReport]) -> List[list]:
+def step_summary_rows(reports: List[StepRun]) -> List[list]:
     header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "paper accuracy is", "gate metric (eval)",
               "value", "parameters", "paper parameters", "train s", "blessed", "pushed", "latest run", "served model"]
     rows = [header]
@@ -235,7 +178,7 @@ def dream_rows(dreams: dict) -> List[list]:
             + [["paper (InceptionV3)"] + [paper.get(step) for step in steps]])
 
 
-def loss_comparison_rows(reports: List[StepReport]) -> List[list]:
+def loss_comparison_rows(reports: List[StepRun]) -> List[list]:
     """The paper's NN1/NN2 table recomputed, then the same three measures on our classifiers."""
     computed = loss_table()
     rows = [["model", "classification error", "mean squared error", "cross-entropy", "source"]]
@@ -253,7 +196,7 @@ def loss_comparison_rows(reports: List[StepReport]) -> List[list]:
     return rows
 
 
-def slice_rows(report: StepReport) -> List[list]:
+def slice_rows(report: StepRun) -> List[list]:
     names = sorted({name for metrics in report.slices.values() for name in metrics})
     rows = [["slice"] + names]
     for slice_name in sorted(report.slices, key=lambda s: (s != "Overall", s)):
@@ -262,7 +205,7 @@ def slice_rows(report: StepReport) -> List[list]:
 
 
 def device_rows(output_dir: str) -> Optional[List[list]]:
-    data = _read_json(os.path.join(output_dir, DEVICE_BENCH))
+    data = read_json(os.path.join(output_dir, DEVICE_BENCH))
     records = data.get("results") if isinstance(data, dict) else data
     if not records:
         return None
@@ -403,7 +346,7 @@ COMPARISON_NOTE = ("Each variant is one optimizer with one seed, trained and eva
 
 
 # ------------------------------------------------------------------------------------------ environment
-def environment_rows(reports: List[StepReport], comparisons: List[Comparison]) -> List[list]:
+def environment_rows(reports: List[StepRun], comparisons: List[Comparison]) -> List[list]:
     """Per run shown, the seeds, library versions and machine its Trainer recorded: a step's latest run, and
     each compared step's variants (one row per distinct environment). Older records lack them: 'not recorded'."""
     from dlqos.environment import describe_machine, describe_versions
@@ -431,7 +374,7 @@ def _environment_key(training: Optional[dict]) -> str:
     return json.dumps((training or {}).get("environment") or {}, sort_keys=True)
 
 
-def add_environment_section(reports: List[StepReport], comparisons: List[Comparison], add_section) -> None:
+def add_environment_section(reports: List[StepRun], comparisons: List[Comparison], add_section) -> None:
     rows = environment_rows(reports, comparisons)
     if len(rows) > 1:
         add_section("Seeds, versions and machine of the runs shown", rows, level=2, text=ENVIRONMENT_NOTE)

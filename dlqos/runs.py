@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import json
 import logging
 import os
 import pathlib
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from data.tfrecords import METADATA_FILE
 from dlqos.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig,
@@ -94,17 +95,33 @@ def check_training_options(steps: Sequence[Step], options: RunOptions) -> None:
                               f"{', '.join(takers)}")
 
 
-@dataclass(frozen=True)
-class StepResult:
-    step: str
+@dataclass
+class StepRun:
+    """A step's run read back from ML Metadata and the artifacts it wrote: what `dlqos run` prints and what the
+    report renders."""
+
+    step: Step
     run_id: str
     blessed: Optional[bool]
     pushed_to: Optional[str]
-    model_dir: Optional[str]
-    evaluation_dir: Optional[str]
-    metrics: dict
     baseline_model: Optional[str]
+    model_dir: Optional[str]  # the Trainer's model artifact
+    training: Optional[dict]  # the step's record: training.json beside the model, or DeepDream's dreams.json
     dreams_dir: Optional[str] = None  # DeepDream's output artifact (steps that train nothing)
+    evaluation_dir: Optional[str] = None
+    slices: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    validation: Optional[dict] = None
+    thresholds: List[dict] = field(default_factory=list)
+    component_seconds: Dict[str, float] = field(default_factory=dict)
+    images: List[str] = field(default_factory=list)  # PNG artifacts the step wrote beside its record
+    status: str = "finished"  # PipelineRun.status: finished, failed at NODE, interrupted
+    served: Optional[str] = None  # the run whose model is served now and where, when not this one ("none")
+
+    @property
+    def overall(self) -> Dict[str, float]:
+        from dlqos.evaluation import OVERALL
+
+        return self.slices.get(OVERALL, {})
 
     @property
     def training_record(self) -> Optional[str]:
@@ -188,7 +205,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
     )
 
 
-def run_step(step_name: str, options: RunOptions) -> StepResult:
+def run_step(step_name: str, options: RunOptions) -> StepRun:
     from pipeline import local_runner
 
     step = get_step(step_name)
@@ -246,38 +263,56 @@ def output_lock(output_dir: str):
         yield
 
 
-def step_result(metadata_path: str, step: Step) -> StepResult:
+def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
+    """The step's run (a metadata.PipelineRun) with what its artifacts hold: the record, TFMA's slices and gate,
+    the figures. served: the report's note on the run served now."""
+    from components.deepdream import DREAMS_FILE
+    from dlqos.evaluation import gate_thresholds, slice_metrics, validation
+    from dlqos.training import TRAINING_RECORD
+
+    trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
+    model = trainer.output("model") if trainer else None
+    dreams = run.nodes["DeepDream"].output("dreams") if "DeepDream" in run.nodes else None
+    evaluation = evaluator.output("evaluation") if evaluator else None
+    # The Resolver is inlined into the Evaluator's inputs: the baseline is what the Evaluator read.
+    baseline = (evaluator.inputs.get("baseline_model") or [None])[0] if evaluator else None
+    written = dreams.uri if dreams else model.uri if model else None
+    record = os.path.join(written, DREAMS_FILE if dreams else TRAINING_RECORD) if written else None
+    return StepRun(
+        step=step, run_id=run.run_id, blessed=run.blessed, pushed_to=run.pushed_to,
+        baseline_model=baseline.uri if baseline else None, model_dir=model.uri if model else None,
+        training=read_json(record) if record else None, dreams_dir=dreams.uri if dreams else None,
+        evaluation_dir=evaluation.uri if evaluation else None,
+        slices=slice_metrics(evaluation.uri) if evaluation else {},
+        validation=validation(evaluation.uri) if evaluation else None,
+        thresholds=gate_thresholds(evaluation.uri) if evaluation else [],
+        component_seconds={node: execution.seconds for node, execution in run.nodes.items()},
+        images=sorted(glob.glob(os.path.join(written, "*.png"))) if written else [],
+        status=run.status, served=served)
+
+
+def read_json(path: str) -> Optional[dict]:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def step_result(metadata_path: str, step: Step) -> StepRun:
     from dlqos import metadata
-    from dlqos.evaluation import OVERALL, slice_metrics
 
     run = metadata.latest_run(metadata.open_store(metadata_path), step.pipeline_name)
     if run is None:
         raise RuntimeError(f"no run of {step.pipeline_name} recorded in {metadata_path}")
-    trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
-    model = trainer.output("model") if trainer else None
-    evaluation = evaluator.output("evaluation") if evaluator else None
-    # The Resolver is inlined into the Evaluator's inputs: the baseline is what the Evaluator read.
-    baseline = (evaluator.inputs.get("baseline_model") or [None])[0] if evaluator else None
-    dreams = run.nodes["DeepDream"].output("dreams") if "DeepDream" in run.nodes else None
-    return StepResult(
-        step=step.name,
-        run_id=run.run_id,
-        blessed=run.blessed,
-        pushed_to=run.pushed_to,
-        model_dir=model.uri if model else None,
-        evaluation_dir=evaluation.uri if evaluation else None,
-        metrics=slice_metrics(evaluation.uri).get(OVERALL, {}) if evaluation else {},
-        baseline_model=baseline.uri if baseline else None,
-        dreams_dir=dreams.uri if dreams else None,
-    )
+    return read_step_run(run, step)
 
 
-def result_summary(result: StepResult) -> str:
-    lines = [f"{result.step}: run {result.run_id}: "
+def result_summary(result: StepRun) -> str:
+    lines = [f"{result.step.name}: run {result.run_id}: "
              + ("BLESSED and pushed" if result.pushed_to else "NOT blessed, nothing pushed" if result.blessed is False
                 else "finished")]
-    if result.metrics:
-        lines.append("  metrics:   " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.metrics.items())))
+    if result.overall:
+        lines.append("  metrics:   " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.overall.items())))
     if result.evaluation_dir:
         lines.append(f"  evaluation (TFMA): {result.evaluation_dir}")
     if result.training_record:
@@ -291,5 +326,9 @@ def result_summary(result: StepResult) -> str:
     return "\n".join(lines)
 
 
-def result_json(result: StepResult) -> str:
-    return json.dumps({**result.__dict__, "training_record": result.training_record}, indent=2)
+def result_json(result: StepRun) -> str:
+    return json.dumps({"step": result.step.name, "run_id": result.run_id, "blessed": result.blessed,
+                       "pushed_to": result.pushed_to, "model_dir": result.model_dir,
+                       "evaluation_dir": result.evaluation_dir, "metrics": result.overall,
+                       "baseline_model": result.baseline_model, "dreams_dir": result.dreams_dir,
+                       "training_record": result.training_record}, indent=2)

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from dlqos import cli
+from dlqos.steps import STEPS
 from tests.conftest import write_fashion_like_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,8 +121,8 @@ def ran(monkeypatch):
 
     def run_step(name, options):
         calls.append((name, options))
-        return runs.StepResult(step=name, run_id="r", blessed=True, pushed_to=None, model_dir=None,
-                               evaluation_dir=None, metrics={}, baseline_model=None)
+        return runs.StepRun(step=STEPS[name], run_id="r", blessed=True, pushed_to=None, baseline_model=None,
+                            model_dir=None, training=None)
 
     monkeypatch.setattr(runs, "run_step", run_step)
     return calls

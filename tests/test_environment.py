@@ -9,7 +9,7 @@ from importlib.metadata import version
 import pytest
 import tensorflow as tf
 
-from dlqos import compare, environment, report
+from dlqos import compare, environment, report, runs
 from dlqos.steps import STEPS
 
 
@@ -51,9 +51,9 @@ def test_report_rows_group_the_runs_by_environment():
     record without an environment (not recorded)."""
     here = environment.environment()
     there = {**here, "machine": {**here["machine"], "cpu": "Another CPU"}}
-    run = report.StepReport(step=STEPS["dense"], run_id="r1", blessed=True, pushed_to=None, baseline_model=None,
+    run = runs.StepRun(step=STEPS["dense"], run_id="r1", blessed=True, pushed_to=None, baseline_model=None,
                             model_dir=None, training=_record(42, here))
-    old = report.StepReport(step=STEPS["cnn"], run_id="r2", blessed=True, pushed_to=None, baseline_model=None,
+    old = runs.StepRun(step=STEPS["cnn"], run_id="r2", blessed=True, pushed_to=None, baseline_model=None,
                             model_dir=None, training={"history": {}})
     variants = [compare.Variant(name=compare.variant_name("adam", seed), optimizer="adam", seed=seed, run_id="c",
                                 settings={}, training=_record(seed, env))

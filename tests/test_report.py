@@ -7,16 +7,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from dlqos import report  # noqa: E402
+from dlqos import report, runs  # noqa: E402
 from dlqos.evaluation import OVERALL  # noqa: E402
 from dlqos.paper import PAPER  # noqa: E402
 from dlqos.steps import STEPS  # noqa: E402
 
 
-def step_report(name: str, epochs: int = 7, examples: float = 1000.0) -> report.StepReport:
+def step_report(name: str, epochs: int = 7, examples: float = 1000.0) -> runs.StepRun:
     history = {"loss": [1.0 / (e + 1) for e in range(epochs)], "val_loss": [1.2 / (e + 1) for e in range(epochs)],
                "accuracy": [0.5 + e / 20 for e in range(epochs)], "val_accuracy": [0.5 + e / 25 for e in range(epochs)]}
-    return report.StepReport(
+    return runs.StepRun(
         step=STEPS[name], run_id="run-1", blessed=True, pushed_to=None, baseline_model=None, model_dir=None,
         training={"parameters": {"total": 2561 * (STEPS[name].paper_step ** 4), "trainable": 1, "non_trainable": 0},
                   "history": history, "train_seconds": 12.5},
