@@ -19,7 +19,7 @@ from dlqos.compare import metric_name
 from dlqos.config import OPTIMIZERS, OutputLayout
 from dlqos.paper import LOSS_TABLE_PAPER, PAPER, accuracy_note, loss_table
 from dlqos.runs import StepRun, read_json, read_step_run
-from dlqos.steps import STEPS, Step
+from dlqos.steps import DREAM_LOSSES, MEASURE, STEPS, TEXT_SAMPLE, Step
 
 DEVICE_BENCH = os.path.join("bench", "devices.json")
 
@@ -519,22 +519,23 @@ def _add_step_sections(r, add_section) -> None:
 
 
 def _add_recorded_sections(r, add_section) -> None:
-    """What the step's own record holds beyond the common fields: Trainer measures, a text sample, dream losses,
-    and the figures saved beside the model."""
-    extras = {k: v for k, v in (r.training or {}).items() if k in ("denoising", "perplexity", "evaluation", "backbone")}
-    if extras and r.step.trains:
+    """What the step's own record holds beyond the common fields, as the step declares it (Step.reports): Trainer
+    measures, a text sample, dream losses; then the figures saved beside the model."""
+    record = r.training or {}
+    shown = {kind: [key for key in record if r.step.reports.get(key) == kind]
+             for kind in (MEASURE, TEXT_SAMPLE, DREAM_LOSSES)}
+    if shown[MEASURE]:
         add_section(f"{r.step.name}: evaluation recorded by the Trainer",
                     [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, _cell(kk or k, vv)]
-                                              for k, v in extras.items()
+                                              for k, v in ((k, record[k]) for k in shown[MEASURE])
                                               for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])])
-    sample = (r.training or {}).get("sample")
-    if sample:
+    for sample in (record[key] for key in shown[TEXT_SAMPLE]):
         add_section(f"{r.step.name}: generated text", text=f"prompt {sample['prompt']!r}, temperature "
                     f"{sample['temperature']}, seed {sample['seed']}: {sample['text']}")
-    if not r.step.trains and r.training:
-        add_section(f"{r.step.name}: dream loss per step", dream_rows(r.training),
-                    text=f"Backbone {r.training['backbone']} ({r.training['weights']}), layers "
-                         f"{', '.join(r.training['layers'])}; the paper used InceptionV3 (mixed3, mixed5).")
+    if shown[DREAM_LOSSES]:
+        add_section(f"{r.step.name}: dream loss per step", dream_rows(record),
+                    text=f"Backbone {record['backbone']} ({record['weights']}), layers "
+                         f"{', '.join(record['layers'])}; the paper used InceptionV3 (mixed3, mixed5).")
     for path in r.images:
         with open(path, "rb") as f:
             add_section(f"{r.step.name}: {os.path.basename(path)[:-4].replace('_', ' ')}", png=f.read(),

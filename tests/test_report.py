@@ -109,3 +109,42 @@ def test_a_failed_or_interrupted_latest_run_is_marked_and_the_served_run_named(t
     header, row = report.step_summary_rows([latest])
     assert row[header.index("latest run")] == "FAILED AT TRAINER"
     assert row[header.index("served model")] == f"run r1 ({version})"
+
+
+def _recorded_sections(name: str, record: dict) -> dict:
+    """{title: (rows, text)} of what _add_recorded_sections adds for a step with this record."""
+    sections = {}
+    run = runs.StepRun(step=STEPS[name], run_id="r", blessed=None, pushed_to=None, baseline_model=None,
+                       model_dir=None, training=record)
+    report._add_recorded_sections(run, lambda title, rows=None, text="", **_: sections.update({title: (rows, text)}))
+    return sections
+
+
+def test_a_step_s_extras_are_the_record_entries_it_declares():
+    """Each step's Step.reports picks its record's extras; an entry no step declares is not shown."""
+    shown = _recorded_sections("autoencoder", {"history": {}, "evaluation": {"loss": 0.5}, "undeclared": 3,
+                                               "denoising": {"psnr_db": 19.5, "noise_factor": 0.4}})
+    assert shown == {"autoencoder: evaluation recorded by the Trainer": (
+        [["measure", "value"], ["evaluation.loss", 0.5], ["denoising.psnr_db", 19.5],
+         ["denoising.noise_factor", 0.4]], "")}
+    sample = {"prompt": "ROMEO:", "temperature": 1.0, "seed": 42, "text": "ROMEO: ay"}
+    shown = _recorded_sections("textgen", {"perplexity": 4.5, "sample": sample, "backbone": "not textgen's"})
+    assert shown["textgen: evaluation recorded by the Trainer"][0] == [["measure", "value"], ["perplexity", 4.5]]
+    assert shown["textgen: generated text"][1] == "prompt 'ROMEO:', temperature 1.0, seed 42: ROMEO: ay"
+    assert _recorded_sections("dense", {"sample": sample, "denoising": {"psnr_db": 1.0}}) == {}
+
+
+def test_deepdream_reports_its_losses_not_a_trainer_table():
+    dreams = {"backbone": "mobilenet_v2", "weights": "imagenet", "layers": ["a", "b"],
+              "settings": {"checkpoints": [0, 100]},
+              "photos": [{"name": "p0", "snapshots": [{"loss": 1.0}, {"loss": 2.0}]}]}
+    shown = _recorded_sections("deepdream", dreams)
+    assert list(shown) == ["deepdream: dream loss per step"]
+    rows, text = shown["deepdream: dream loss per step"]
+    assert rows[:2] == [["photo", "step 0", "step 100"], ["p0", 1.0, 2.0]] and text.startswith("Backbone mobilenet_v2")
+
+
+def test_every_declared_extra_is_one_the_report_renders():
+    from dlqos.steps import DREAM_LOSSES, MEASURE, TEXT_SAMPLE
+
+    assert {kind for step in STEPS.values() for kind in step.reports.values()} <= {MEASURE, TEXT_SAMPLE, DREAM_LOSSES}

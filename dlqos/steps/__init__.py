@@ -4,7 +4,7 @@ Each step's code (preprocessing_fn, model, run_fn, serving signatures) lives in 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import importlib
 from typing import Iterable, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
@@ -68,6 +68,12 @@ class DreamStepModule(Protocol):
     def dream(self, model, pixels, settings) -> list: ...
 
 
+# How the report shows an entry of a step's record (training.json, or DeepDream's dreams.json) beyond the common
+# ones (history, parameters, timings, environment): a row of the table of what the Trainer measured (a dict: one row
+# per key), a generated text (prompt, temperature, seed, text), or the dream losses per checkpoint and photo.
+MEASURE, TEXT_SAMPLE, DREAM_LOSSES = "measure", "text sample", "dream losses"
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -88,6 +94,9 @@ class Step:
     model: type = ModelConfig  # the step's ModelConfig class: what --model-param and profile.model may set
     # The model has Dropout layers whose rate --dropout sets (build_model(..., dropout=rate)); elsewhere it is refused.
     takes_dropout: bool = False
+    # Record entries the report shows beyond the common ones, key -> MEASURE / TEXT_SAMPLE / DREAM_LOSSES; every
+    # Trainer records "evaluation" (model.evaluate on the eval split).
+    reports: Mapping[str, str] = field(default_factory=lambda: {"evaluation": MEASURE})
 
     @property
     def trains(self) -> bool:
@@ -171,6 +180,7 @@ STEPS: dict = {
                             model={"fine_tune_layers": 30, "fine_tune_epochs": 2}),
         },
         model=TransferModel,
+        reports={"evaluation": MEASURE, "backbone": MEASURE},
     ),
     "autoencoder": Step(
         name="autoencoder",
@@ -185,6 +195,7 @@ STEPS: dict = {
             "full": Profile(max_train=None, max_eval=None, epochs=20, learning_rate=3e-3, min_value=1300.0),
         },
         model=AutoencoderModel,
+        reports={"evaluation": MEASURE, "denoising": MEASURE},
         eval_signature="evaluate_denoising",
         label_key="pixels",
         prediction_key="denoised",
@@ -207,6 +218,7 @@ STEPS: dict = {
                             model={"steps": 300, "checkpoints": (0, 100, 200, 300), "max_side": 384, "max_images": 3}),
         },
         model=DreamModel,
+        reports={"photos": DREAM_LOSSES},
     ),
     "textgen": Step(
         name="textgen",
@@ -225,6 +237,7 @@ STEPS: dict = {
             "full": Profile(max_train=None, max_eval=None, epochs=10, min_value=1.6),
         },
         model=TextgenModel,
+        reports={"evaluation": MEASURE, "perplexity": MEASURE, "sample": TEXT_SAMPLE},
         eval_signature="serving_default",
         label_key="ids",
         prediction_key="loss",
