@@ -21,10 +21,17 @@ DATASETS = {
 
 
 def get_dataset(name: str):
-    """The dataset module: `load(data_dir=None) -> ImageSplits` and `DESCRIPTION`."""
+    """The dataset's declared contract (data.sources.Dataset): its module's DATASET; a module that does not
+    declare one is refused."""
+    from data.sources import Dataset
+
     if name not in DATASETS:
         raise ConfigError(f"unknown dataset '{name}' (have: {', '.join(DATASETS)})")
-    return importlib.import_module(DATASETS[name])
+    declared = getattr(importlib.import_module(DATASETS[name]), "DATASET", None)
+    if not isinstance(declared, Dataset) or declared.name != name:
+        raise ConfigError(f"{DATASETS[name]} does not declare its Dataset (DATASET = data.sources.Dataset('{name}', "
+                          "...))")
+    return declared
 
 
 def fetched_raw(name: str, base: str):
@@ -32,8 +39,8 @@ def fetched_raw(name: str, base: str):
     dataset's own globs, no data read here (`dlqos compile --data-root ROOT`)."""
     from data.sources import RawFiles
 
-    module = get_dataset(name)
-    return RawFiles(base, module.PATTERNS, f"{base} (dlqos data fetch {name})", getattr(module, "RAW_OPTIONS", {}))
+    dataset = get_dataset(name)
+    return RawFiles(base, dataset.patterns, f"{base} (dlqos data fetch {name})", dataset.raw_options)
 
 
 def copy_raw(raw, target: str) -> int:

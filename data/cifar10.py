@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from data import sources
+from data import readers, sources
 from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
@@ -127,10 +127,5 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    """The python batches folder, from the first available source: the ExampleGen's input."""
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return read_raw(raw(data_dir))
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.CifarReader)
+raw, load = DATASET.raw, DATASET.load

@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from data import idx, sources
+from data import idx, readers, sources
 from data.sources import RawFiles
-from data.tfrecords import ImageSplits
 
 NAME = "fashion_mnist"
 DESCRIPTION = "Fashion-MNIST: 60,000 train / 10,000 test greyscale 28x28 images, 10 classes"
@@ -48,10 +47,7 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    """The four idx files, from the first available source: the ExampleGen's input."""
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return idx.read_raw(raw(data_dir), CLASS_NAMES, NAME)
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list,
+                          lambda raw: idx.read_raw(raw, CLASS_NAMES, NAME),
+                          lambda raw, options: readers.IdxReader(raw, options, CLASS_NAMES, NAME))
+raw, load = DATASET.raw, DATASET.load

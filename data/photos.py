@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from data import sources
+from data import readers, sources
 from data.image_folder import EXTENSIONS, read_readable, skipped_note
 from data.sources import RawFiles
 from data.tfrecords import ImageSplits
@@ -118,10 +118,6 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
-    """strict: a corrupt photo is an error instead of being skipped and counted."""
-    return read_raw(raw(data_dir), strict)
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.PhotosReader,
+                          skips_corrupt=True)
+raw, load = DATASET.raw, DATASET.load

@@ -207,12 +207,7 @@ class TextReader:
 
 
 def reader_for(dataset: str, raw: RawFiles, options: dict):
-    """The reader of the dataset's raw format."""
+    """The reader of the dataset's raw format, as its Dataset declares it."""
     from data import get_dataset
 
-    module = get_dataset(dataset)
-    if dataset in ("fashion_mnist", "mnist"):
-        return IdxReader(raw, options, module.CLASS_NAMES, dataset)
-    readers = {"cifar10": CifarReader, "tf_flowers": FolderReader, "image_folder": FolderReader,
-               "photos": PhotosReader, "shakespeare": TextReader, "text": TextReader}
-    return readers[dataset](raw, options)
+    return get_dataset(dataset).reader(raw, options)

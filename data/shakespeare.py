@@ -20,10 +20,10 @@ import tarfile
 import urllib.request
 from typing import Optional
 
-from data import sources
+from data import readers, sources
 from data.sources import RawFiles
 from data.text import PATTERNS as PATTERNS  # a fetched copy's globs: the text's
-from data.text import TextCorpus, raw_path, read_raw, to_tutorial_alphabet
+from data.text import raw_path, read_raw, to_tutorial_alphabet
 from dlqos.errors import DataError
 
 NAME = "shakespeare"
@@ -100,10 +100,6 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    """The corpus file(s), from the first available source: the ExampleGen's input."""
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None) -> TextCorpus:
-    return read_raw(raw(data_dir))
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.TextReader,
+                          raw_options=RAW_OPTIONS)
+raw, load = DATASET.raw, DATASET.load

@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
-from dlqos.errors import DataError
+from dlqos.errors import ConfigError, DataError
 
 log = logging.getLogger("dlqos.data")
 
@@ -220,6 +220,49 @@ def first_available(dataset: str, sources: Sequence[Source]):
         log.info("%s: loaded from source '%s'", dataset, source.name)
         return result
     raise DataError(f"no source for dataset '{dataset}' is available: " + "; ".join(tried))
+
+
+SPLITS = ("train", "eval")
+STRICT_DATASETS = "folders of photos (image_folder, tf_flowers, photos)"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What every dataset module declares as its DATASET, and all that the registry, the CLI and the ExampleGen's
+    settings use: its sources in order, the glob of each split's raw files, and how to read those files as arrays
+    (plain Keras, tests). skips_corrupt: reading skips and counts a corrupt file (folders of photos), and only
+    there does --strict apply (read_raw(raw, strict=True) makes it an error); elsewhere strict is refused. A module
+    also binds `raw, load = DATASET.raw, DATASET.load` for code that imports it directly (benchmarks, tests)."""
+
+    name: str
+    description: str
+    patterns: Mapping[str, str]  # split -> glob under the raw files' base, for every split in SPLITS
+    source_list: Callable[..., list]  # (data_dir=None) -> [Source], tried in order
+    read_raw: Callable  # (RawFiles) -> ImageSplits / TextCorpus; with skips_corrupt also (RawFiles, strict=bool)
+    reader: Callable  # (RawFiles, options) -> the ExampleGen's reader of this raw format (data/readers.py)
+    skips_corrupt: bool = False
+    raw_options: Mapping = field(default_factory=dict)  # RawFiles.options of a copy fetched with `dlqos data fetch`
+
+    def __post_init__(self):
+        missing = [split for split in SPLITS if split not in self.patterns]
+        if missing or not all(map(callable, (self.source_list, self.read_raw, self.reader))):
+            raise TypeError(f"dataset {self.name!r} does not declare the Dataset contract: patterns for "
+                            f"{', '.join(SPLITS)} (missing {', '.join(missing) or 'none'}), callable source_list, "
+                            "read_raw and reader")
+
+    def check_strict(self, strict: bool) -> None:
+        if strict and not self.skips_corrupt:
+            raise ConfigError(f"--strict applies to {STRICT_DATASETS}, not '{self.name}'")
+
+    def raw(self, data_dir: Optional[str] = None) -> RawFiles:
+        """The raw files from the first available source: the ExampleGen's input."""
+        return first_available(self.name, self.source_list(data_dir))
+
+    def load(self, data_dir: Optional[str] = None, strict: bool = False):
+        """The raw files read as arrays; strict: a corrupt file is an error instead of skipped and counted."""
+        self.check_strict(strict)
+        raw = self.raw(data_dir)
+        return self.read_raw(raw, strict=True) if strict else self.read_raw(raw)
 
 
 def atomic_write_path(final_path: str) -> str:

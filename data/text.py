@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from data import sources
+from data import readers, sources
 from data.sources import RawFiles
 from dlqos.errors import DataError
 
@@ -139,9 +139,5 @@ def source_list(data_dir: Optional[str] = None) -> list:
     return [sources.Source("data-dir", from_user)]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None) -> TextCorpus:
-    return read_raw(raw(data_dir))
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.TextReader)
+raw, load = DATASET.raw, DATASET.load

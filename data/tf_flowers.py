@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from data import image_folder, sources
+from data import image_folder, readers, sources
 from data.sources import RawFiles
-from data.tfrecords import ImageSplits
 
 NAME = "tf_flowers"
 DESCRIPTION = "tf_flowers: 3,670 photos, 5 classes (daisy, dandelion, roses, sunflowers, tulips); online or --data-dir"
@@ -54,11 +53,6 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-def raw(data_dir: Optional[str] = None) -> RawFiles:
-    """The photos' class folders, from the first available source: the ExampleGen's input."""
-    return sources.first_available(NAME, source_list(data_dir))
-
-
-def load(data_dir: Optional[str] = None, strict: bool = False) -> ImageSplits:
-    """strict: a corrupt photo is an error instead of being skipped and counted."""
-    return image_folder.read_raw(raw(data_dir), strict=strict)
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, image_folder.read_raw, readers.FolderReader,
+                          skips_corrupt=True)
+raw, load = DATASET.raw, DATASET.load

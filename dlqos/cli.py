@@ -271,9 +271,9 @@ def _data_list(args) -> int:
     from data import get_dataset
 
     for name in DATASETS:
-        module = get_dataset(name)
-        print(f"{name:14s} {module.DESCRIPTION}")
-        for source in module.source_list():
+        dataset = get_dataset(name)
+        print(f"{name:14s} {dataset.description}")
+        for source in dataset.source_list():
             print(f"{'':16s}{source.name:22s} {source.status()}")
     return EXIT_OK
 

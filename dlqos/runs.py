@@ -132,15 +132,12 @@ class StepRun:
 
 def raw_files(name: str, options: RunOptions):
     """The dataset's raw files from its first available source (fetched, checksummed, cached: nothing converted);
-    --strict only where there is something to skip."""
-    import inspect
-
+    --strict only where there is something to skip (Dataset.skips_corrupt)."""
     from data import get_dataset
 
-    module = get_dataset(name)
-    if options.strict and "strict" not in inspect.signature(module.load).parameters:
-        raise ConfigError(f"--strict applies to folders of photos (image_folder, tf_flowers, photos), not '{name}'")
-    return module.raw(options.data_dir)
+    dataset = get_dataset(name)
+    dataset.check_strict(options.strict)
+    return dataset.raw(options.data_dir)
 
 
 def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> tuple:

@@ -3,6 +3,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tarfile
 
 import numpy as np
@@ -67,9 +68,38 @@ def test_fashion_mnist_label_count_mismatch(fashion_dir):
 
 
 def test_registry():
-    assert get_dataset("fashion_mnist") is fashion_mnist
+    assert get_dataset("fashion_mnist") is fashion_mnist.DATASET
     with pytest.raises(ConfigError):
         get_dataset("imagenet")
+
+
+def test_every_registered_dataset_declares_the_contract_and_strict_only_where_it_skips():
+    import data
+
+    declared = {name: get_dataset(name) for name in data.DATASETS}
+    assert all(isinstance(d, sources.Dataset) and d.name == name for name, d in declared.items())
+    assert {name for name, d in declared.items() if d.skips_corrupt} == {"image_folder", "tf_flowers", "photos"}
+    with pytest.raises(ConfigError, match="--strict applies to folders of photos .* not 'mnist'"):
+        declared["mnist"].load("/nonexistent", strict=True)  # refused before any source is tried
+    assert data.fetched_raw("shakespeare", "/r/shakespeare").options == {"alphabet": "tutorial"}  # its raw_options
+    assert data.fetched_raw("text", "/r/text").options == {}
+
+
+def test_a_dataset_not_honouring_the_contract_cannot_be_declared_or_registered(monkeypatch):
+    import types
+
+    import data
+
+    with pytest.raises(TypeError, match="missing eval"):
+        sources.Dataset("half", "train only", {"train": "*"}, lambda data_dir=None: [], lambda raw: None, print)
+    with pytest.raises(TypeError, match="callable source_list, read_raw and reader"):
+        sources.Dataset("odd", "no reader", {"train": "*", "eval": "*"}, lambda data_dir=None: [], print, None)
+    module = types.ModuleType("tests_undeclared")
+    module.load = lambda data_dir=None, strict=False: None  # a load() alone is not the contract
+    monkeypatch.setitem(sys.modules, "tests_undeclared", module)
+    monkeypatch.setitem(data.DATASETS, "undeclared", "tests_undeclared")
+    with pytest.raises(ConfigError, match="tests_undeclared does not declare its Dataset"):
+        get_dataset("undeclared")
 
 
 def test_sources_are_tried_in_order_and_reported():
