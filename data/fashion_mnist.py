@@ -7,9 +7,8 @@ the Keras loader (storage.googleapis.com) when online.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
-from data import idx, readers, sources
+from data import idx, sources
 from data.sources import RawFiles
 
 NAME = "fashion_mnist"
@@ -17,7 +16,6 @@ DESCRIPTION = "Fashion-MNIST: 60,000 train / 10,000 test greyscale 28x28 images,
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = idx.STANDARD_FILES
-PATTERNS = idx.PATTERNS
 DEB_PACKAGE = "dataset-fashion-mnist"
 DEB_VERSION = "0.0~git20200523.55506a9-1"
 DEB_SHA256 = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
@@ -32,22 +30,11 @@ def _from_debian_package() -> RawFiles:
     return idx.raw_from(directory, f"Debian package {DEB_PACKAGE} {DEB_VERSION} (sha256 verified)", NAME)
 
 
-def _from_keras() -> RawFiles:
-    return idx.store(sources.keras_images("fashion_mnist", CLASS_NAMES, "storage.googleapis.com"), NAME)
+def _debian_package() -> sources.Source:
+    return sources.Source("debian-package", _from_debian_package,
+                          ready=sources.artifact_ready(f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb", DEB_SHA256),
+                          host="deb.debian.org")
 
 
-def source_list(data_dir: Optional[str] = None) -> list:
-    return [
-        sources.Source("data-dir", lambda: idx.given(data_dir, NAME)),
-        sources.Source("cache", lambda: idx.cached(NAME), ready=lambda: idx.cache_ready(NAME)),
-        sources.Source("debian-package", _from_debian_package,
-                       ready=sources.artifact_ready(f"{DEB_PACKAGE}_{DEB_VERSION}_all.deb", DEB_SHA256),
-                       host="deb.debian.org"),
-        sources.Source("keras", _from_keras, host="storage.googleapis.com"),
-    ]
-
-
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list,
-                          lambda raw: idx.read_raw(raw, CLASS_NAMES, NAME),
-                          lambda raw, options: readers.IdxReader(raw, options, CLASS_NAMES, NAME))
+DATASET = idx.dataset(NAME, DESCRIPTION, CLASS_NAMES, _debian_package)
 raw, load = DATASET.raw, DATASET.load

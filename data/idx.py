@@ -1,4 +1,5 @@
-"""The idx format of MNIST and Fashion-MNIST (gzip or plain), read with clear errors."""
+"""The idx format of MNIST and Fashion-MNIST (gzip or plain), read with clear errors, and the sources both
+datasets share (--data-dir, the cache, Keras' loader)."""
 from __future__ import annotations
 
 import contextlib
@@ -6,11 +7,12 @@ import gzip
 import os
 import struct
 import zlib
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from data.sources import CorruptCache, RawFiles, SourceUnavailable, cache_dir
+from data import readers
+from data.sources import CorruptCache, Dataset, RawFiles, Source, SourceUnavailable, cache_dir, keras_images
 from dlqos.errors import DataError
 
 # The file names MNIST and Fashion-MNIST both publish.
@@ -169,3 +171,20 @@ def read_raw(raw: RawFiles, class_names: Sequence[str], dataset: str):
             raise DataError(f"{paths[f'{split}_labels']}: {len(labels)} labels for {len(images)} images")
         splits[split] = (images[..., np.newaxis], labels.astype(np.int64))
     return ImageSplits(train=splits["train"], eval=splits["eval"], class_names=tuple(class_names), source=raw.source)
+
+
+def dataset(name: str, description: str, class_names: Sequence[str], artifact: Callable[[], Source]) -> Dataset:
+    """An idx dataset's declaration: its sources in order (--data-dir, the cache, the dataset's own registry
+    artifact, Keras' loader online), the four standard files read as arrays, and the ExampleGen's IdxReader.
+    artifact() builds the registry source when the sources are listed (it reads the environment's index)."""
+    def from_keras() -> RawFiles:
+        return store(keras_images(name, class_names, "storage.googleapis.com"), name)
+
+    def source_list(data_dir=None) -> list:
+        return [Source("data-dir", lambda: given(data_dir, name)),
+                Source("cache", lambda: cached(name), ready=lambda: cache_ready(name)),
+                artifact(),
+                Source("keras", from_keras, host="storage.googleapis.com")]
+
+    return Dataset(name, description, PATTERNS, source_list, lambda raw: read_raw(raw, class_names, name),
+                   lambda raw, options: readers.IdxReader(raw, options, class_names, name))

