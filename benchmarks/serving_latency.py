@@ -209,7 +209,7 @@ def row(model: str, path: str, clients: int, cell: Cell, extra: str = "") -> str
             f" {cell.client_cpu_ms:>10.2f} {cell.server_cpu_ms:>10.2f}{extra}")
 
 
-def main() -> None:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", choices=["dense", "cnn"], default=["dense", "cnn"])
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrent clients")
@@ -220,7 +220,69 @@ def main() -> None:
     parser.add_argument("--large", type=int, nargs="*", default=[2500, 10000],
                         help="images in the single large row/columnar REST requests (none: skip)")
     parser.add_argument("--large-rounds", type=int, default=2, help="times each large request is sent")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def path_factories(function, model: str, image, servers: Dict[str, StandInProcess]) -> Dict[str, tuple]:
+    """Path name -> (a factory of one client's call, the server it measures or None), all paths checked to give
+    the same answer first; then the GetModelStatus floor."""
+    plain, batching = servers["plain"], servers["batching"]
+    factories = {
+        "in-process": (partial(in_process_call, function, image), None),
+        "gRPC": (partial(grpc_call, plain, model, image), plain),
+        "REST": (partial(rest_call, plain, model, image), plain),
+        "gRPC batching": (partial(grpc_call, batching, model, image), batching),
+        "REST batching": (partial(rest_call, batching, model, image), batching),
+    }
+    answers = {name: class_id(make()()) for name, (make, _) in factories.items()}
+    assert len(set(answers.values())) == 1, f"paths disagree: {answers}"
+    factories["gRPC status"] = (partial(grpc_status_call, plain, model, image), plain)
+    return factories
+
+
+def bench_model(model: str, factories: Dict[str, tuple], args, grid: Dict[tuple, Cell]) -> Dict[str, List[float]]:
+    """The model's grid cells (into grid) at every client count, then batching off/on alternated at the most
+    clients; returns per protocol the on/off throughput ratio of each round."""
+    fewest, most = min(args.clients), max(args.clients)
+    for path in ("in-process", "gRPC status", "gRPC", "REST"):
+        for clients in (args.clients if path != "gRPC status" else [fewest]):
+            cell = grid[model, path, clients] = measure(*factories[path], clients, args.requests, args.warmup)
+            print(row(model, path, clients, cell), flush=True)
+    # Off and on alternate, so load that drifts during the run (2 shared cores) hits both alike.
+    rounds = {path: [] for path in ("gRPC", "gRPC batching", "REST", "REST batching")}
+    for _ in range(args.rounds):
+        for path, cells in rounds.items():
+            cells.append(measure(*factories[path], most, args.requests, args.warmup))
+    for path, cells in rounds.items():
+        median = sorted(cells, key=lambda c: c.requests_per_s)[len(cells) // 2]
+        print(row(model, path, most, median, "  median of req/s " + " ".join(
+            f"{c.requests_per_s:.0f}" for c in cells)), flush=True)
+    # on/off of the same round: measured back to back
+    return {protocol: [on.requests_per_s / off.requests_per_s
+                       for off, on in zip(rounds[protocol], rounds[f"{protocol} batching"])]
+            for protocol in ("gRPC", "REST")}
+
+
+def print_goals(args, grid: Dict[tuple, Cell], gains: Dict[tuple, List[float]]) -> None:
+    import numpy as np
+
+    fewest, most = min(args.clients), max(args.clients)
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f} (this run's own threads included)\ngoals")
+    for model in args.models:
+        in_process = grid[model, "in-process", fewest].p50_ms
+        grpc_ratio = grid[model, "gRPC", fewest].p50_ms / in_process
+        print(f"{model:<6} stand-in gRPC p50 at {fewest} client(s) / in-process p50: {grpc_ratio:.2f}x "
+              f"(goal <= 2x: {'met' if grpc_ratio <= 2 else 'not met'}; a GetModelStatus round trip alone is "
+              f"{grid[model, 'gRPC status', fewest].p50_ms / in_process:.2f}x)")
+        for protocol in ("gRPC", "REST"):
+            gain = float(np.median(gains[model, protocol]))
+            print(f"{model:<6} {protocol} throughput at {most} clients with batching / without: {gain:.2f}x "
+                  f"(goal > 1: {'met' if gain > 1 else 'not met'}; median of the rounds' "
+                  + " ".join(f"{g:.2f}" for g in gains[model, protocol]) + ")")
+
+
+def main() -> None:
+    args = parse_args()
 
     import numpy as np
     import tensorflow as tf
@@ -228,7 +290,6 @@ def main() -> None:
     from dlqos.steps import cnn, dense
 
     builders = {"dense": dense.build_model, "cnn": cnn.build_model}
-    fewest, most = min(args.clients), max(args.clients)
     header = (f"{'model':<6} {'path':<14} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
               f"{'client CPU':>10} {'server CPU':>10}  (CPU: ms per request)")
     workdir = tempfile.mkdtemp(prefix="bench-serving-")
@@ -246,48 +307,12 @@ def main() -> None:
         gains: Dict[tuple, List[float]] = {}
         for model in args.models:
             loaded = tf.saved_model.load(os.path.join(workdir, "serving", model, "1"))  # owns the variables
-            function = loaded.signatures[SIGNATURE]
-            factories = {
-                "in-process": (partial(in_process_call, function, image), None),
-                "gRPC": (partial(grpc_call, servers["plain"], model, image), servers["plain"]),
-                "REST": (partial(rest_call, servers["plain"], model, image), servers["plain"]),
-                "gRPC batching": (partial(grpc_call, servers["batching"], model, image), servers["batching"]),
-                "REST batching": (partial(rest_call, servers["batching"], model, image), servers["batching"]),
-            }
-            answers = {name: class_id(make()()) for name, (make, _) in factories.items()}
-            assert len(set(answers.values())) == 1, f"paths disagree: {answers}"
-            factories["gRPC status"] = (partial(grpc_status_call, servers["plain"], model, image), servers["plain"])
-            for path in ("in-process", "gRPC status", "gRPC", "REST"):
-                for clients in (args.clients if path != "gRPC status" else [fewest]):
-                    cell = grid[model, path, clients] = measure(*factories[path], clients, args.requests,
-                                                                args.warmup)
-                    print(row(model, path, clients, cell), flush=True)
-            # Off and on alternate, so load that drifts during the run (2 shared cores) hits both alike.
-            rounds = {path: [] for path in ("gRPC", "gRPC batching", "REST", "REST batching")}
-            for _ in range(args.rounds):
-                for path, cells in rounds.items():
-                    cells.append(measure(*factories[path], most, args.requests, args.warmup))
-            for path, cells in rounds.items():
-                median = sorted(cells, key=lambda c: c.requests_per_s)[len(cells) // 2]
-                print(row(model, path, most, median, "  median of req/s " + " ".join(
-                    f"{c.requests_per_s:.0f}" for c in cells)), flush=True)
-            for protocol in ("gRPC", "REST"):  # on/off of the same round: measured back to back
-                gains[model, protocol] = [on.requests_per_s / off.requests_per_s
-                                          for off, on in zip(rounds[protocol], rounds[f"{protocol} batching"])]
+            factories = path_factories(loaded.signatures[SIGNATURE], model, image, servers)
+            for protocol, ratios in bench_model(model, factories, args, grid).items():
+                gains[model, protocol] = ratios
         if args.large:
             large_requests(servers["plain"], args.models[0], args.large, args.large_rounds)
-        print(f"\nload average at the end {os.getloadavg()[0]:.2f} (this run's own threads included)\ngoals")
-        for model in args.models:
-            in_process = grid[model, "in-process", fewest].p50_ms
-            grpc_ratio = grid[model, "gRPC", fewest].p50_ms / in_process
-            print(f"{model:<6} stand-in gRPC p50 at {fewest} client(s) / in-process p50: {grpc_ratio:.2f}x "
-                  f"(goal <= 2x: {'met' if grpc_ratio <= 2 else 'not met'}; a GetModelStatus round trip alone is "
-                  f"{grid[model, 'gRPC status', fewest].p50_ms / in_process:.2f}x)")
-            for protocol in ("gRPC", "REST"):
-                gain = float(np.median(gains[model, protocol]))
-                print(f"{model:<6} {protocol} throughput at {most} clients with batching / without: {gain:.2f}x "
-                      f"(goal > 1: {'met' if gain > 1 else 'not met'}; median of the rounds' "
-                      + " ".join(f"{g:.2f}" for g in gains[model, protocol]) + ")")
+        print_goals(args, grid, gains)
     finally:
         for server in servers.values():
             server.stop()

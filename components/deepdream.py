@@ -70,6 +70,34 @@ def _int_list(value) -> tuple:
     return tuple(int(item) for item in (json.loads(value) if isinstance(value, str) else value))
 
 
+def _rgb_within(pixels, max_side: int):
+    """A photo (uint8 [H,W,C]) as RGB, scaled down so that its longer side is at most max_side."""
+    import numpy as np
+    import tensorflow as tf
+
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    scale = min(1.0, max_side / max(pixels.shape[:2]))
+    size = (round(pixels.shape[0] * scale), round(pixels.shape[1] * scale))
+    return tf.cast(tf.round(tf.image.resize(pixels, size)), tf.uint8).numpy()
+
+
+def _dream_photo(dreamer, pixels, settings, out_uri: str, name: str) -> list:
+    """Dream on one photo, saving a PNG per checkpoint step into out_uri/name; its snapshots for dreams.json."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from dlqos.steps import deepdream
+
+    tf.io.gfile.makedirs(os.path.join(out_uri, name))
+    snapshots = []
+    for snapshot in deepdream.dream(dreamer, pixels, settings):
+        png = os.path.join(name, f"step-{snapshot['step']:04d}.png")
+        Image.fromarray(snapshot["image"]).save(os.path.join(out_uri, png))
+        snapshots.append({"step": snapshot["step"], "loss": snapshot["loss"], "png": png})
+    return snapshots
+
+
 @tfx.dsl.components.component
 def DeepDream(
     examples: tfx.dsl.components.InputArtifact[standard_artifacts.Examples],
@@ -95,9 +123,7 @@ def DeepDream(
     data_metadata: the examples' dataset.json (the stored image shape); '' for the one inside the examples artifact;
     the others: dlqos.steps.DreamModel's fields (typed there, checkpoints a list of steps), all given by the pipeline.
     """
-    import numpy as np
     import tensorflow as tf
-    from PIL import Image
 
     import dlqos  # noqa: F401  (legacy Keras before TensorFlow builds models)
     from dlqos.steps import deepdream
@@ -114,18 +140,8 @@ def DeepDream(
               "settings": {**settings.__dict__, "checkpoints": list(settings.checkpoints), "max_side": max_side},
               "photos": []}
     for split, index, pixels in read_photos(examples, shape, max_images):
-        if pixels.shape[-1] == 1:
-            pixels = np.repeat(pixels, 3, axis=-1)
-        scale = min(1.0, max_side / max(pixels.shape[:2]))
-        size = (round(pixels.shape[0] * scale), round(pixels.shape[1] * scale))
-        pixels = tf.cast(tf.round(tf.image.resize(pixels, size)), tf.uint8).numpy()
         name = f"{split}-{index}"
-        tf.io.gfile.makedirs(os.path.join(dreams.uri, name))
-        snapshots = []
-        for snapshot in deepdream.dream(dreamer, pixels, settings):
-            png = os.path.join(name, f"step-{snapshot['step']:04d}.png")
-            Image.fromarray(snapshot["image"]).save(os.path.join(dreams.uri, png))
-            snapshots.append({"step": snapshot["step"], "loss": snapshot["loss"], "png": png})
+        snapshots = _dream_photo(dreamer, _rgb_within(pixels, max_side), settings, dreams.uri, name)
         record["photos"].append({"name": name, "split": split, "index": index, "snapshots": snapshots})
     with tf.io.gfile.GFile(os.path.join(dreams.uri, DREAMS_FILE), "w") as f:
         f.write(json.dumps(record, indent=2))
