@@ -158,7 +158,7 @@ def test_without_counts_the_trainer_counts_the_examples_at_run_time():
 def test_each_step_takes_only_its_own_model_params():
     study = {"rnn_units": 64, "fine_tune_layers": 3, "steps": 5}
     assert _built("textgen", model=study).training.model == {"embedding_dim": 64, "rnn_units": 64}
-    assert _built("transfer", model=study).training.model == {"fine_tune_layers": 3}
+    assert _built("transfer", model=study).training.model == {"fine_tune_layers": 3, "input_size": 96}  # quick
     dream = _built("deepdream", model=study).dream  # DreamModel's every field, JSON-ready, quick's overrides
     assert (dream["steps"], dream["checkpoints"], dream["octave_scale"]) == (5, [0, 20, 40, 60], 1.3)
     assert _built("dense", model=study).training.model == {}

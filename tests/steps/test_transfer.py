@@ -90,3 +90,25 @@ def test_fine_tuning_a_hub_layer_is_a_clear_error():
     fn_args = types.SimpleNamespace(custom_config=config.as_dict())
     with pytest.raises(ConfigError, match="TF Hub layer"):
         transfer.run_fn(fn_args)
+
+
+def test_a_smaller_backbone_input_keeps_the_parameters_and_resizes_inside_the_model():
+    """input_size changes the compute, not the model: the same 2,264,389 parameters, and serving still takes the
+    stored 28x28 pixels (the quick profile runs MobileNetV2 at 96x96)."""
+    from dlqos.steps import STEPS, TransferModel
+
+    size = TransferModel.from_dict(STEPS["transfer"].profile("quick").model).input_size
+    assert size == 96 and TransferModel().input_size == transfer.PAPER_INPUT_SIZE
+    backbone = transfer.build_backbone(backbone_weights=None, input_size=size)[0]
+    model = transfer.build_model((28, 28, 1), 5, backbone, size)
+    assert model.get_layer("resize").output_shape == (None, 96, 96, 3)
+    assert parameter_counts(model) == {"total": 2264389, "trainable": 6405, "non_trainable": 2257984}
+    assert model({"image": tf.random.uniform([2, 784])}).shape == (2, 5)
+
+
+def test_an_input_size_mobilenet_has_no_imagenet_weights_for_is_refused():
+    from dlqos.errors import ConfigError
+    from dlqos.steps import TransferModel
+
+    with pytest.raises(ConfigError, match="96, 128, 160, 192, 224; got 100"):
+        TransferModel.from_dict({"input_size": 100})
