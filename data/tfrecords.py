@@ -8,18 +8,15 @@ signature reuse the Transform graph unchanged. The output directory appears only
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from data.sources import Progress
+from data.sources import Progress, atomic_directory
 from dlqos.errors import DataError
 
 SPLITS = ("train", "eval")
@@ -63,23 +60,6 @@ class ImageSplits:
                            source=f"{self.source}, first {count} classes")
 
 
-@contextlib.contextmanager
-def staged_directory(out_dir: str):
-    """A hidden sibling directory to write into; it replaces out_dir only when the block completes, and is removed
-    if it fails or is interrupted, so a reader never sees half-written examples."""
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".partial-", dir=parent)
-    try:
-        yield staging
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def _write_metadata(directory: str, metadata: dict) -> dict:
     with open(os.path.join(directory, METADATA_FILE), "w") as f:
         json.dump(metadata, f, indent=2)
@@ -92,7 +72,7 @@ def write_image_examples(splits: ImageSplits, out_dir: str, max_train: Optional[
     import tensorflow as tf
 
     splits.validate()
-    with staged_directory(out_dir) as staging:
+    with atomic_directory(out_dir) as staging:
         counts = {}
         for split, limit in (("train", max_train), ("eval", max_eval)):
             images, labels = getattr(splits, split)
@@ -137,7 +117,7 @@ def write_text_examples(corpus, out_dir: str, max_train: Optional[int] = None, m
     vocabulary = corpus.vocabulary()
     index = {char: i for i, char in enumerate(vocabulary)}
     window = SEQUENCE_LENGTH + 1
-    with staged_directory(out_dir) as staging:
+    with atomic_directory(out_dir) as staging:
         limits = {"train": max_train, "eval": max_eval}
         counts = {"train": 0, "eval": 0}
         options = tf.io.TFRecordOptions(compression_type="GZIP")

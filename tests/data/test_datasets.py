@@ -186,25 +186,6 @@ def test_tfrecords_failure_leaves_nothing_behind(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_staged_directory_replaces_only_when_complete(tmp_path):
-    """An interrupt while writing keeps the previous examples and leaves no partial directory; completion
-    replaces them whole."""
-    from data.tfrecords import staged_directory
-
-    out = tmp_path / "examples"
-    out.mkdir()
-    (out / "old").write_text("previous")
-    with pytest.raises(KeyboardInterrupt):
-        with staged_directory(str(out)) as staging:
-            (tmp_path / "examples-partial-marker").write_text(staging)
-            open(os.path.join(staging, "half"), "w").close()
-            raise KeyboardInterrupt
-    assert sorted(os.listdir(tmp_path)) == ["examples", "examples-partial-marker"] and os.listdir(out) == ["old"]
-    with staged_directory(str(out)) as staging:
-        open(os.path.join(staging, "new"), "w").close()
-    assert os.listdir(out) == ["new"] and sorted(os.listdir(tmp_path)) == ["examples", "examples-partial-marker"]
-
-
 def test_mnist_pickle_becomes_official_splits(tmp_path):
     import pickle
 
