@@ -23,6 +23,28 @@ def test_idx_round_trip(tmp_path):
     np.testing.assert_array_equal(read_idx(path, IMAGES_MAGIC), images)
 
 
+def test_idx_store_interrupted_midway_keeps_the_cached_file_and_leaves_no_partial(monkeypatch, tmp_path):
+    """A write that fails after some bytes (a full disk, Ctrl-C) must not leave a half file in the cache."""
+    from data import idx
+
+    monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))
+    splits = ImageSplits(train=(np.zeros((2, 28, 28, 1), np.uint8), np.array([0, 1])),
+                         eval=(np.zeros((1, 28, 28, 1), np.uint8), np.array([1])), class_names=("a", "b"), source="t")
+    idx.store(splits, "mnist")
+    cache = tmp_path / "mnist"
+    before = {name: (cache / name).read_bytes() for name in os.listdir(cache)}
+
+    def write_half(path, array):
+        with open(path, "wb") as f:
+            f.write(b"half an idx file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(idx, "write_idx", write_half)
+    with pytest.raises(KeyboardInterrupt):
+        idx.store(splits, "mnist")
+    assert {name: (cache / name).read_bytes() for name in os.listdir(cache)} == before
+
+
 def test_idx_wrong_magic_names_the_file(tmp_path):
     path = str(tmp_path / "labels.gz")
     write_idx(path, np.zeros(3, dtype=np.uint8))
@@ -336,6 +358,30 @@ def test_cifar10_batches_become_rgb_splits(tmp_path):
         first = pickle.load(f)[b"data"][0]
     # channel-major rows (1024 red, 1024 green, 1024 blue) -> height x width x channel
     assert splits.train[0][0, 0, 1].tolist() == [first[1], first[1025], first[2049]]
+
+
+def test_cifar10_archive_unpacks_its_batches_folder_into_the_cache_or_nothing(tmp_path):
+    """The archive's cifar-10-batches-py folder becomes the cache's (its other members left out); an archive
+    without it is refused and leaves no folder, not even a hidden one."""
+    from data import cifar10
+
+    batches = _cifar_batches(str(tmp_path / "src" / cifar10.FOLDER))
+    (tmp_path / "src" / "README").write_text("not a batch")
+    archive = str(tmp_path / cifar10.ARCHIVE)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(batches, arcname=cifar10.FOLDER)
+        tar.add(str(tmp_path / "src" / "README"), arcname="README")
+    into = tmp_path / "cache"
+    target = cifar10._extract_archive(archive, str(into))
+    assert target == str(into / cifar10.FOLDER) and os.listdir(into) == [cifar10.FOLDER]
+    assert sorted(os.listdir(target)) == sorted(os.listdir(batches))
+    assert cifar10.load_batches_dir(target, "t").train[0].shape == (20, 32, 32, 3)
+    wrong = str(tmp_path / "wrong.tar.gz")
+    with tarfile.open(wrong, "w:gz") as tar:
+        tar.add(batches, arcname="other")
+    with pytest.raises(DataError, match="wrong.tar.gz: cannot unpack \\(no cifar-10-batches-py folder in it\\)"):
+        cifar10._extract_archive(wrong, str(tmp_path / "empty"))
+    assert os.listdir(tmp_path / "empty") == []
 
 
 def test_cifar10_missing_or_corrupt_batch_is_named(tmp_path):

@@ -104,3 +104,14 @@ def test_default_corpus_builds_the_papers_4021569_parameter_model(tmp_path):
     metadata = write_text_examples(corpus, str(tmp_path / "ex"), max_train=2, max_eval=1)
     assert len(metadata["vocabulary"]) == 65
     assert parameter_counts(textgen.build_model(len(metadata["vocabulary"])))["total"] == 4_021_569
+
+
+def test_shakespeare_store_failing_midway_keeps_the_cached_text_and_leaves_no_partial(monkeypatch, tmp_path):
+    """The cache's text is replaced only by a complete one: a text that cannot be written (here a lone surrogate,
+    not UTF-8) leaves the previous copy and no hidden half file."""
+    monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))
+    shakespeare._store("previous", "first")
+    with pytest.raises(UnicodeEncodeError):
+        shakespeare._store("x" * 100_000 + "\ud800", "broken")
+    assert os.listdir(tmp_path / "shakespeare") == [shakespeare.CACHE_FILE]
+    assert (tmp_path / "shakespeare" / shakespeare.CACHE_FILE).read_text() == "previous"
