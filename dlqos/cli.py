@@ -280,6 +280,7 @@ def _data_list(args) -> int:
 
 def _data_fetch(args) -> int:
     from data import get_dataset
+    from data.tfrecords import ImageSplits
 
     logging.getLogger("dlqos.data").setLevel(logging.INFO)
     if args.to:
@@ -290,7 +291,7 @@ def _data_fetch(args) -> int:
         print(f"{args.name}: {copy_raw(raw, target)} raw files from {raw.source} -> {target}")
         return EXIT_OK
     data = get_dataset(args.name).load(args.data_dir)
-    if hasattr(data, "train"):
+    if isinstance(data, ImageSplits):  # the Dataset contract's read_raw gives ImageSplits or a TextCorpus
         print(f"{args.name}: {len(data.train[0]):,} train / {len(data.eval[0]):,} eval images "
               f"{'x'.join(map(str, data.train[0].shape[1:]))}, {len(data.class_names)} classes, from {data.source}")
     else:

@@ -79,6 +79,9 @@ def test_data_fetch_reports_counts_or_names_what_to_provide(tmp_path, capsys):
     assert cli.main(["data", "fetch", "image_folder"]) == cli.EXIT_USAGE
     error = capsys.readouterr().err
     assert "no source for dataset 'image_folder'" in error and "no --data-dir given" in error
+    (tmp_path / "corpus.txt").write_text("to be or not to be")
+    assert cli.main(["data", "fetch", "text", "--data-dir", str(tmp_path / "corpus.txt")]) == 0
+    assert capsys.readouterr().out.startswith("text: 18 characters from ")
 
 
 def test_strict_makes_a_corrupt_photo_an_error_in_example_gen(tmp_path, capsys):
