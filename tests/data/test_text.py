@@ -101,8 +101,11 @@ def test_default_corpus_builds_the_papers_4021569_parameter_model(tmp_path):
     corpus = shakespeare.load()
     assert len(corpus.text) == shakespeare.CHARACTERS and set(corpus.text) <= set(text.TUTORIAL_ALPHABET)
     assert "\r" not in corpus.text and "Enter" in corpus.text and "Comus" not in corpus.text
-    metadata = write_text_examples(corpus, str(tmp_path / "ex"), max_train=2, max_eval=1)
+    metadata = write_text_examples(corpus, str(tmp_path / "ex"))
     assert len(metadata["vocabulary"]) == 65
+    # The train split is all of tiny-shakespeare's 11,043 sequences of 101 (the tutorial trains on its whole text,
+    # 172 batches of 64 per epoch); the eval windows come on top.
+    assert metadata["counts"] == {"train": 1_115_394 // 101, "eval": 1_226}
     assert parameter_counts(textgen.build_model(len(metadata["vocabulary"])))["total"] == 4_021_569
 
 
