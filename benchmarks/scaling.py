@@ -1,7 +1,7 @@
 """Scaling: the data pipeline's wall time and peak memory at 1x, 4x and 16x data, Beam in-memory vs
 multi-processing (FnApiRunner, 2 workers) vs a Flink cluster on 127.0.0.1 (`--modes flink`), side by side.
 
-The data pipeline is `pipeline.pipeline.data_components`: ExampleGen, StatisticsGen, SchemaGen,
+The data pipeline is `pipeline.pipeline.data_half`: ExampleGen, StatisticsGen, SchemaGen,
 ExampleValidator and Transform as the step's pipeline configures them.
 
 Here it is the `dense` step's, on the first N Fashion-MNIST training images. Each (size, mode) runs in a
@@ -38,7 +38,7 @@ from tfx import v1 as tfx
 from dlqos import metadata, runs
 from dlqos.config import OutputLayout
 from dlqos.steps import get_step
-from pipeline.pipeline import data_components
+from pipeline.pipeline import data_half
 size, beam_args = int(os.environ["BENCH_SIZE"]), json.loads(os.environ["BENCH_BEAM_ARGS"])
 workdir = tempfile.mkdtemp(prefix="bench-scaling-")
 layout = OutputLayout(workdir)
@@ -49,7 +49,7 @@ config = runs.build_config(step, options, layout, examples_dir, {**data, "counts
 start = time.perf_counter()
 tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
     pipeline_name="scaling", pipeline_root=os.path.join(workdir, "root"),
-    components=list(data_components(config)), beam_pipeline_args=beam_args,
+    components=list(data_half(config).components), beam_pipeline_args=beam_args,
     metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(layout.metadata_path)))
 seconds = time.perf_counter() - start
 run = metadata.latest_run(metadata.open_store(layout.metadata_path), "scaling")

@@ -265,8 +265,8 @@ class PipelineConfig:
     preprocessing_fn: Optional[str] = None  # dotted path; trained steps only
     run_fn: Optional[str] = None  # dotted path; trained steps only
     training: Optional[TrainingConfig] = None  # trained steps only
-    # A generative step that trains nothing (DeepDream): its component's parameters; then the pipeline is
-    # ExampleGen -> DeepDream, with no Transform, Trainer, Evaluator or Pusher.
+    # A generative step that trains nothing (DeepDream): its component's parameters; then the pipeline's tail is
+    # the DeepDream component on the ExampleGen's photos, with no Transform, Trainer, Evaluator or Pusher.
     dream: Optional[Mapping] = None
     gate: GateConfig = field(default_factory=GateConfig)
     eval_signature: str = "serving_default"
@@ -279,10 +279,17 @@ class PipelineConfig:
     raw_data: Optional[Mapping] = None  # DatasetExampleGen's settings (data.examplegen.settings)
 
     def __post_init__(self):
-        if self.dream is None and None in (self.preprocessing_fn, self.run_fn, self.training):
+        if self.dream is not None and self.training is not None:
+            raise ConfigError(f"{self.step}: a step either trains (training) or dreams (dream), not both")
+        if self.trains and None in (self.preprocessing_fn, self.run_fn, self.training):
             raise ConfigError(f"{self.step}: a trained step needs preprocessing_fn, run_fn and training")
         if self.gate.metric not in self.metrics:
             raise ConfigError(f"gate metric {self.gate.metric} is not among the evaluated metrics {self.metrics}")
+
+    @property
+    def trains(self) -> bool:
+        """Which tail the pipeline has: Trainer -> Evaluator -> Pusher, or the DeepDream component."""
+        return self.dream is None
 
     def replace(self, **changes) -> "PipelineConfig":
         return dataclasses.replace(self, **changes)

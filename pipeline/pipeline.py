@@ -1,6 +1,7 @@
 """One pure factory for every study step's TFX pipeline."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence, Tuple
 
 import dlqos  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
@@ -63,10 +64,22 @@ def _example_gen(config: PipelineConfig):
     )
 
 
-def data_components(config: PipelineConfig) -> tuple:
-    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform: the data half of a trained
-    step's pipeline (benchmarks/scaling.py runs it alone)."""
+@dataclass(frozen=True)
+class DataHalf:
+    """The components that bring a step's data in, and the ones its tail reads."""
+
+    components: tuple
+    example_gen: object
+    schema_gen: object = None
+    transform: object = None
+
+
+def data_half(config: PipelineConfig) -> DataHalf:
+    """A trained step: ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform (benchmarks/scaling.py
+    runs it alone); a step that trains nothing reads the ExampleGen's examples only."""
     example_gen = _example_gen(config)
+    if not config.trains:
+        return DataHalf((example_gen,), example_gen)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
     example_validator = tfx.components.ExampleValidator(
@@ -80,67 +93,75 @@ def data_components(config: PipelineConfig) -> tuple:
         # statistics are more full passes that nothing downstream reads (docs/benchmarks.md).
         disable_statistics=True,
     )
-    return example_gen, statistics_gen, schema_gen, example_validator, transform
+    return DataHalf((example_gen, statistics_gen, schema_gen, example_validator, transform), example_gen,
+                    schema_gen, transform)
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform -> Trainer
-    -> Resolver(latest blessed) -> Evaluator(TFMA gate) -> Pusher(TF Serving layout);
-    for a step that trains nothing (config.dream): ExampleGen -> DeepDream."""
-    if config.dream is not None:
-        example_gen = _example_gen(config)
-        return _pipeline(config, [example_gen, DeepDream(examples=example_gen.outputs["examples"], **config.dream)])
-    example_gen, statistics_gen, schema_gen, example_validator, transform = data_components(config)
-    trainer = _trainer(config, example_gen, schema_gen, transform)
+def trained_tail(config: PipelineConfig, data: DataHalf) -> list:
+    """Trainer -> Resolver(latest blessed) -> Evaluator(TFMA gate against it) -> Pusher(TF Serving layout)."""
+    trainer = _trainer(config, data)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
-    evaluator = _evaluator(config, example_gen, trainer, baseline_model=model_resolver.outputs["model"])
+    evaluator = _evaluator(config, data, trainer, baseline_model=model_resolver.outputs["model"])
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
     ).with_id("Pusher")
-    return _pipeline(config, [example_gen, statistics_gen, schema_gen, example_validator, transform, trainer,
-                              model_resolver, evaluator, pusher])
+    return [trainer, model_resolver, evaluator, pusher]
+
+
+def dream_tail(config: PipelineConfig, data: DataHalf) -> list:
+    """The DeepDream component on the ExampleGen's photos: nothing is trained, gated or pushed."""
+    return [DeepDream(examples=data.example_gen.outputs["examples"], **config.dream)]
+
+
+def variant_tail(config: PipelineConfig, data: DataHalf, name: str) -> list:
+    """One optimizer x seed variant: Trainer_<name> and Evaluator_<name>. No Resolver (a variant is judged alone,
+    not against the served model) and no Pusher: a variant never reaches serving."""
+    trainer = _trainer(config, data).with_id(f"Trainer_{name}")
+    return [trainer, _evaluator(config, data, trainer).with_id(f"Evaluator_{name}")]
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """The step's data half composed with its tail (trained_tail, or dream_tail for a step that trains nothing)."""
+    data = data_half(config)
+    tail = trained_tail if config.trains else dream_tail
+    return _pipeline(config, [*data.components, *tail(config, data)])
 
 
 def create_variant_pipeline(config: PipelineConfig,
                             variants: Sequence[Tuple[str, TrainingConfig]]) -> tfx.dsl.Pipeline:
-    """The data half once, then a Trainer and an Evaluator per (name, training) variant, all reading the same
-    ExampleGen and Transform artifacts: optimizers and seeds compared on identical data, which is analysed once
-    instead of once per variant. Node ids are Trainer_<name> / Evaluator_<name>. No Resolver (a variant is
-    judged alone, not against the served model) and no Pusher: a variant never reaches serving."""
-    example_gen, statistics_gen, schema_gen, example_validator, transform = data_components(config)
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform]
-    for name, training in variants:
-        trainer = _trainer(config.replace(training=training), example_gen, schema_gen, transform)
-        components += [trainer.with_id(f"Trainer_{name}"),
-                       _evaluator(config, example_gen, trainer).with_id(f"Evaluator_{name}")]
-    return _pipeline(config, components)
+    """The data half once, then a variant_tail per (name, training) variant, all reading the same ExampleGen and
+    Transform artifacts: optimizers and seeds compared on identical data, analysed once instead of once per
+    variant."""
+    data = data_half(config)
+    tails = [variant_tail(config.replace(training=training), data, name) for name, training in variants]
+    return _pipeline(config, [*data.components, *(component for tail in tails for component in tail)])
 
 
-def _trainer(config: PipelineConfig, example_gen, schema_gen, transform):
+def _trainer(config: PipelineConfig, data: DataHalf):
     """The step's Trainer on the raw examples (or Transform's materialized copy), configured by config.training."""
     return tfx.components.Trainer(
         run_fn=config.run_fn,
-        examples=transform.outputs["transformed_examples"] if config.training.materialize_transform
-        else example_gen.outputs["examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
+        examples=data.transform.outputs["transformed_examples"] if config.training.materialize_transform
+        else data.example_gen.outputs["examples"],
+        transform_graph=data.transform.outputs["transform_graph"],
+        schema=data.schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=config.training.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.training.eval_steps),
         custom_config=config.training.custom_config(),
     )
 
 
-def _evaluator(config: PipelineConfig, example_gen, trainer, baseline_model=None):
+def _evaluator(config: PipelineConfig, data: DataHalf, trainer, baseline_model=None):
     """TFMA on the eval split with the step's gate; a baseline (the last blessed model) only where one is given."""
     baseline = {} if baseline_model is None else {"baseline_model": baseline_model}
-    return tfx.components.Evaluator(examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+    return tfx.components.Evaluator(examples=data.example_gen.outputs["examples"], model=trainer.outputs["model"],
                                     eval_config=eval_config(config), **baseline)
 
 

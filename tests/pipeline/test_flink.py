@@ -55,7 +55,7 @@ def run_data_components(workdir: str, beam_args) -> str:
     from dlqos import runs
     from dlqos.config import OutputLayout
     from dlqos.steps import get_step
-    from pipeline.pipeline import data_components
+    from pipeline.pipeline import data_half
     from tests.conftest import write_fashion_like_dir
 
     layout, step = OutputLayout(workdir), get_step("dense")
@@ -65,7 +65,7 @@ def run_data_components(workdir: str, beam_args) -> str:
     config = runs.build_config(step, options, layout, examples_dir, {**data, "counts": {"train": TRAIN, "eval": EVAL}})
     root = os.path.join(workdir, "root")
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name="flink-data", pipeline_root=root, components=list(data_components(config)),
+        pipeline_name="flink-data", pipeline_root=root, components=list(data_half(config).components),
         beam_pipeline_args=list(beam_args),
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(layout.metadata_path)))
     return root

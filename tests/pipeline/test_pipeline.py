@@ -1,7 +1,8 @@
+import pytest
 from tensorflow_model_analysis.proto import config_pb2
 
 from dlqos.config import GateConfig, PipelineConfig, TrainingConfig
-from pipeline.pipeline import create_pipeline, eval_config
+from pipeline.pipeline import create_pipeline, create_variant_pipeline, eval_config
 
 ORDER = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
          "latest_blessed_model_resolver", "Evaluator", "Pusher"]
@@ -94,3 +95,29 @@ def test_lower_is_better_gate_uses_upper_bound():
     assert gated.class_name == "SparseCategoricalCrossentropy"
     assert threshold.value_threshold.upper_bound.value == 0.5
     assert threshold.change_threshold.absolute.value == 0.1
+
+
+def test_a_step_that_trains_nothing_has_the_examplegen_and_its_dream_tail_only():
+    from dlqos.errors import ConfigError
+    from dlqos.steps import STEPS, DreamModel
+
+    dream = {**STEPS["deepdream"].dream, **DreamModel().as_dict(), "data_metadata": "/data/ex/dataset.json"}
+    config = _config(step="deepdream", preprocessing_fn=None, run_fn=None, training=None, dream=dream)
+    components = _by_id(create_pipeline(config))
+    assert sorted(components) == ["DeepDream", "ImportExampleGen"]
+    assert components["DeepDream"].inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
+    with pytest.raises(ConfigError, match="either trains .* or dreams"):
+        _config(dream=dream)
+
+
+def test_variants_share_one_data_half_and_have_no_resolver_or_pusher():
+    variants = [(name, TrainingConfig(epochs=1, train_steps=4, eval_steps=1, seed=seed))
+                for name, seed in (("adam_seed1", 1), ("sgd_seed2", 2))]
+    components = _by_id(create_variant_pipeline(_config(), variants))
+    assert sorted(components) == sorted(ORDER[:5] + ["Trainer_adam_seed1", "Evaluator_adam_seed1",
+                                                     "Trainer_sgd_seed2", "Evaluator_sgd_seed2"])
+    for name in ("adam_seed1", "sgd_seed2"):
+        trainer, evaluator = components[f"Trainer_{name}"], components[f"Evaluator_{name}"]
+        assert trainer.inputs["transform_graph"] is components["Transform"].outputs["transform_graph"]
+        assert evaluator.inputs["model"] is trainer.outputs["model"] and "baseline_model" not in evaluator.inputs
+    assert '"seed": 2' in components["Trainer_sgd_seed2"].exec_properties["custom_config"]
