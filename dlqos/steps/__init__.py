@@ -12,11 +12,11 @@ from dlqos.config import CLASSIFIER_METRICS, GateConfig, ModelConfig, Profile, p
 from dlqos.errors import ConfigError
 
 
+MOBILENET_SIZES = (96, 128, 160, 192, 224)  # the square inputs Keras has MobileNetV2 ImageNet weights for
+
+
 # Each step's model hyper-parameters (ModelConfig: --model-param keys and types, custom_config["model"], rebuilt
 # in run_fn). Here, not in the step modules, so the CLI types them without importing TensorFlow.
-MOBILENET_SIZES = (96, 128, 160, 192, 224)
-
-
 @dataclass(frozen=True)
 class TransferModel(ModelConfig):
     fine_tune_layers: int = 0  # unfreeze this many top layers of the backbone after the head's epochs
@@ -25,7 +25,7 @@ class TransferModel(ModelConfig):
     hub_handle: str = ""  # a TF Hub module (URL or SavedModel path) instead of Keras' MobileNetV2
     # The backbone's square input: the paper's 224, or a smaller MobileNetV2 ImageNet size (Fashion-MNIST's 28x28
     # loses nothing at 96, which costs about a fifth of 224's compute: the quick profile's size).
-    input_size: int = 224
+    input_size: int = 224  # the paper's
 
     def __post_init__(self):
         if self.input_size not in MOBILENET_SIZES:

@@ -14,10 +14,8 @@ from dlqos.errors import ConfigError
 from dlqos.steps import TransferModel
 from dlqos.steps.dense import preprocessing_fn  # noqa: F401  (same pixels -> [0, 1] scaling as step 1)
 
-PAPER_INPUT_SIZE = 224
 
-
-def build_backbone(hub_handle=None, backbone_weights="auto", input_size: int = PAPER_INPUT_SIZE):
+def build_backbone(hub_handle=None, backbone_weights="auto", input_size: int = TransferModel.input_size):
     """(frozen feature extractor: [N,size,size,3] in [-1,1] -> [N,1280], where its weights came from)."""
     from dlqos.backbones import import_tensorflow_hub, mobilenet_v2
 
@@ -29,7 +27,7 @@ def build_backbone(hub_handle=None, backbone_weights="auto", input_size: int = P
     return backbone, source
 
 
-def build_model(image_shape, num_classes: int, backbone, input_size: int = PAPER_INPUT_SIZE):
+def build_model(image_shape, num_classes: int, backbone, input_size: int = TransferModel.input_size):
     """Stored pixels (flat, [0, 1]) -> input_size x input_size RGB in [-1, 1] -> frozen backbone -> Dense softmax."""
     import tensorflow as tf
     import tf_keras as keras

@@ -98,7 +98,7 @@ def test_a_smaller_backbone_input_keeps_the_parameters_and_resizes_inside_the_mo
     from dlqos.steps import STEPS, TransferModel
 
     size = TransferModel.from_dict(STEPS["transfer"].profile("quick").model).input_size
-    assert size == 96 and TransferModel().input_size == transfer.PAPER_INPUT_SIZE
+    assert size == 96 and TransferModel().input_size == 224
     backbone = transfer.build_backbone(backbone_weights=None, input_size=size)[0]
     model = transfer.build_model((28, 28, 1), 5, backbone, size)
     assert model.get_layer("resize").output_shape == (None, 96, 96, 3)
