@@ -4,15 +4,20 @@ RUN := scripts/runtime.sh
 PROFILE ?= quick
 OUTPUT ?= runs/local
 
-.PHONY: study test setup image
+.PHONY: study test test-fast setup image
 study:
 	$(RUN) python -m dlqos study --profile $(PROFILE) --output-dir $(OUTPUT)
 
+# The whole suite (CI). The fast lane leaves out pipelines, Flink, the image and worker processes: run it before
+# each commit.
 test:
-	$(RUN) python -m pytest -q --durations=20
+	$(RUN) --with-tools python -m pytest -q --durations=20
+
+test-fast:
+	$(RUN) --with-tools python -m pytest -q -m "not e2e and not flink and not image and not workers and not slow"
 
 setup:
-	$(RUN) --setup
+	$(RUN) --with-tools --setup
 
 # The production image (podman, a local Debian 13 base where no registry is reachable); `make test` builds it too.
 image:

@@ -24,17 +24,16 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dlqos  # noqa: E402,F401
 
 
-def pipeline_outputs(n_train: int, workdir: str) -> tuple:
+def pipeline_outputs(splits, n_train: int, workdir: str) -> tuple:
     """Run the dense pipeline once; return ({materialized: Examples artifact}, transform graph uri)."""
     from tfx.types import standard_artifacts
 
-    from data import fashion_mnist
     from data.tfrecords import write_image_examples
     from dlqos import metadata, runs
     from dlqos.config import OutputLayout
 
     examples = os.path.join(workdir, "examples")
-    write_image_examples(fashion_mnist.load(), examples, n_train, 1000)
+    write_image_examples(splits, examples, n_train, 1000)
     options = runs.RunOptions(output_dir=workdir, epochs=1, examples_dir=examples, materialize_transform=True)
     runs.run_step("dense", options)
     run = metadata.latest_run(metadata.open_store(OutputLayout(workdir).metadata_path), "dlqos-dense")
@@ -68,6 +67,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=24000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--data-dir", help="raw Fashion-MNIST idx files (default: the dataset's first available source)")
     args = parser.parse_args()
     sys.argv = sys.argv[:1]  # TFX's Beam executors parse sys.argv with absl
 
@@ -82,9 +82,9 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="bench-input-")
     try:
-        artifacts, transform_graph = pipeline_outputs(args.train, workdir)
+        splits = fashion_mnist.load(args.data_dir)
+        artifacts, transform_graph = pipeline_outputs(splits, args.train, workdir)
         transform_output = tft.TFTransformOutput(transform_graph)
-        splits = fashion_mnist.load()
         x = splits.train[0][:args.train].reshape(args.train, -1).astype(np.float32) / 255.0
         arrays = tf.data.Dataset.from_tensor_slices(({"image": x}, splits.train[1][:args.train])).shuffle(
             args.train, seed=42).batch(args.batch_size).repeat().prefetch(tf.data.AUTOTUNE)

@@ -43,7 +43,8 @@ size, beam_args = int(os.environ["BENCH_SIZE"]), json.loads(os.environ["BENCH_BE
 workdir = tempfile.mkdtemp(prefix="bench-scaling-")
 layout = OutputLayout(workdir)
 step = get_step("dense")
-options = runs.RunOptions(output_dir=workdir, max_train=size, max_eval=max(500, size // 6))
+options = runs.RunOptions(output_dir=workdir, data_dir=os.environ.get("BENCH_DATA_DIR") or None, max_train=size,
+                          max_eval=max(500, size // 6))
 examples_dir, data = runs.prepare_examples(step, options, layout)
 config = runs.build_config(step, options, layout, examples_dir, {**data, "counts": {"train": size, "eval": size // 6}})
 start = time.perf_counter()
@@ -59,23 +60,24 @@ print(json.dumps({"seconds": seconds, "components": {n: e.seconds for n, e in ru
 """
 
 
-def run_child(size: int, mode: str, beam_args) -> dict:
-    env = dict(os.environ, PYTHONPATH=ROOT, BENCH_SIZE=str(size), BENCH_BEAM_ARGS=json.dumps(list(beam_args)))
+def run_child(size: int, mode: str, beam_args, data_dir: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=ROOT, BENCH_SIZE=str(size), BENCH_BEAM_ARGS=json.dumps(list(beam_args)),
+               BENCH_DATA_DIR=data_dir)
     done = subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{mode} at {size} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(size: int, mode: str) -> dict:
+def measure(size: int, mode: str, data_dir: str) -> dict:
     """One size in one mode; flink: on its own fresh cluster, whose JobManager's and TaskManager's peak RSS
     (VmHWM) are the workers' memory (the driver's LOOPBACK SDK workers are threads of the driver)."""
     if mode != "flink":
-        return dict(run_child(size, mode, MODES[mode]), workers_mb=0)
+        return dict(run_child(size, mode, MODES[mode], data_dir), workers_mb=0)
     from dlqos.runners import beam_args, flink_cluster
 
     with flink_cluster.FlinkCluster(slots=2) as cluster:
-        result = run_child(size, mode, beam_args("flink", MODES[mode], cluster.master))
+        result = run_child(size, mode, beam_args("flink", MODES[mode], cluster.master), data_dir)
         return dict(result, workers_mb=cluster.peak_rss_mb())
 
 
@@ -83,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", type=int, default=3750, help="examples at 1x (16x must fit Fashion-MNIST's 60k)")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=list(MODES))
+    parser.add_argument("--data-dir", default="", help="raw Fashion-MNIST idx files (default: the dataset's first available source)")
     args = parser.parse_args()
     scales = (1, 4, 16)
     print(f"{'mode':17s} {'scale':>5} {'train':>6} {'seconds':>8} {'Transform s':>11} {'StatsGen s':>10} "
@@ -90,7 +93,7 @@ def main() -> None:
     for mode in args.modes:
         times = {}
         for scale in scales:
-            r = measure(args.base * scale, mode)
+            r = measure(args.base * scale, mode, args.data_dir)
             times[scale] = r["seconds"]
             print(f"{mode:17s} {scale:>4}x {args.base * scale:>6} {r['seconds']:>8.1f} "
                   f"{r['components'].get('Transform', 0):>11.1f} {r['components'].get('StatisticsGen', 0):>10.1f} "

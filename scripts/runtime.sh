@@ -6,7 +6,8 @@
 # with debootstrap; the checkout is bind-mounted at its own path and the command runs there.
 # All mounts live in a private mount namespace, so the kernel undoes them when the command ends.
 #
-#   scripts/runtime.sh CMD [ARGS...]     run CMD (e.g. python -m pytest) in the runtime
+#   scripts/runtime.sh CMD [ARGS...]     run CMD (e.g. python -m dlqos study) in the runtime
+#   scripts/runtime.sh --with-tools CMD  the same, with the tests' Debian tools in the sandbox (TOOL_PACKAGES)
 #   scripts/runtime.sh --setup           only build / update the runtime
 #
 # DLQOS_RUNTIME=auto|native|sandbox forces the route; DLQOS_CACHE (default /var/cache/dlqos when
@@ -18,8 +19,8 @@ UV_VERSION=0.13.9
 DEBIAN_SUITE=trixie
 DEBIAN_MIRROR=${DLQOS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE_PACKAGES=python3,python3-venv,python3-dev,g++,ca-certificates,make
-# Debian packages the tests use beyond Python: headless Chromium renders the study report; kubectl (with its
-# built-in kustomize) renders the Kubernetes overlays.
+# Debian packages only the tests use beyond Python (installed with --with-tools): headless Chromium renders the
+# study report; kubectl (with its built-in kustomize) renders the Kubernetes overlays.
 TOOL_PACKAGES="chromium fonts-dejavu-core kubernetes-client"
 if [ "$(id -u)" = 0 ]; then CACHE=${DLQOS_CACHE:-/var/cache/dlqos}; else CACHE=${DLQOS_CACHE:-$HOME/.cache/dlqos}; fi
 LOCK_HASH=$(cat "$ROOT/uv.lock" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
@@ -148,7 +149,7 @@ sandbox_setup() {
   exec 9>"$CACHE/.lock"; flock 9   # one builder at a time; readers wait
   build_rootfs
   carry_host_config
-  if [ "$(cat "$ROOTFS/.dlqos-tools" 2>/dev/null)" != "$TOOL_PACKAGES" ]; then
+  if [ "$WITH_TOOLS" = 1 ] && [ "$(cat "$ROOTFS/.dlqos-tools" 2>/dev/null)" != "$TOOL_PACKAGES" ]; then
     log "installing $TOOL_PACKAGES into the sandbox"
     sandbox_exec /bin/sh -c "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $TOOL_PACKAGES >/dev/null" \
       || die "apt-get install $TOOL_PACKAGES failed in the sandbox"
@@ -174,6 +175,8 @@ sandbox_run() {
   exit $rc
 }
 
+WITH_TOOLS=0
+if [ "${1:-}" = "--with-tools" ]; then WITH_TOOLS=1; shift; fi
 if [ "${1:-}" = "--setup" ]; then shift; set --; fi
 case "$(choose_route)" in
   native) native_run "$@" ;;

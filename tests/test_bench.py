@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from dlqos.bench import bench_devices
 
 
+@pytest.mark.slow
 def test_device_bench_measures_each_strategy_and_writes_the_report_input(tmp_path):
     path = bench_devices(str(tmp_path), ["dense"], batch=32, steps_per_epoch=3, epochs=1)
     with open(path) as f:

@@ -10,10 +10,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.steps.trainer import NUM_EXAMPLES, transform_data  # noqa: F401  (transform_data: a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+pytestmark = pytest.mark.workers
 EPOCHS, BATCH_PER_REPLICA, WORKERS = 2, 2, 2
 STEPS_PER_EPOCH = -(-NUM_EXAMPLES // (BATCH_PER_REPLICA * WORKERS))  # 12 examples, global batch 4: 3
 WORKER_TIMEOUT_S = 240  # a worker whose peer died waits for it; bounded, then both are killed

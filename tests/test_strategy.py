@@ -152,6 +152,7 @@ print("served", out.shape, float(np.mean(out.argmax(1) == labels[:32])))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_over_two_logical_cpus_trains_and_serves(tmp_path):
     import os
     import subprocess

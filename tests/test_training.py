@@ -130,6 +130,7 @@ def mirrored_epoch(root: str, out_dir: str) -> dict:
         "replicas", "steps_per_epoch", "global_batch_size")}}
 
 
+@pytest.mark.slow
 def test_a_mirrored_epoch_is_one_pass_over_the_examples(tmp_path):
     """The batch size is per replica; an epoch's steps come from the global batch (3 x 2 replicas): 12 examples
     are 2 steps, not 4 (two passes)."""

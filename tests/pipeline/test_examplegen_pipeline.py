@@ -3,7 +3,11 @@ unchanged files may be served from TFX's cache, and replaced files in the same -
 never silently reused (issue #16 item 6)."""
 import os
 
+import pytest
+
 from tests.conftest import write_fashion_like_dir
+
+pytestmark = pytest.mark.e2e
 
 
 def run_example_gen(data_dir: str, out: str):

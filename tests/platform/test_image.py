@@ -21,7 +21,7 @@ from tests.platform import containers
 from tests.platform.containers import PodRun, fs_group_volume, manifest, podman
 from tests.platform.kfp_tasks import SpecRun
 
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.image, pytest.mark.timeout(1800)]
 JOB = "k8s/base/pipeline-job.yaml"
 SERVING = "k8s/base/serving-deployment.yaml"
 # TF Serving's flags in the serving Deployment and the stand-in's equivalents; the others (config and monitoring
