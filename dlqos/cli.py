@@ -162,7 +162,7 @@ def _add_run_parsers(commands) -> None:
 def _add_compile_parser(commands) -> None:
     """`dlqos compile`: Kubeflow Pipelines specs that start from the raw data."""
     compile_ = commands.add_parser(
-        "compile", help="compile step pipelines for Kubeflow Pipelines (v2 spec JSON)",
+        "compile", help="compile step pipelines for Kubeflow Pipelines (v2 spec YAML and PipelineJob JSON)",
         description="Compile with KubeflowV2DagRunner. Each spec's ExampleGen reads the raw dataset files from "
                     "<data-root>/<dataset>/, where `dlqos data fetch NAME --to <data-root>` puts them; no other "
                     "step is needed. Beam runs with the given --beam-arg flags, e.g. "
@@ -174,7 +174,8 @@ def _add_compile_parser(commands) -> None:
                           help="pipeline root, data and serving base, e.g. gs://bucket/dlqos or s3://bucket/dlqos")
     compile_.add_argument("--data-root", help="raw datasets, one folder per dataset, e.g. gs://bucket/raw "
                                               "(default <root>/raw)")
-    compile_.add_argument("--spec-dir", default="specs", help="where the JSON specs are written (default specs/)")
+    compile_.add_argument("--spec-dir", default="specs", help="where the specs are written (default specs/): "
+                          "NAME.yaml to upload to Kubeflow Pipelines 2.x, NAME.json the PipelineJob for Vertex AI")
     compile_.add_argument("--profile", choices=PROFILES, default="full")
     compile_.add_argument("--strategy", choices=STRATEGIES, default="auto", help="Trainer distribution strategy")
     compile_.add_argument("--precision", choices=PRECISIONS, default="float32",
@@ -183,7 +184,8 @@ def _add_compile_parser(commands) -> None:
                                                            "examples (default: the examples' dataset.json, at run time)")
     compile_.add_argument("--num-eval", type=_count, help="the same for the evaluation examples")
     compile_.add_argument("--schema", choices=("2.1", "2.0"), default="2.1",
-                          help="KFP pipeline-spec schema: 2.1 for KFP 2.x (default), 2.0 for older Vertex AI")
+                          help="KFP pipeline-spec schema: 2.1 for KFP 2.x (default), 2.0 for older Vertex AI "
+                               "(the JSON only: KFP runs 2.1)")
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                           help="Beam pipeline argument for the distributed runner, repeatable")
     _add_runner_options(compile_, "with --runner flink: the cluster's JobManager REST address (required)")
@@ -438,9 +440,11 @@ def _compile(args) -> int:
         raw_data = settings(step.dataset, raw, options.count("max_train", profile), options.count("max_eval", profile),
                             step.max_classes)
         config = build_config(step, options, layout, raw.base, {"counts": counts, "raw_data": raw_data})
-        spec = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"),
-                                args.schema)
-        print(f"{name}: {spec}  (raw files read from {raw.base}: dlqos data fetch {step.dataset} --to {data_root})")
+        compiled = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"),
+                                    args.schema)
+        upload = f"{compiled.package} (upload to Kubeflow Pipelines), " if compiled.package else ""
+        print(f"{name}: {upload}{compiled.job} (Vertex AI PipelineJob)  (raw files read from {raw.base}: "
+              f"dlqos data fetch {step.dataset} --to {data_root})")
     return EXIT_OK
 
 
