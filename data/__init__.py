@@ -44,8 +44,8 @@ def fetched_raw(name: str, base: str):
 
 
 def copy_raw(raw, target: str) -> int:
-    """Copy the files the raw globs match (paths relative to raw.base kept) into target, a local path, gs:// or
-    s3:// (tf.io.gfile); returns how many."""
+    """Copy the files the raw globs match (paths relative to raw.base kept) into target, a local path or gs://
+    (tf.io.gfile); returns how many."""
     import os
 
     import tensorflow as tf

@@ -3,7 +3,7 @@
 Built the way TFX's own ExampleGens are: a FileBasedExampleGen (so TFX's driver records span, version and a
 fingerprint of the files each split's glob matches under input_base, and a replaced file is a new input) whose
 executor's GetInputSourceToExamplePTransform is a Beam PTransform. Files are read through tf.io.gfile (a local
-path, gs://, s3://) and split into work items the runner can spread over workers: one per idx file pair (streamed
+path or gs://) and split into work items the runner can spread over workers: one per idx file pair (streamed
 record by record), CIFAR batch file or photo; a text corpus, which is windowed as one sequence, is one item.
 The dataset's own train/test split is kept (idx train-*/t10k-*, CIFAR data_batch_*/test_batch, every 5th photo of a
 class, every 10th text window). The examples are the ones the study always used (`pixels` int64 0..255 + `label`, or
@@ -12,11 +12,13 @@ counts, source) into `dataset.json` inside that artifact, for the Trainer and De
 
 Bad input is a one-line DataError naming the file, raised by the executor (not a Beam traceback): problems found
 while reading are collected by the Beam pipeline and raised once it has finished. A corrupt photo is skipped and
-counted unless `strict`.
+counted unless `strict`: the file and the reason are listed in dataset.json's `skipped` and, once the pipeline
+has finished, logged as one warning each (where the console sees them, whichever runner read the files).
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Dict, Mapping, Optional
 
@@ -33,6 +35,7 @@ from data.sources import RawFiles
 from data.tfrecords import METADATA_FILE
 from dlqos.errors import DataError
 
+log = logging.getLogger("dlqos.data")
 FACTS_URI = "_dlqos_facts_uri"  # exec property added by Do: where the Beam pipeline writes dataset.json
 
 
@@ -121,10 +124,13 @@ class Executor(BaseExampleGenExecutor):
         return outputs
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802 (TFX's name)
-        """Runs the Beam pipeline, then raises the first problem it found as one DataError naming the file."""
+        """Runs the Beam pipeline, warns of each skipped file, then raises the first problem it found as one
+        DataError naming the file."""
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         super().Do(input_dict, output_dict, {**exec_properties, FACTS_URI: examples.uri})
         facts = read_facts(examples.uri)
+        for message in facts.get("skipped", []):
+            log.warning("skipped %s", message)
         if facts.get("errors"):
             raise DataError(facts["errors"][0])
         for split, count in facts["counts"].items():
@@ -163,12 +169,12 @@ def _first(examples, limit: Optional[int], split: str):
 def _write_facts(facts: dict, uri: str, problems: list, per_class: dict, **counts) -> None:
     import tensorflow as tf
 
-    skipped = sum(1 for kind, _ in problems if kind == "skipped")
-    facts = {**facts, "counts": counts,
+    skipped = sorted(message for kind, message in problems if kind == "skipped")
+    facts = {**facts, "counts": counts, "skipped": skipped,
              "errors": sorted(message for kind, message in problems if kind == "error") + _vanished_classes(
                  facts, per_class)}
     if skipped:
-        facts["source"] += f" ({skipped} corrupt {facts.pop('skipped_what', 'files')} skipped)"
+        facts["source"] += f" ({len(skipped)} corrupt {facts.pop('skipped_what', 'files')} skipped)"
     facts.pop("skipped_what", None)
     facts.pop("every_class_required", None)
     with tf.io.gfile.GFile(os.path.join(uri, METADATA_FILE), "w") as f:

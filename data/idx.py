@@ -31,7 +31,7 @@ LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 
 @contextlib.contextmanager
 def open_idx(path: str, expected_magic: int):
-    """(dims, file positioned at the payload) of an idx file (gzip or plain; local, gs://, s3://); unreadable or
+    """(dims, file positioned at the payload) of an idx file (gzip or plain; local or gs://); unreadable or
     wrong files are one-line DataErrors naming the file, also when reading the payload inside the block fails."""
     import tensorflow as tf
 

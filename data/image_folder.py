@@ -57,7 +57,7 @@ def read_readable(paths, read, strict: bool) -> tuple:
 
 
 def class_files(directory: str) -> list:
-    """[(class name, sorted image paths)] of the folder's class subfolders (tf.io.gfile: local, gs://, s3://);
+    """[(class name, sorted image paths)] of the folder's class subfolders (tf.io.gfile: local or gs://);
     fewer than two classes or an empty class folder is an error naming it."""
     import tensorflow as tf
 

@@ -40,10 +40,34 @@ class RawFiles:
     options: Mapping = field(default_factory=dict)
 
     def files(self, split: str) -> list:
-        """The split's files, sorted (tf.io.gfile: a local path, gs:// or s3://)."""
+        """The split's files, sorted (tf.io.gfile: a local path or gs://)."""
         import tensorflow as tf
 
         return sorted(tf.io.gfile.glob(os.path.join(self.base, self.patterns[split])))
+
+
+def url_scheme(path: str) -> Optional[str]:
+    """'gs' of gs://bucket/dir; None for a local path."""
+    scheme, separator, _ = path.partition("://")
+    return scheme if separator and scheme.isalnum() else None
+
+
+def check_storage(path: str, flag: str) -> None:
+    """A URL (gs://, s3://, ...) that a flag names must be one TensorFlow's file systems in this process can open,
+    checked before any work: an unknown scheme (s3:// without tensorflow-io's S3 file system) or an unreachable
+    bucket is one line naming the flag, the path and what is missing."""
+    scheme = url_scheme(path)
+    if scheme is None:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.io.gfile.exists(path)
+    except tf.errors.UnimplementedError:
+        raise ConfigError(f"{flag} {path}: TensorFlow here has no file system for {scheme}:// (tensorflow-io "
+                          "provides s3:// and hdfs://; it is not installed): use a local directory or gs://") from None
+    except tf.errors.OpError as why:
+        raise ConfigError(f"{flag} {path}: cannot reach it ({why.message.splitlines()[0]})") from None
 
 
 class SourceUnavailable(Exception):

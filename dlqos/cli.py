@@ -2,15 +2,18 @@
 
 Exit codes: 0 success (for `run`/`study`: every model blessed and pushed); 1 a pipeline or internal failure;
 2 a usage, data or configuration error (one line on stderr says what and how to fix it);
-3 the pipeline finished but a model was NOT blessed, so nothing was pushed.
+3 the pipeline finished but a model was NOT blessed, so nothing was pushed; 130 interrupted (Ctrl-C, SIGINT),
+143 terminated (SIGTERM): one line, no traceback (-v shows it).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
 import sys
+import traceback
 from typing import Callable, List, Optional
 
 from data import DATASETS
@@ -21,6 +24,7 @@ from dlqos.steps import STEPS
 from dlqos.strategy import PRECISIONS, STRATEGIES
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM is 143
 
 
 def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True) -> None:
@@ -66,7 +70,8 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
                         help=f"Beam pipeline argument, repeatable (default: {' '.join(DEFAULT_BEAM_ARGS)})")
     _add_runner_options(parser, "the Flink JobManager's REST address (default: an embedded Flink)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show TFX and Beam logs and full tracebacks")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show TFX, Beam and TensorFlow's native logs and full tracebacks")
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, master_help: str) -> None:
@@ -119,7 +124,8 @@ def _model_param(text: str) -> tuple:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dlqos", description=__doc__.split("\n")[0],
-                     epilog="Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 model not blessed.")
+                     epilog="Exit codes: 0 ok, 1 failure, 2 bad input or usage, 3 model not blessed, 130 "
+                            "interrupted (Ctrl-C), 143 terminated (SIGTERM).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_parsers(commands)
     _add_compare_parser(commands)
@@ -171,7 +177,8 @@ def _add_compile_parser(commands) -> None:
     compile_.add_argument("--target", choices=["kubeflow"], default="kubeflow")
     compile_.add_argument("--image", required=True, help="the pipeline image (see Dockerfile), pinned by tag/digest")
     compile_.add_argument("--root", required=True,
-                          help="pipeline root, data and serving base, e.g. gs://bucket/dlqos or s3://bucket/dlqos")
+                          help="pipeline root, data and serving base, e.g. gs://bucket/dlqos (only named in the spec: "
+                               "nothing is read or written here)")
     compile_.add_argument("--data-root", help="raw datasets, one folder per dataset, e.g. gs://bucket/raw "
                                               "(default <root>/raw)")
     compile_.add_argument("--spec-dir", default="specs", help="where the specs are written (default specs/): "
@@ -265,7 +272,10 @@ def _add_data_parser(commands) -> None:
     fetch.add_argument("name", choices=sorted(DATASETS))
     fetch.add_argument("--data-dir", help="read this directory instead of the default sources")
     fetch.add_argument("--to", metavar="DIR_OR_BUCKET", help="copy the raw files to DIR_OR_BUCKET/NAME/ (a local "
-                       "directory, gs:// or s3://): the data root of `dlqos compile --data-root`")
+                       "directory or gs://; a scheme this installation cannot open, such as s3://, is refused "
+                       "before any work): the data root of `dlqos compile --data-root`")
+    fetch.add_argument("-v", "--verbose", action="store_true",
+                       help="show TensorFlow's native logs and full tracebacks")
     fetch.set_defaults(handler=_data_fetch)
 
 
@@ -282,8 +292,12 @@ def _data_list(args) -> int:
 
 def _data_fetch(args) -> int:
     from data import get_dataset
+    from data.sources import check_storage
     from data.tfrecords import ImageSplits
 
+    for flag, path in (("--data-dir", args.data_dir), ("--to", args.to)):
+        if path:
+            check_storage(path, flag)  # before any download
     logging.getLogger("dlqos.data").setLevel(logging.INFO)
     if args.to:
         from data import copy_raw
@@ -359,6 +373,7 @@ TRAINING_OPTIONS = ("optimizer", "learning_rate", "lr_schedule", "weight_decay",
 
 
 def _run_options(args, step_names: List[str]):
+    from data.sources import check_storage
     from dlqos.runs import RunOptions, check_training_options
     from dlqos.steps import model_params
 
@@ -373,6 +388,9 @@ def _run_options(args, step_names: List[str]):
                          max_eval=args.max_eval, beam_pipeline_args=_beam_args(args),
                          **{key: getattr(args, key) for key in TRAINING_OPTIONS})
     check_training_options([STEPS[name] for name in step_names], options)  # before any work
+    for flag, path in (("--data-dir", options.data_dir), ("--examples-dir", options.examples_dir)):
+        if path:
+            check_storage(path, flag)
     return options
 
 
@@ -415,10 +433,27 @@ def _report(args) -> int:
     return EXIT_OK
 
 
-def _component_progress(record: logging.LogRecord) -> bool:
-    """Without --verbose, TFX's INFO lines pass only when they say a component started or finished."""
-    return record.levelno >= logging.ERROR or (
-        record.getMessage().startswith("Component ") and record.getMessage().endswith((" is running.", " is finished.")))
+class _ComponentProgress(logging.Filter):
+    """Without --verbose, TFX's INFO lines pass only when they say a component started or finished; a finished
+    line says how long the component ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.levelno >= logging.ERROR or not message.startswith("Component "):
+            return record.levelno >= logging.ERROR
+        component = message[len("Component "):].rsplit(" is ", 1)[0]
+        if message.endswith(" is running."):
+            self.started[component] = record.created
+        elif message.endswith(" is finished.") and component in self.started:
+            record.msg, record.args = f"{message[:-1]} ({record.created - self.started.pop(component):.1f} s)", ()
+        return message.endswith((" is running.", " is finished."))
+
+
+_COMPONENT_PROGRESS = _ComponentProgress()
 
 
 def _compile(args) -> int:
@@ -554,20 +589,36 @@ def _bench_devices(args) -> int:
 
 
 def _configure_logging(verbose: bool) -> None:
+    """Without --verbose: dlqos's messages, others' warnings, and of TFX's lines only component progress."""
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s", stream=sys.stderr)
     if not verbose:
+        logging.getLogger().setLevel(logging.WARNING)  # Beam's and TFX's "Reading from pattern ..." INFO lines
+        for shown in ("dlqos", "absl"):
+            logging.getLogger(shown).setLevel(logging.INFO)
         for noisy in ("apache_beam", "tensorflow"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
-        logging.getLogger("absl").addFilter(_component_progress)
+        logging.getLogger("absl").addFilter(_COMPONENT_PROGRESS)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The command line; SIGINT and SIGTERM end it with one line and exit 130 / 143 (the shell's 128 + signal)."""
+    from dlqos.console import interrupts_raise, native_logs_hidden
+
     args = build_parser().parse_args(argv)
     # TFX's Beam executors re-parse sys.argv with absl flags: our -v would read as absl's --verbosity, and
     # a parse without --verbosity resets absl to WARNING, hiding component progress. Hand absl only that.
     sys.argv = sys.argv[:1] + ["--verbosity=0"]
     verbose = getattr(args, "verbose", False)
-    _configure_logging(verbose)
+    with contextlib.ExitStack() as console:
+        if not verbose:  # TensorFlow's native start-up lines (oneDNN, CUDA drivers, cuInit) only with -v
+            console.enter_context(native_logs_hidden())
+        console.enter_context(interrupts_raise())
+        _configure_logging(verbose)
+        return _handle(args, verbose)
+
+
+def _handle(args, verbose: bool) -> int:
+    """The command's exit code; every error is one line on stderr, the traceback only with --verbose."""
     try:
         code = args.handler(args)
         sys.stdout.flush()  # here, not at exit: a reader that stopped early is then handled below
@@ -578,6 +629,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:  # `dlqos steps | head`: the reader had what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return EXIT_OK
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (console.Interrupted)
+        if verbose:
+            traceback.print_exc()
+        print(f"dlqos: interrupted ({stop or 'SIGINT'})", file=sys.stderr)
+        return getattr(stop, "exit_code", EXIT_INTERRUPTED)
     except Exception as error:  # a component failed: one line here, the traceback with --verbose
         usage = unwritable_path_error(error) if isinstance(error, OSError) else None
         if usage is not None:

@@ -24,6 +24,9 @@ WRITE_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 def writable_directory(path: str, what: str) -> str:
     """Create `path` if needed and prove it writable before any work starts: under a read-only root filesystem
     (the Kubernetes Job's) the problem is then one line naming the directory, not a traceback minutes later."""
+    if "://" in path:
+        raise ConfigError(f"the {what} {path} is not a local directory: a local run keeps its SQLite ML Metadata "
+                          "store there; for a bucket, compile the pipeline for Kubeflow (dlqos compile --root)")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ConfigError(f"the {what} {path} is a file, not a directory: choose another directory")
     try:

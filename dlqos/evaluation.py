@@ -12,7 +12,8 @@ def _slice_name(slice_key) -> str:
     return OVERALL if not slice_key else ", ".join(f"{column} = {value}" for column, value in slice_key)
 
 
-def _number(value: dict):
+def metric_number(value: dict):
+    """The number of a TFMA MetricValue as JSON (double or bounded value), else None."""
     if "doubleValue" in value:
         return float(value["doubleValue"])
     if "boundedValue" in value:
@@ -31,14 +32,15 @@ def slice_metrics(evaluation_dir: str) -> Dict[str, Dict[str, float]]:
         for by_sub_key in by_output.values():
             for values in by_sub_key.values():
                 for name, value in values.items():
-                    number = _number(value)
+                    number = metric_number(value)
                     if number is not None:
                         metrics[name] = number
     return table
 
 
 def validation(evaluation_dir: str) -> dict:
-    """{'ok': bool, 'failures': [{'slice', 'metric', 'value', 'threshold'}]} from the validation result."""
+    """{'ok': bool, 'failures': [{'slice', 'metric', 'value', 'threshold', 'message'}]} from the validation
+    result."""
     import tensorflow_model_analysis as tfma
     from google.protobuf import json_format
 
@@ -52,6 +54,7 @@ def validation(evaluation_dir: str) -> dict:
                 "metric": failure.metric_key.name + ("_diff" if failure.metric_key.is_diff else ""),
                 "value": json_format.MessageToDict(failure.metric_value),
                 "threshold": json_format.MessageToDict(failure.metric_threshold),
+                "message": failure.message,
             })
     return {"ok": bool(result.validation_ok), "failures": failures}
 
@@ -70,3 +73,42 @@ def gate_thresholds(evaluation_dir: str) -> list:
             for per_slice in metric.get("perSliceThresholds", []):
                 thresholds.append({"metric": metric["className"], **per_slice.get("threshold", {})})
     return thresholds
+
+
+def shown_metric(name: str, value: float) -> str:
+    """A metric as printed: counts as whole numbers, the rest with 4 decimals."""
+    return f"{value:,.0f}" if name.endswith("count") else f"{value:.4f}"
+
+
+def failed_thresholds(validation_result: dict, slices: Dict[str, Dict[str, float]]) -> list:
+    """One line per threshold a model failed: the metric's value and the bound, and for a change against the
+    baseline the model's value, the baseline's (the model's minus the change) and the change allowed."""
+    lines = []
+    for failure in validation_result.get("failures", []):
+        metric, value = failure["metric"], metric_number(failure["value"])
+        threshold = failure["threshold"]
+        if value is None:
+            text = f"{metric}: no value"
+        elif "changeThreshold" in threshold:
+            text = _failed_change(metric, value, threshold["changeThreshold"], slices.get(failure["slice"], {}))
+        else:
+            bounds = threshold.get("valueThreshold", {})
+            needs = [f"{sign} {shown_metric(metric, bounds[key])}"
+                     for key, sign in (("lowerBound", ">="), ("upperBound", "<=")) if key in bounds]
+            text = f"{metric} = {shown_metric(metric, value)}, needs {' and '.join(needs)}"
+        lines.append(f"{failure['slice']}: {text}" + (f" ({failure['message']})" if failure.get("message") else ""))
+    return lines
+
+
+def _failed_change(metric: str, change: float, threshold: dict, metrics: Dict[str, float]) -> str:
+    """A failed GenericChangeThreshold: TFMA's value is the change (model minus baseline) of metric NAME_diff."""
+    name = metric[:-len("_diff")] if metric.endswith("_diff") else metric
+    sign = "<=" if threshold.get("direction") == "LOWER_IS_BETTER" else ">="
+    needs = []
+    if "absolute" in threshold:
+        needs.append(f"{sign} {threshold['absolute']:+.4f}")
+    if "relative" in threshold:
+        needs.append(f"{sign} {threshold['relative']:+.2%} of the baseline")
+    model = metrics.get(name)
+    values = f"{name} = {model:.4f} vs baseline {model - change:.4f}" if model is not None else name
+    return f"{values}: change {change:+.4f}, needs {' and '.join(needs)}"

@@ -305,11 +305,16 @@ def step_result(metadata_path: str, step: Step) -> StepRun:
 
 
 def result_summary(result: StepRun) -> str:
+    """What `dlqos run` prints: the verdict, the metrics, each threshold a model failed, where things are."""
+    from dlqos.evaluation import failed_thresholds, shown_metric
+
     lines = [f"{result.step.name}: run {result.run_id}: "
              + ("BLESSED and pushed" if result.pushed_to else "NOT blessed, nothing pushed" if result.blessed is False
                 else "finished")]
     if result.overall:
-        lines.append("  metrics:   " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(result.overall.items())))
+        lines.append("  metrics:   " + ", ".join(f"{k}={shown_metric(k, v)}" for k, v in sorted(result.overall.items())))
+    if result.blessed is False and result.validation:
+        lines += [f"  failed:    {failure}" for failure in failed_thresholds(result.validation, result.slices)]
     if result.evaluation_dir:
         lines.append(f"  evaluation (TFMA): {result.evaluation_dir}")
     if result.training_record:

@@ -1,6 +1,9 @@
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -306,3 +309,97 @@ def test_an_output_dir_that_is_a_file_is_one_line_naming_it(command, ran, tmp_pa
     assert len(error) == 1 and str(blocker) in error[0] and "pipeline failed" not in error[0] and not ran
     assert command[0] == "report" or f"{blocker} is a file, not a directory" in error[0]
     assert blocker.read_text() == "not a directory"
+
+
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] |^WARNING: All log messages before absl")
+
+
+def test_native_start_up_logs_are_hidden_unless_verbose():
+    """TensorFlow's absl lines at import (oneDNN, CUDA drivers on a CPU machine) are noise on the console; -v
+    shows them. `data fetch photos` imports TensorFlow and reads the packages' sample photos offline."""
+    command = [sys.executable, "-m", "dlqos.cli", "data", "fetch", "photos"]
+    quiet = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    verbose = subprocess.run(command + ["-v"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert quiet.stdout == verbose.stdout and quiet.stdout.startswith("photos: ")
+    assert [line for line in quiet.stderr.splitlines() if NATIVE_LOG.match(line)] == [], quiet.stderr
+    assert quiet.stderr.splitlines() == [line for line in verbose.stderr.splitlines() if not NATIVE_LOG.match(line)
+                                         and not line.startswith(("To enable the following", "[absl]"))]
+    assert [line for line in verbose.stderr.splitlines() if NATIVE_LOG.match(line)], verbose.stderr
+
+
+@pytest.fixture
+def unhandled_signals():
+    """SIGINT and SIGTERM fail the test (not the session) where the CLI installs no handler of its own; the
+    original handlers are back afterwards."""
+    def not_handled(signum, frame):
+        raise AssertionError(f"{signal.Signals(signum).name} reached the test's handler")
+
+    originals = {signum: signal.signal(signum, not_handled) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield not_handled
+    for signum, handler in originals.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_interrupt_is_one_line_and_its_exit_code(signum, code, verbose, unhandled_signals, monkeypatch, tmp_path,
+                                                    capsys):
+    """The signal arrives while the step runs: the lock and files are released by the `with` blocks, one line says
+    so (the traceback only with -v), exit 128 + the signal, and the handlers are put back."""
+    from dlqos import runs
+
+    def run_step(name, options):
+        os.kill(os.getpid(), signum)
+        time.sleep(30)
+        raise AssertionError("the signal did not interrupt the run")
+
+    monkeypatch.setattr(runs, "run_step", run_step)
+    argv = ["run", "dense", "--output-dir", str(tmp_path / "out")] + (["-v"] if verbose else [])
+    assert cli.main(argv) == code, capsys.readouterr().err
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error[-1] == f"dlqos: interrupted ({signal.Signals(signum).name})"
+    assert len(error) == 1 or verbose and error[0] == "Traceback (most recent call last):"
+    assert signal.getsignal(signal.SIGINT) is signal.getsignal(signal.SIGTERM) is unhandled_signals
+    assert cli.main(argv[:4]) == code  # the output lock was released
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["data", "fetch", "text", "--to", "s3://bucket/raw"], "--to"),
+    (["data", "fetch", "text", "--data-dir", "s3://bucket/corpus.txt"], "--data-dir"),
+    (["run", "dense", "--data-dir", "s3://bucket/raw/fashion_mnist"], "--data-dir"),
+    (["study", "--steps", "dense", "--examples-dir", "s3://bucket/examples"], "--examples-dir"),
+])
+def test_a_storage_scheme_this_installation_cannot_open_is_refused_before_any_work(argv, flag, tmp_path, capsys):
+    """TensorFlow's file systems decide at run time: s3:// (tensorflow-io's, not installed) is one line naming the
+    flag and what is missing, before any data is read or any output written."""
+    out = tmp_path / "out"
+    assert cli.main(argv + ([] if argv[0] == "data" else ["--output-dir", str(out)])) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"dlqos: error: {flag} s3://bucket/"), error
+    assert "no file system for s3://" in error[0] and "tensorflow-io" in error[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["run", "dense"], ["compare", "--steps", "dense"]])
+def test_an_output_dir_in_a_bucket_is_refused_naming_what_to_use(command, ran, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # os.makedirs would have made ./gs:/bucket/out here
+    assert cli.main(command + ["--output-dir", "gs://bucket/out"]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "the output directory gs://bucket/out is not a local directory" in error[0], error
+    assert "dlqos compile --root" in error[0] and not ran and not os.listdir(tmp_path)
+
+
+def test_compile_names_an_s3_root_in_the_spec_without_opening_it(tmp_path):
+    code = cli.main(["compile", "dense", "--image", "example.com/dlqos:1", "--root", "s3://no-such-bucket/dlqos",
+                     "--spec-dir", str(tmp_path), "--num-train", "60", "--num-eval", "10"])
+    assert code == cli.EXIT_OK
+    assert "s3://no-such-bucket/dlqos/raw/fashion_mnist" in (tmp_path / "dlqos-dense.json").read_text()
+
+
+def test_gs_without_network_is_one_line_naming_the_host(capsys):
+    """No network at run time here: TensorFlow's GCS client cannot resolve its host."""
+    assert cli.main(["data", "fetch", "text", "--to", "gs://no-such-bucket-dlqos/raw"]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("dlqos: error: --to gs://no-such-bucket-dlqos/raw: cannot reach "
+                                                   "it (") and "resolve" in error[0], error

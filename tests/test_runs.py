@@ -46,3 +46,41 @@ def test_a_deepdream_run_reads_dreams_json_as_its_record(tmp_path):
     assert read.model_dir is None and read.dreams_dir == str(tmp_path) and read.training_record is None
     assert read.images == [str(tmp_path / "dreams.png")]
     assert runs.result_summary(read).splitlines() == ["deepdream: run r2: finished", f"  dreams:    {tmp_path}"]
+
+
+def _validation_result(directory, failures) -> str:
+    """TFMA's `validations` file as the Evaluator writes it: one ValidationResult record."""
+    import tensorflow as tf
+    import tensorflow_model_analysis as tfma
+    from google.protobuf import json_format
+    from tensorflow_model_analysis.proto import validation_result_pb2
+
+    result = validation_result_pb2.ValidationResult(validation_ok=False)
+    parsed = [json_format.ParseDict(failure, validation_result_pb2.ValidationFailure()) for failure in failures]
+    result.metric_validations_per_slice.add(failures=parsed)
+    with tf.io.TFRecordWriter(str(directory / "validations.tfrecord")) as writer:
+        writer.write(result.SerializeToString())
+    assert not tfma.load_validation_result(str(directory)).validation_ok
+    return str(directory)
+
+
+def test_an_unblessed_run_prints_each_failed_threshold_with_its_values_and_the_baseline(tmp_path):
+    from dlqos.evaluation import validation
+
+    evaluation = _validation_result(tmp_path, [
+        {"metricKey": {"name": "example_count"}, "metricValue": {"doubleValue": 20.0},
+         "metricThreshold": {"valueThreshold": {"lowerBound": 50.0}}},
+        {"metricKey": {"name": "sparse_categorical_accuracy", "isDiff": True}, "metricValue": {"doubleValue": -0.05},
+         "metricThreshold": {"changeThreshold": {"absolute": -0.01, "direction": "HIGHER_IS_BETTER"}},
+         "message": "regressed"}])
+    result = runs.StepRun(step=STEPS["dense"], run_id="r2", blessed=False, pushed_to=None,
+                          baseline_model="/out/Trainer/model/3", model_dir=None, training=None,
+                          evaluation_dir=evaluation, validation=validation(evaluation),
+                          slices={"Overall": {"example_count": 20.0, "sparse_categorical_accuracy": 0.8}})
+    lines = runs.result_summary(result).splitlines()
+    assert lines[0] == "dense: run r2: NOT blessed, nothing pushed"
+    assert lines[1] == "  metrics:   example_count=20, sparse_categorical_accuracy=0.8000"
+    assert lines[2] == "  failed:    Overall: example_count = 20, needs >= 50"
+    assert lines[3] == ("  failed:    Overall: sparse_categorical_accuracy = 0.8000 vs baseline 0.8500: change -0.0500, "
+                        "needs >= -0.0100 (regressed)")
+    assert "  baseline:  /out/Trainer/model/3" in lines

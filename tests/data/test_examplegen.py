@@ -85,7 +85,7 @@ def test_label_count_mismatch_is_found_before_any_work(tmp_path):
         run_examplegen(tmp_path, "fashion_mnist", raw)
 
 
-def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path):
+def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path, caplog):
     from data import image_folder
     from tests.data.test_datasets import _photo_folder
 
@@ -94,6 +94,9 @@ def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path):
         f.write(b"not a jpeg")
     raw = image_folder.raw(root)
     splits, facts = run_examplegen(tmp_path / "a", "image_folder", raw)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "dlqos.data" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0] == f"skipped {facts['skipped'][0]}", warnings
+    assert facts["skipped"][0].startswith(f"{os.path.join(root, 'roses', 'broken.jpg')}: not a readable image (")
     arrays = image_folder.load(root)
     assert facts["counts"] == {"train": len(arrays.train[0]), "eval": len(arrays.eval[0])}
     assert facts["source"] == arrays.source and "1 corrupt images skipped" in facts["source"]
@@ -103,7 +106,7 @@ def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path):
         run_examplegen(tmp_path / "b", "image_folder", raw, strict=True)
 
 
-def test_photo_folder_class_with_no_readable_image_fails_and_a_bomb_is_skipped(tmp_path):
+def test_photo_folder_class_with_no_readable_image_fails_and_a_bomb_is_skipped(tmp_path, caplog):
     from data import image_folder
     from tests.data.test_datasets import _bomb_and_dead_class, _photo_folder
 
@@ -112,8 +115,14 @@ def test_photo_folder_class_with_no_readable_image_fails_and_a_bomb_is_skipped(t
     with pytest.raises(DataError, match="class 'tulips' has no readable images"):
         run_examplegen(tmp_path / "a", "image_folder", image_folder.raw(root))
     os.rename(os.path.join(root, "tulips"), str(tmp_path / "tulips-moved"))
+    caplog.clear()
     splits, facts = run_examplegen(tmp_path / "b", "image_folder", image_folder.raw(root))
     assert "1 corrupt images skipped" in facts["source"] and facts["counts"] == {"train": 8, "eval": 2}
+    assert len(facts["skipped"]) == 1 and "huge.png" in facts["skipped"][0]
+    assert [(r.name, r.levelname) for r in caplog.records if "skipped" in r.getMessage()] == [
+        ("dlqos.data", "WARNING")]
+    warning = next(r.getMessage() for r in caplog.records if "skipped" in r.getMessage())
+    assert os.path.join(root, "roses", "huge.png") in warning and "decompression bomb" in warning
     assert "every_class_required" not in facts
 
 

@@ -43,3 +43,4 @@ def test_too_few_eval_examples_are_no_verdict(tmp_path, capsys):
     validation = tfma.load_validation_result(run.nodes["Evaluator"].output("evaluation").uri)
     failed = {f.metric_key.name for s in validation.metric_validations_per_slice for f in s.failures}
     assert failed == {"example_count"}, failed
+    assert "  failed:    Overall: example_count = 20, needs >= 50\n" in capsys.readouterr().out
