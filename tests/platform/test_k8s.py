@@ -10,18 +10,35 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from dlqos.cli import build_parser
+from dlqos.steps import STEPS
+
 K8S = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "k8s")
 REQUIRED_KINDS = {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim", "HorizontalPodAutoscaler", "Job"}
 
 
-def render(overlay: str) -> dict:
+def rendered(overlay: str) -> list:
+    """The overlay's objects as `kubectl kustomize` renders them."""
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl is required (Debian package kubernetes-client; the sandbox installs it)"
     done = subprocess.run([kubectl, "kustomize", os.path.join(K8S, "overlays", overlay)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
-    return {o["kind"]: o for o in objects}
+    return [o for o in yaml.safe_load_all(done.stdout) if o]
+
+
+def render(overlay: str) -> dict:
+    """The objects of an overlay with one object per kind, by kind."""
+    objects = rendered(overlay)
+    by_kind = {o["kind"]: o for o in objects}
+    assert len(by_kind) == len(objects), [o["kind"] for o in objects]
+    return by_kind
+
+
+def scheduled_pod() -> dict:
+    """The pod the scheduled overlay's CronJob starts."""
+    cron_job = next(o for o in rendered("scheduled") if o["kind"] == "CronJob")
+    return cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 @pytest.mark.parametrize("overlay", ["dev", "gpu", "prod"])
@@ -64,15 +81,45 @@ def test_configmap_files_parse_with_tf_serving_protos():
     assert "enable: true" in data["monitoring.config"] and '"/monitoring/prometheus/metrics"' in data["monitoring.config"]
 
 
-@pytest.mark.parametrize("overlay", ["dev", "gpu", "prod"])
+@pytest.mark.parametrize("overlay", ["dev", "gpu", "prod", "scheduled"])
 def test_every_object_validates_against_the_kubernetes_schemas(overlay):
     """Offline OpenAPI schemas of the newest Kubernetes release kubernetes-validate ships, strict: an unknown
     or misplaced field fails, as `kubectl apply --validate=strict` would."""
     import kubernetes_validate
     from kubernetes_validate.utils import latest_version
 
-    for obj in render(overlay).values():
+    for obj in rendered(overlay):
         kubernetes_validate.validate(obj, latest_version(), strict=True)
+
+
+def _without(mapping: dict, *keys: str) -> dict:
+    return {key: value for key, value in mapping.items() if key not in keys}
+
+
+def test_scheduled_overlay_runs_the_jobs_pod_nightly_without_overlap():
+    """The CronJob in place of the one-off Job: its jobTemplate is the base Job's spec (one definition, copied by
+    kustomize), plus the data root mounted read-only and arguments that read the dataset from it."""
+    objects = rendered("scheduled")
+    assert sorted(o["kind"] for o in objects) == sorted([*REQUIRED_KINDS - {"Job"}, "CronJob", "PersistentVolumeClaim"])
+    assert all(o["metadata"]["namespace"] == "dlqos-scheduled" for o in objects)
+    cron_job = next(o for o in objects if o["kind"] == "CronJob")["spec"]
+    assert cron_job["concurrencyPolicy"] == "Forbid" and len(cron_job["schedule"].split()) == 5
+    with open(os.path.join(K8S, "base", "pipeline-job.yaml")) as f:
+        job = yaml.safe_load(f)["spec"]
+    pod, job_pod = scheduled_pod(), job["template"]["spec"]
+    assert cron_job["jobTemplate"]["spec"]["backoffLimit"] == job["backoffLimit"]
+    claims = {o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"}
+    data_volume = {"name": "raw-data", "persistentVolumeClaim": {"claimName": "dlqos-raw-data", "readOnly": True}}
+    assert pod["volumes"] == job_pod["volumes"] + [data_volume] and "dlqos-raw-data" in claims
+    assert _without(pod, "volumes", "containers") == _without(job_pod, "volumes", "containers")
+    container, job_container = pod["containers"][0], job_pod["containers"][0]
+    assert container["volumeMounts"] == job_container["volumeMounts"] + [
+        {"name": "raw-data", "mountPath": "/data", "readOnly": True}]
+    assert _without(container, "args", "volumeMounts") == _without(job_container, "args", "volumeMounts")
+    args = build_parser().parse_args(container["args"])
+    job_args = build_parser().parse_args(job_container["args"])
+    assert (args.command, args.step, args.profile) == ("run", job_args.step, "full")
+    assert args.data_dir == f"/data/{STEPS[args.step].dataset}" and args.output_dir == job_args.output_dir
 
 
 def test_schema_validation_catches_a_misplaced_field():
