@@ -207,7 +207,8 @@ def _add_serving_parsers(commands) -> None:
                     "models pushed under <output>/serving (see serving/docker-compose.yml).")
     serving_config.add_argument("--output-dir", default="runs/local")
     serving_config.add_argument("--base-path", help="where the server sees the serving root (e.g. /models)")
-    serving_config.add_argument("--versions", type=int, default=2, help="serve the newest N versions (default 2)")
+    serving_config.add_argument("--versions", type=int, default=2,
+                                help="serve the newest N versions that load (default 2), pinned by number")
     serving_config.set_defaults(handler=_serving_config)
 
     serve = commands.add_parser(
@@ -220,6 +221,9 @@ def _add_serving_parsers(commands) -> None:
     serve.add_argument("--rest-port", type=int, default=8501)
     serve.add_argument("--grpc-port", type=int, default=8500)
     serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to look for new versions")
+    serve.add_argument("--rest_api_timeout_in_ms", "--rest-api-timeout-in-ms", type=int, metavar="MS",
+                       help="TF Serving's flag: a REST request computing longer is stopped and answered 504 "
+                            "(default TF Serving's 30000; <= 0: no limit). gRPC requests stop at the client's deadline")
     serve.add_argument("--enable-batching", action="store_true",
                        help="merge concurrent Predict calls into one model call, as TF Serving's --enable_batching")
     serve.add_argument("--batching-parameters-file", metavar="FILE",
@@ -509,8 +513,9 @@ def _serve(args) -> int:
     if args.enable_batching:
         batching = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file else \
             parse_batching_parameters(BATCHING % DEFAULT_BATCH_THREADS)
-    standin = StandIn(config, args.host, args.rest_port, args.grpc_port, args.poll_seconds, batching).start()
-    print(f"serving {', '.join(c.name for c in config.model_config_list.config)}: REST http://{args.host}:"
+    standin = StandIn(config, args.host, args.rest_port, args.grpc_port, args.poll_seconds, batching,
+                      args.rest_api_timeout_in_ms).start()
+    print(f"serving {standin.registry.served_summary()}: REST http://{args.host}:"
           f"{standin.rest_port}  gRPC {args.host}:{standin.grpc_port}  (development stand-in; Ctrl-C stops)"
           + (f"; batching {batching}" if batching else ""), flush=True)
     try:

@@ -2,9 +2,14 @@
 
 Written with the real ModelServerConfig proto. Version labels: `stable` is the older of the two newest
 versions and `canary` the newest when two are served; with one version it is `stable`.
+
+The models.config written for TF Serving pins versions that load (`specific`): TF Serving's start-up waits for
+each model's newest aspired version and fails as a whole when that version's load ends in an error
+(docs/serving.md), so a `latest` policy over a bad newest version would leave nothing served after a restart.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -13,6 +18,8 @@ from typing import Dict, List, Optional
 from google.protobuf import text_format
 
 from dlqos.errors import ConfigError, read_text_file
+
+log = logging.getLogger("dlqos.serve")
 
 BATCHING = """max_batch_size { value: 32 }
 batch_timeout_micros { value: 2000 }
@@ -48,18 +55,44 @@ def model_versions(serving_root: str) -> Dict[str, List[int]]:
     return models
 
 
-def models_config(serving_root: str, base_path: Optional[str] = None, num_versions: int = 2):
+def newest_that_load(model_dir: str, versions: List[int], count: int) -> List[int]:
+    """The newest `count` of these versions that load (sorted); each one that does not is logged with why."""
+    from serving.registry import load_error
+
+    good: List[int] = []
+    for version in sorted(versions, reverse=True):
+        error = load_error(os.path.join(model_dir, str(version)))
+        if error:
+            log.warning("%s version %d does not load, so it is not served: %s", model_dir, version, error)
+        else:
+            good.append(version)
+        if len(good) == count:
+            break
+    return sorted(good)
+
+
+def models_config(serving_root: str, base_path: Optional[str] = None, num_versions: int = 2, pin: bool = False):
     """ModelServerConfig serving the newest `num_versions` versions of every pushed model.
 
     base_path: where the server sees serving_root (e.g. /models inside the TF Serving container).
+    pin: a `specific` policy naming the newest versions that load (for TF Serving, whose start fails on a bad
+    newest version) instead of `latest` (for the stand-in, which falls back itself and picks up new pushes).
     """
     from tensorflow_serving.config import model_server_config_pb2
 
     config = model_server_config_pb2.ModelServerConfig()
     for name, versions in model_versions(serving_root).items():
+        if pin:
+            versions = newest_that_load(os.path.join(serving_root, name), versions, num_versions)
+            if not versions:
+                log.warning("%s: no version loads, so the model is left out", name)
+                continue
         entry = config.model_config_list.config.add(
             name=name, base_path=os.path.join(base_path or serving_root, name), model_platform="tensorflow")
-        entry.model_version_policy.latest.num_versions = num_versions
+        if pin:
+            entry.model_version_policy.specific.versions.extend(versions)
+        else:
+            entry.model_version_policy.latest.num_versions = num_versions
         served = versions[-num_versions:]
         if len(served) >= 2:
             entry.version_labels["stable"] = served[-2]
@@ -71,18 +104,20 @@ def models_config(serving_root: str, base_path: Optional[str] = None, num_versio
 
 def write_config_files(serving_root: str, out_dir: str, base_path: Optional[str] = None,
                        num_versions: int = 2, batch_threads: int = DEFAULT_BATCH_THREADS) -> Dict[str, str]:
-    """models.config, batching.config and monitoring.config for `tensorflow_model_server`."""
+    """models.config (versions pinned: see models_config), batching.config and monitoring.config for
+    `tensorflow_model_server`, each replaced whole (TF Serving re-reads models.config while it runs)."""
     os.makedirs(out_dir, exist_ok=True)
     files = {
-        "models.config": text_format.MessageToString(models_config(serving_root, base_path, num_versions)),
+        "models.config": text_format.MessageToString(models_config(serving_root, base_path, num_versions, pin=True)),
         "batching.config": BATCHING % batch_threads,
         "monitoring.config": MONITORING,
     }
     paths = {}
     for name, text in files.items():
         paths[name] = os.path.join(out_dir, name)
-        with open(paths[name], "w") as f:
+        with open(paths[name] + ".tmp", "w") as f:
             f.write(text)
+        os.replace(paths[name] + ".tmp", paths[name])
     return paths
 
 

@@ -2,14 +2,16 @@
 
 A version is loaded when the config's policy wants it; the versions served so far stay until a wanted one is
 AVAILABLE, so a bad push (truncated saved_model.pb, empty directory) or a model directory moved away for a while
-never leaves a model without a servable. A version that fails to load is reported (END with the error) and not
+never leaves a model without a servable. When no wanted version loads and none is served yet (at start), the
+older versions a `latest` policy passed over are tried, newest first, and the first that loads is served: a
+restart serves what was served before it. A version that fails to load is reported (END with the error) and not
 retried while its directory stays; a version whose directory disappears and reappears is loaded again.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Dict, Optional, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import tensorflow as tf
 
@@ -40,9 +42,26 @@ def wanted_versions(entry, on_disk: Set[int]) -> Set[int]:
     return set(sorted(on_disk)[-max(count, 1):])
 
 
+def fallback_versions(entry, on_disk: Set[int]) -> List[int]:
+    """Versions to serve, newest first, when none of the wanted ones loads: those older than a `latest`
+    policy's window (an `all` policy already wants them all; a `specific` one names the only versions it allows)."""
+    if entry.model_version_policy.WhichOneof("policy_choice") in ("all", "specific"):
+        return []
+    return sorted(on_disk - wanted_versions(entry, on_disk), reverse=True)
+
+
 def _load_error(why: Exception) -> Tuple[int, str]:
     code = why.error_code if isinstance(why, tf.errors.OpError) else 2  # UNKNOWN
     return code, f"{type(why).__name__}: {why}".splitlines()[0]
+
+
+def load_error(version_dir: str) -> Optional[str]:
+    """Why this version directory does not load as a SavedModel (the first line of the error), or None."""
+    try:
+        tf.saved_model.load(version_dir)
+    except Exception as why:  # whatever the loader raises, the version is not servable
+        return _load_error(why)[1]
+    return None
 
 
 class _Model:
@@ -80,6 +99,10 @@ class ModelRegistry:
         loaded = dict(model.loaded)
         for version in sorted(wanted - set(loaded) - model.failed):
             self._load(entry, model, version, loaded)
+        if not loaded:  # nothing wanted loads, nothing served: the newest older version that loads
+            for version in fallback_versions(entry, on_disk):
+                if version not in model.failed and self._load(entry, model, version, loaded):
+                    break
         keep = {version for version in loaded if version in wanted}
         if not keep and loaded:  # nothing wanted is AVAILABLE: keep serving the newest version we have
             keep = {max(loaded)}
@@ -91,7 +114,8 @@ class ModelRegistry:
             model.loaded = loaded
 
     @staticmethod
-    def _load(entry, model: _Model, version: int, loaded: Dict[int, object]) -> None:
+    def _load(entry, model: _Model, version: int, loaded: Dict[int, object]) -> bool:
+        """Load one version into `loaded`; False (and the version reported END with the error) when it fails."""
         model.states[version] = ("LOADING", 0, "")
         try:
             loaded[version] = tf.saved_model.load(f"{entry.base_path}/{version}")
@@ -99,9 +123,10 @@ class ModelRegistry:
             model.failed.add(version)
             model.states[version] = ("END",) + _load_error(why)
             log.warning("could not load %s version %d: %s", entry.name, version, why)
-            return
+            return False
         model.states[version] = ("AVAILABLE", 0, "")
         log.info("loaded %s version %d", entry.name, version)
+        return True
 
     def entry(self, model: str):
         for entry in self.config.model_config_list.config:
@@ -128,6 +153,13 @@ class ModelRegistry:
         if version not in loaded:
             raise ServingError(404, f"Servable not found for request: Specific({model}, {version})")
         return version, loaded[version]
+
+    def served_summary(self) -> str:
+        """Each model with the versions it serves, e.g. "dense (version 1), cnn (no version loads)"."""
+        with self._lock:
+            served = {name: sorted(model.loaded) for name, model in self._models.items()}
+        return ", ".join(f"{name} (version {', '.join(map(str, versions))})" if versions else
+                         f"{name} (no version loads: see its status)" for name, versions in served.items())
 
     def status(self, model: str, version: Optional[int] = None, label: Optional[str] = None):
         """GetModelStatusResponse: every version this server knows of, newest first (or the one asked for)."""

@@ -4,7 +4,8 @@ It serves the same REST surface (/v1/models/..., :predict, /metadata) and gRPC s
 Predict/GetModelMetadata, ModelService GetModelStatus) over the same base paths and models.config, so clients
 and the conformance tests run unchanged against either. Production uses TF Serving (serving/docker-compose.yml,
 k8s/). Answers use TF Serving's wire formats (serving/wire.py); versions follow its availability-preserving
-policy (serving/registry.py). Either port already taken is refused (PortInUse, exit 2), as TF Serving does.
+policy (serving/registry.py). Either port already taken is refused (PortInUse, exit 2), as TF Serving does. A
+request stops computing at its deadline or when its client is gone (serving/deadlines.py).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import tensorflow as tf
 
 from dlqos.errors import ConfigError
 from serving.config import BatchingParameters
+from serving.deadlines import Call, Watchdog
 from serving.registry import ModelRegistry
 from serving.wire import (CLASSIFY_METHOD, ServingError, columnar_inputs, columnar_response, metadata_json, proto_json, row_inputs,
                           row_response, tensor_from_json, tensor_from_proto)
@@ -35,6 +37,7 @@ log = logging.getLogger("dlqos.serve")
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 BODY_TIMEOUT_S = 5.0  # longest wait for the next bytes of a request body before it is refused as truncated
 GRPC_WORKERS = 16
+REST_API_TIMEOUT_MS = 30000  # TF Serving's --rest_api_timeout_in_ms default (model_servers/server.h)
 
 
 def signature(servable, name: str):
@@ -63,9 +66,9 @@ def error_line(error: Exception) -> str:
     return next((line for line in lines if line and not line.startswith(noise)), lines[0] if lines else "")
 
 
-def call_signature(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
+def call_signature(function, tensors: Dict[str, tf.Tensor], call: Call) -> Dict[str, np.ndarray]:
     try:
-        outputs = function(**tensors)
+        outputs = call.run(function, tensors)
     except (tf.errors.InvalidArgumentError, ValueError) as why:
         raise ServingError(400, error_line(why)) from why
     # np.asarray: a scalar string output (generated text) is bytes from .numpy(), not an array
@@ -73,10 +76,10 @@ def call_signature(function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndar
             for key, value in outputs.items()}
 
 
-def run_signature(function, inputs: Dict[str, object], batcher: Optional[Batcher] = None,
+def run_signature(function, inputs: Dict[str, object], call: Call, batcher: Optional[Batcher] = None,
                   convert=tensor_from_json) -> Dict[str, np.ndarray]:
     tensors = prepare_inputs(function, inputs, convert)
-    return batcher.run(function, tensors) if batcher else call_signature(function, tensors)
+    return batcher.run(function, tensors, call) if batcher else call_signature(function, tensors, call)
 
 
 def _settle(future: Future, call) -> None:
@@ -87,10 +90,10 @@ def _settle(future: Future, call) -> None:
 
 
 class _Task:
-    """One queued request: its converted inputs, its rows (axis 0) and where its outputs go."""
+    """One queued request: its converted inputs, its rows (axis 0), its Call and where its outputs go."""
 
-    def __init__(self, tensors: Dict[str, tf.Tensor], rows: int):
-        self.tensors, self.rows, self.future, self.queued = tensors, rows, Future(), time.monotonic()
+    def __init__(self, tensors: Dict[str, tf.Tensor], rows: int, call: Call):
+        self.tensors, self.rows, self.call, self.future, self.queued = tensors, rows, call, Future(), time.monotonic()
 
 
 class Batcher:
@@ -99,11 +102,13 @@ class Batcher:
 
     A batch runs once it holds max_batch_size rows or its oldest request has waited batch_timeout_micros, on one
     of num_batch_threads threads. Only requests whose inputs also agree in dtype and inner shape are merged. A
-    merged call that fails is re-run request by request, so a bad request fails alone.
+    merged call that fails is re-run request by request, so a bad request fails alone. A request stopped
+    (deadline, client gone) before its batch runs is answered without running; a merged call stops only when
+    every request in it is stopped.
     """
 
-    def __init__(self, parameters: BatchingParameters):
-        self.parameters = parameters
+    def __init__(self, parameters: BatchingParameters, watchdog: Watchdog):
+        self.parameters, self._watchdog = parameters, watchdog
         self.requests_per_call: Counter = Counter()  # how much merging actually happened
         self._timeout = parameters.batch_timeout_micros / 1e6
         self._queues: Dict[tuple, List[_Task]] = {}
@@ -120,13 +125,13 @@ class Batcher:
         specs = list(function.structured_input_signature[1].values()) + tf.nest.flatten(function.structured_outputs)
         return all(spec.shape.rank and spec.shape[0] is None for spec in specs)
 
-    def run(self, function, tensors: Dict[str, tf.Tensor]) -> Dict[str, np.ndarray]:
+    def run(self, function, tensors: Dict[str, tf.Tensor], call: Call) -> Dict[str, np.ndarray]:
         if not self._batchable(function):
-            return call_signature(function, tensors)
+            return call_signature(function, tensors, call)
         rows = {int(tensor.shape[0]) for tensor in tensors.values()}
         if len(rows) != 1:  # no inputs, or inputs that disagree on rows: the signature itself answers
-            return call_signature(function, tensors)
-        task = _Task(tensors, rows.pop())
+            return call_signature(function, tensors, call)
+        task = _Task(tensors, rows.pop(), call)
         if task.rows > self.parameters.max_batch_size:
             raise ServingError(400, f"Task size {task.rows} is larger than maximum input batch size "
                                     f"{self.parameters.max_batch_size}")
@@ -175,15 +180,20 @@ class Batcher:
             self._run(*batch)
 
     def _run(self, function, tasks: List[_Task]) -> None:
+        for task in [task for task in tasks if task.call.stopped()]:
+            task.future.set_exception(task.call.error)
+            tasks.remove(task)
+        if not tasks:
+            return
         rows = sum(task.rows for task in tasks)
         try:
             merged = {name: tf.concat([task.tensors[name] for task in tasks], axis=0) for name in tasks[0].tensors}
-            outputs = call_signature(function, merged)
+            outputs = call_signature(function, merged, self._watchdog.all_of([task.call for task in tasks]))
             if any(len(value) != rows for value in outputs.values()):
                 raise ValueError("an output does not keep the batch dimension")
         except Exception:  # re-run one by one: each request gets its own result or error
             for task in tasks:
-                _settle(task.future, lambda: call_signature(function, task.tensors))
+                _settle(task.future, lambda: call_signature(function, task.tensors, task.call))
             return
         with self._changed:
             self.requests_per_call[len(tasks)] += 1
@@ -201,7 +211,7 @@ class Batcher:
             thread.join()
 
 
-def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict,
+def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict, call: Call,
                  batcher: Optional[Batcher] = None) -> dict:
     """TF Serving's REST Predict: row ("instances") or columnar ("inputs") request, answered in the same format."""
     _, servable = registry.resolve(model, version, label)
@@ -211,8 +221,8 @@ def predict_rest(registry: ModelRegistry, model: str, version, label, body: dict
         raise ServingError(400, "Missing 'inputs' or 'instances' key" if "inputs" not in body else
                                 "Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
     if "instances" in body:
-        return row_response(run_signature(function, row_inputs(body["instances"], names), batcher))
-    return columnar_response(run_signature(function, columnar_inputs(body["inputs"], names), batcher))
+        return row_response(run_signature(function, row_inputs(body["instances"], names), call, batcher))
+    return columnar_response(run_signature(function, columnar_inputs(body["inputs"], names), call, batcher))
 
 
 def metadata(registry: ModelRegistry, model: str, version, label):
@@ -246,7 +256,8 @@ def _saved_signature_defs(version_dir: str) -> dict:
     return dict(loader_impl.parse_saved_model(version_dir).meta_graphs[0].signature_def)
 
 
-def classify(registry: ModelRegistry, model: str, version, label, signature_name: str, examples: List[bytes]):
+def classify(registry: ModelRegistry, model: str, version, label, signature_name: str, examples: List[bytes],
+             call: Call):
     """TF Serving's Classify: serialized tf.Examples through a signature whose method_name is classify.
     Returns (version, [[(class, score), ...] per example])."""
     version, servable = registry.resolve(model, version, label)
@@ -259,7 +270,7 @@ def classify(registry: ModelRegistry, model: str, version, label, signature_name
                                 f"Was: {definition.method_name}")
     if not examples:
         raise ServingError(400, "Invalid argument: input is empty")
-    outputs = call_signature(signature(servable, name), {"inputs": tf.constant(examples)})
+    outputs = call_signature(signature(servable, name), {"inputs": tf.constant(examples)}, call)
     scores = outputs["scores"]
     classes = outputs.get("classes", np.tile(np.arange(scores.shape[1]).astype(str), (len(scores), 1)))
     return version, [[(c.decode() if isinstance(c, bytes) else str(c), float(s)) for c, s in zip(row_c, row_s)]
@@ -284,36 +295,77 @@ def json_example(features: dict) -> bytes:
     return example.SerializeToString()
 
 
-def classify_rest(registry: ModelRegistry, model: str, version, label, body: dict) -> dict:
+def classify_rest(registry: ModelRegistry, model: str, version, label, body: dict, call: Call) -> dict:
     examples = body.get("examples")
     if not isinstance(examples, list):
         raise ServingError(400, "request needs 'examples': a list of JSON objects of features")
     _, results = classify(registry, model, version, label, body.get("signature_name", ""),
-                          [json_example(e) for e in examples])
+                          [json_example(e) for e in examples], call)
     return {"results": [[[name, score] for name, score in row] for row in results]}
 
 
-def _json_body(handler: BaseHTTPRequestHandler) -> dict:
-    """The JSON body, refusing a Content-Length that is missing, not a number, negative, too large or longer
-    than what arrives (a read that waits BODY_TIMEOUT_S for bytes that never come): 400, connection closed."""
+def _refuse(handler: BaseHTTPRequestHandler, status: int, message: str) -> ServingError:
+    """An error after which the rest of the connection cannot be read as requests: it is closed."""
+    handler.close_connection = True
+    return ServingError(status, message)
+
+
+def _sized_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """A Content-Length body, refusing a length that is missing, not a number, negative, too large or longer than
+    what arrives."""
     text = handler.headers.get("Content-Length", "")
     if not text.isascii() or not text.isdigit():
-        handler.close_connection = True
-        raise ServingError(400, f"invalid Content-Length: {text!r}")
+        raise _refuse(handler, 400, f"invalid Content-Length: {text!r}")
     length = int(text)
     if length > MAX_REQUEST_BYTES:
-        handler.close_connection = True
-        raise ServingError(413, f"request of {length} bytes exceeds the {MAX_REQUEST_BYTES} limit")
-    handler.connection.settimeout(BODY_TIMEOUT_S)
+        raise _refuse(handler, 413, f"request of {length} bytes exceeds the {MAX_REQUEST_BYTES} limit")
     try:
         data = handler.rfile.read(length)
     except OSError:  # socket.timeout included
         data = b""
+    if len(data) != length:
+        raise _refuse(handler, 400, f"request body has {len(data)} of its {length} bytes (Content-Length)")
+    return data
+
+
+def _chunked_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """A Transfer-Encoding: chunked body (RFC 9112 7.1), under the same MAX_REQUEST_BYTES as a sized one: a chunk
+    size that is not hex, a chunk without its CRLF or a body that stops early is a 400; trailers are skipped."""
+    data = bytearray()
+    try:
+        while True:
+            line = handler.rfile.readline(1024)
+            size_text = line.split(b";")[0].strip()
+            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9a-fA-F]{1,16}", size_text):
+                raise _refuse(handler, 400, f"invalid chunk size line: {line[:40]!r}")
+            size = int(size_text, 16)
+            if len(data) + size > MAX_REQUEST_BYTES:
+                raise _refuse(handler, 413, f"chunked request exceeds the {MAX_REQUEST_BYTES} limit")
+            if size == 0:
+                break
+            chunk = handler.rfile.read(size)
+            if len(chunk) != size or handler.rfile.readline(3) != b"\r\n":
+                raise _refuse(handler, 400, f"chunk of {size} bytes is cut short or lacks its CRLF")
+            data += chunk
+        while handler.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+            pass
+    except OSError:  # socket.timeout included
+        raise _refuse(handler, 400, f"chunked request body ended after {len(data)} bytes, before its last chunk") \
+            from None
+    return bytes(data)
+
+
+def _json_body(handler: BaseHTTPRequestHandler) -> dict:
+    """The JSON body, sized (Content-Length) or chunked. A read waits at most BODY_TIMEOUT_S for bytes that never
+    come; a body that cannot be read is refused (400, 413 over the limit) and the connection closed."""
+    chunked = handler.headers.get("Transfer-Encoding", "").strip().lower()
+    if chunked and chunked != "chunked":
+        raise _refuse(handler, 501, f"unsupported Transfer-Encoding: {chunked!r} (only chunked)")
+    handler.connection.settimeout(BODY_TIMEOUT_S)
+    try:
+        data = _chunked_body(handler) if chunked else _sized_body(handler)
     finally:
         handler.connection.settimeout(None)
-    if len(data) != length:
-        handler.close_connection = True
-        raise ServingError(400, f"request body has {len(data)} of its {length} bytes (Content-Length)")
     if not data:
         raise ServingError(400, "JSON Parse error: The document is empty")
     try:
@@ -333,7 +385,19 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = socket.SOMAXCONN  # socketserver's listen backlog of 5 resets connections under load
 
 
-def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
+def _client_gone(connection: socket.socket) -> bool:
+    """The REST client closed its end (EOF or reset) while its request runs; bytes of a next request are not."""
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def make_handler(registry: ModelRegistry, watchdog: Watchdog, timeout_s: Optional[float],
+                 batcher: Optional[Batcher] = None):
+    """REST handler; each :predict and :classify may compute for timeout_s (None: no limit)."""
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -346,7 +410,10 @@ def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.wfile.write(body)
+            except OSError:  # the client left (a stopped request's 499): nobody to tell
+                self.close_connection = True
 
         def _dispatch(self, method: str) -> Tuple[int, dict]:
             match = _PATH.match(self.path.split("?")[0])
@@ -358,10 +425,12 @@ def make_handler(registry: ModelRegistry, batcher: Optional[Batcher] = None):
                 return 200, proto_json(registry.status(model, version, label))
             if method == "GET" and suffix == "/metadata":
                 return 200, metadata_json(metadata(registry, model, version, label))
-            if method == "POST" and suffix == ":classify":
-                return 200, classify_rest(registry, model, version, label, _json_body(self))
-            if method == "POST" and suffix == ":predict":
-                return 200, predict_rest(registry, model, version, label, _json_body(self), batcher)
+            if method == "POST" and suffix in (":classify", ":predict"):
+                body = _json_body(self)
+                call = watchdog.call(timeout_s, lambda: _client_gone(self.connection))
+                if suffix == ":classify":
+                    return 200, classify_rest(registry, model, version, label, body, call)
+                return 200, predict_rest(registry, model, version, label, body, call, batcher)
             raise ServingError(405 if suffix else 404, f"Unsupported {method} on {self.path}")
 
         def _route(self, method: str) -> None:
@@ -414,7 +483,7 @@ def select_outputs(function, output_filter) -> List[str]:
     return seen or names
 
 
-def _grpc_predict(registry: ModelRegistry, request, batcher: Optional[Batcher]):
+def _grpc_predict(registry: ModelRegistry, request, call: Call, batcher: Optional[Batcher]):
     """Predict over gRPC: TensorProto inputs of the signature's dtypes, output_filter honoured."""
     from tensorflow_serving.apis import predict_pb2
 
@@ -427,7 +496,7 @@ def _grpc_predict(registry: ModelRegistry, request, batcher: Optional[Batcher]):
     def convert(proto, spec, key):
         return tensor_from_proto(proto, spec, key, order.index(key))
 
-    outputs = run_signature(function, dict(request.inputs), batcher, convert)
+    outputs = run_signature(function, dict(request.inputs), call, batcher, convert)
     response = predict_pb2.PredictResponse()
     _answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
     for key in wanted:
@@ -447,12 +516,17 @@ def _spec_target(spec):
     return spec.name, version, spec.version_label or None
 
 
-def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
-    """PredictionService (Predict, Classify, GetModelMetadata) and ModelService (GetModelStatus) servicers."""
+def grpc_services(registry: ModelRegistry, watchdog: Watchdog, batcher: Optional[Batcher] = None):
+    """PredictionService (Predict, Classify, GetModelMetadata) and ModelService (GetModelStatus) servicers.
+    Predict and Classify compute until the client's deadline, or until the client cancels."""
     import grpc
     from tensorflow_serving.apis import classification_pb2, model_service_pb2_grpc, prediction_service_pb2_grpc
 
-    codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE}
+    codes = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND, 503: grpc.StatusCode.UNAVAILABLE,
+             499: grpc.StatusCode.CANCELLED, 504: grpc.StatusCode.DEADLINE_EXCEEDED}
+
+    def client_call(context) -> Call:
+        return watchdog.call(context.time_remaining(), lambda: not context.is_active())
 
     def answer(context, call):
         try:
@@ -460,10 +534,10 @@ def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
         except ServingError as error:
             context.abort(codes.get(error.status, grpc.StatusCode.UNKNOWN), str(error))
 
-    def classify_response(request):
+    def classify_response(request, call: Call):
         name, version, label = _spec_target(request.model_spec)
         version, results = classify(registry, name, version, label, request.model_spec.signature_name,
-                                    _serialized_examples(request.input))
+                                    _serialized_examples(request.input), call)
         response = classification_pb2.ClassificationResponse()
         _answered_spec(response.model_spec, name, version, request.model_spec.signature_name)
         for row in results:
@@ -474,10 +548,10 @@ def grpc_services(registry: ModelRegistry, batcher: Optional[Batcher] = None):
 
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
-            return answer(context, lambda: _grpc_predict(registry, request, batcher))
+            return answer(context, lambda: _grpc_predict(registry, request, client_call(context), batcher))
 
         def Classify(self, request, context):
-            return answer(context, lambda: classify_response(request))
+            return answer(context, lambda: classify_response(request, client_call(context)))
 
         def GetModelMetadata(self, request, context):
             return answer(context, lambda: metadata(registry, *_spec_target(request.model_spec)))
@@ -530,20 +604,27 @@ class StandIn:
     """REST and gRPC servers over one registry, with a poller loading newly pushed versions.
 
     batching: merge concurrent Predict calls (Batcher) with these parameters; None (default) runs each alone.
+    rest_api_timeout_in_ms: how long a REST request may compute (<= 0: no limit; None: TF Serving's default), as
+    TF Serving's flag; a gRPC request computes until the client's own deadline.
     """
 
     def __init__(self, config, host: str = "127.0.0.1", rest_port: int = 8501, grpc_port: int = 8500,
-                 poll_seconds: float = 5.0, batching: Optional[BatchingParameters] = None):
+                 poll_seconds: float = 5.0, batching: Optional[BatchingParameters] = None,
+                 rest_api_timeout_in_ms: Optional[int] = None):
         self.registry = ModelRegistry(config)
-        self.batcher = Batcher(batching) if batching else None
+        self.watchdog = Watchdog()
+        self.batcher = Batcher(batching, self.watchdog) if batching else None
         # A handler thread waits while its request sits in a batch: with fewer threads than a full batch for every
         # batch thread, batches never fill and each one waits out batch_timeout_micros.
         workers = max(GRPC_WORKERS, batching.max_batch_size * batching.num_batch_threads) if batching else GRPC_WORKERS
         self.http, self.grpc = None, None
         try:
-            self.http = _bind_rest(host, rest_port, make_handler(self.registry, self.batcher))
-            self.grpc, self.grpc_port = _bind_grpc(host, grpc_port, workers, *grpc_services(self.registry,
-                                                                                             self.batcher))
+            timeout_ms = REST_API_TIMEOUT_MS if rest_api_timeout_in_ms is None else rest_api_timeout_in_ms
+            rest_timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None
+            self.http = _bind_rest(host, rest_port, make_handler(self.registry, self.watchdog, rest_timeout_s,
+                                                                 self.batcher))
+            self.grpc, self.grpc_port = _bind_grpc(host, grpc_port, workers,
+                                                   *grpc_services(self.registry, self.watchdog, self.batcher))
         except BaseException:
             self._release()
             raise
@@ -559,6 +640,7 @@ class StandIn:
             self.grpc.stop(grace=None)
         if self.batcher:
             self.batcher.stop()
+        self.watchdog.stop()
 
     def start(self) -> "StandIn":
         self.grpc.start()
@@ -577,3 +659,4 @@ class StandIn:
         self.grpc.stop(grace=1)
         if self.batcher:
             self.batcher.stop()
+        self.watchdog.stop()

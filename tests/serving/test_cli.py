@@ -23,7 +23,7 @@ def test_serving_config_files(output, capsys):
     config = read_models_config(str(output / "serving-config" / "models.config"))
     entry = config.model_config_list.config[0]
     assert (entry.name, entry.base_path, entry.model_platform) == ("tiny", "/models/tiny", "tensorflow")
-    assert entry.model_version_policy.latest.num_versions == 2
+    assert list(entry.model_version_policy.specific.versions) == [10, 20]  # pinned: both load
     assert dict(entry.version_labels) == {"stable": 10, "canary": 20}
     assert "prometheus_config" in (output / "serving-config" / "monitoring.config").read_text()
 
@@ -46,6 +46,7 @@ def test_serve_then_predict_over_rest_and_grpc(output, capsys, batching):
     thread.start()
     time.sleep(3)
     announced = capsys.readouterr().out
+    assert announced.startswith("serving tiny (version 10, 20): REST")
     assert ("batching BatchingParameters(max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=3)"
             in announced) == batching
     assert cli.main(["predict", "tiny", "--input", "[[1, 1, 1]]", "--rest", f"http://127.0.0.1:{ports[0]}"]) == 0

@@ -91,3 +91,38 @@ def test_row_format_of_many_instances_is_fast(server):
     rows = client.predict("tiny", instances=instances)["predictions"]
     assert len(rows) == 10_000 and rows[-1]["total"] == pytest.approx(6.0)
     assert time.monotonic() - started < 8
+
+
+def _raw_chunked(port: int, chunks: bytes) -> bytes:
+    """One chunked POST (the body as given, chunk framing included); the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                           b"Content-Type: application/json\r\nConnection: close\r\n\r\n" + chunks)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer
+
+
+def _chunked(*pieces: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+def test_a_chunked_request_is_read_whole(server):
+    answer = _raw_chunked(server.rest_port, _chunked(b'{"instances": ', b"[[1, 2, 3]", b"]}"))
+    assert answer.startswith(b"HTTP/1.1 200") and b'"total": 12.0' in answer
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(server, monkeypatch):
+    monkeypatch.setattr(standin, "MAX_REQUEST_BYTES", 100)
+    answer = _raw_chunked(server.rest_port, _chunked(b" " * 60, b" " * 60))
+    assert answer.startswith(b"HTTP/1.1 413") and b"chunked request exceeds the 100 limit" in answer
+    monkeypatch.undo()
+    announced = b"%x\r\n" % (standin.MAX_REQUEST_BYTES + 1)  # refused from the chunk's size line alone
+    assert _raw_chunked(server.rest_port, announced + b"{").startswith(b"HTTP/1.1 413")
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\n{}\r\n0\r\n\r\n", b"5\r\n{}\r\n0\r\n\r\n", b"2\r\n{}"])
+def test_a_malformed_chunked_body_is_a_400(server, monkeypatch, chunks):
+    monkeypatch.setattr(standin, "BODY_TIMEOUT_S", 0.5)
+    assert _raw_chunked(server.rest_port, chunks).startswith(b"HTTP/1.1 400")

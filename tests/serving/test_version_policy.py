@@ -130,3 +130,55 @@ def test_the_poller_survives_odd_directory_names_and_load_errors(tmp_path, serve
         time.sleep(0.2)
     assert _scale(server) == 9.0
     assert np.isclose(_scale(server), 9.0) and _states(server)[2][0] == "END"
+
+
+@pytest.mark.parametrize("num_versions", [1, 2])
+def test_a_restart_serves_the_newest_version_that_loads(tmp_path, serve, num_versions):
+    """The issue's fault at start: good 1, truncated 2, empty 3; what ran before the restart keeps running."""
+    model_dir = tmp_path / "serving" / "tiny"
+    save_tiny_model(str(model_dir / "1"), 2.0)
+    _bad_versions(model_dir)
+    server = serve(num_versions=num_versions)
+    assert _scale(server) == 2.0
+    states = _states(server)
+    assert states[1] == ("AVAILABLE", "") and states[2][0] == states[3][0] == "END"
+    assert "saved_model.pb" in states[3][1] and states[2][1]
+    assert server.registry.served_summary() == "tiny (version 1)"
+    save_tiny_model(str(model_dir / "4"), 5.0)
+    server.registry.refresh()
+    assert _scale(server) == 5.0 and _states(server)[1][0] == "END"
+
+
+def test_a_specific_policy_falls_back_to_nothing_it_does_not_name(tmp_path):
+    from tensorflow_serving.config import model_server_config_pb2
+
+    model_dir = tmp_path / "serving" / "tiny"
+    save_tiny_model(str(model_dir / "1"), 2.0)
+    _bad_versions(model_dir)
+    config = model_server_config_pb2.ModelServerConfig()
+    entry = config.model_config_list.config.add(name="tiny", base_path=str(model_dir), model_platform="tensorflow")
+    entry.model_version_policy.specific.versions.append(2)
+    server = StandIn(config, rest_port=0, grpc_port=0, poll_seconds=3600)
+    assert server.registry.served_summary() == "tiny (no version loads: see its status)"
+    assert sorted(_states(server.start())) == [2]
+    server.stop()
+
+
+def test_serving_config_pins_the_newest_versions_that_load(tmp_path):
+    """TF Serving's start fails when a model's newest aspired version fails to load (docs/serving.md), so the
+    models.config written for it names the versions that load instead of `latest`."""
+    from serving.config import write_config_files
+
+    model_dir = tmp_path / "serving" / "tiny"
+    save_tiny_model(str(model_dir / "1"), 2.0)
+    save_tiny_model(str(model_dir / "2"), 3.0)
+    shutil.copytree(model_dir / "1", model_dir / "3")
+    pb = model_dir / "3" / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:100])
+    (model_dir / "4").mkdir()
+    paths = write_config_files(str(tmp_path / "serving"), str(tmp_path / "config"), base_path="/models")
+    assert open(paths["models.config"]).read() == (
+        'model_config_list {\n  config {\n    name: "tiny"\n    base_path: "/models/tiny"\n'
+        '    model_platform: "tensorflow"\n    model_version_policy {\n      specific {\n        versions: 1\n'
+        '        versions: 2\n      }\n    }\n    version_labels {\n      key: "canary"\n      value: 2\n    }\n'
+        '    version_labels {\n      key: "stable"\n      value: 1\n    }\n  }\n}\n')
