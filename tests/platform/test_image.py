@@ -20,6 +20,7 @@ from tests.conftest import write_fashion_like_dir
 from tests.platform import containers
 from tests.platform.containers import PodRun, fs_group_volume, manifest, podman
 from tests.platform.kfp_tasks import SpecRun
+from tests.platform.test_k8s import scheduled_pod
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1800)]
 JOB = "k8s/base/pipeline-job.yaml"
@@ -200,6 +201,22 @@ def test_serving_container_answers_rest_and_grpc(image, job_run, tmp_path):
     assert "Traceback" not in logs.stderr, logs.stderr[-3000:]
 
 
+def test_scheduled_run_reads_the_data_root_and_gates_against_the_jobs_model(image, job_run, tmp_path):
+    """The scheduled overlay's CronJob container, as rendered, after the Job on the same output volume: offline with
+    an empty dataset cache, it reads the raw files from the read-only data root, trains the full profile, its
+    Evaluator compares with the Job's blessed model, and it pushes a second version."""
+    pod = scheduled_pod()
+    dirs = _volume_dirs(pod, str(tmp_path), output=job_run["dirs"]["output"])
+    write_fashion_like_dir(os.path.join(dirs["raw-data"], "fashion_mnist"), n_train=600, n_eval=200)
+    _volume_dirs(pod, "", **dirs)
+    done = podman(*PodRun(pod, dirs, extra_flags=["--network", "none"]).command(image), timeout=1200, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "BLESSED and pushed" in done.stdout and "  baseline:  /work/out/" in done.stdout, done.stdout
+    serving = _host_path("/work/out/serving", pod, dirs)
+    assert len(glob.glob(os.path.join(serving, "dense", "[0-9]*"))) == 2
+    assert glob.glob(os.path.join(_host_path(_effective_env(image, pod)["DLQOS_DATA_CACHE"], pod, dirs), "*")) == []
+
+
 def _compile_and_run(step: str, image: str, root: str, write_data, cache: str = "") -> tuple:
     """`dlqos compile` the step against a local root, put the raw files where its ExampleGen reads, run every task
     offline (`cache`, if given, is mounted as the image's dataset cache, as a cluster would mount a volume)."""
@@ -214,9 +231,7 @@ def _compile_and_run(step: str, image: str, root: str, write_data, cache: str = 
     with open(spec_path) as f:
         job = json.load(f)
     assert job["pipelineSpec"]["schemaVersion"] == "2.1.0"
-    with open(os.path.join(spec_dir, "pipeline_spec.json"), "w") as f:
-        json.dump(job["pipelineSpec"], f)
-    assert load_component_from_file(os.path.join(spec_dir, "pipeline_spec.json")).name  # the KFP SDK's own loader
+    assert load_component_from_file(spec_path[:-len(".json")] + ".yaml").name  # the KFP package, the SDK's loader
     example_gen = job["pipelineSpec"]["root"]["dag"]["tasks"]["ExampleGen"]
     write_data(example_gen["inputs"]["parameters"]["input_base"]["runtimeValue"]["constant"])
     fs_group_volume(root, 10001)
