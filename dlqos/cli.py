@@ -553,16 +553,16 @@ def _predict(args) -> int:
 
 
 def _predict_grpc(args, value) -> int:
-    """gRPC Predict of --input's JSON (rows, columns or one instance, as over REST), each input as the signature's
-    dtype; string outputs (generated text) printed as text."""
+    """gRPC Predict of --input's JSON (rows, columns or one instance, as over REST), each input read as TF Serving's
+    REST API reads it into the signature's dtype (a value of another type, or out of its range, is refused, never
+    cast); string outputs (generated text) printed as text."""
     import json
 
-    import numpy as np
     import tensorflow as tf
     from tensorflow.core.framework import types_pb2
 
     from serving.client import GrpcClient, request_body
-    from serving.wire import ServingError, columnar_inputs, row_inputs
+    from serving.wire import ServingError, columnar_inputs, row_inputs, tensor_from_json
 
     client = GrpcClient(args.grpc, timeout=args.timeout)
     signature = client.signature(args.model, args.signature, args.version)
@@ -572,15 +572,14 @@ def _predict_grpc(args, value) -> int:
         print(f"dlqos: error: unknown inputs {sorted(unknown)}; the signature has {names}", file=sys.stderr)
         return EXIT_USAGE
     body = request_body(value, signature)
+    dtypes = {name: tf.dtypes.as_dtype(types_pb2.DataType.Value(info["dtype"]))
+              for name, info in signature["inputs"].items()}
     try:
         named = row_inputs(body["instances"], names) if "instances" in body else columnar_inputs(body["inputs"], names)
+        values = {name: tensor_from_json(v, tf.TensorSpec(None, dtypes[name]), name).numpy() for name, v in named.items()}
     except ServingError as why:
         print(f"dlqos: error: --input: {why}", file=sys.stderr)
         return EXIT_USAGE
-    dtypes = {name: tf.dtypes.as_dtype(types_pb2.DataType.Value(info["dtype"]))
-              for name, info in signature["inputs"].items()}
-    values = {name: np.asarray(v, dtype=object if dtypes[name] == tf.string else dtypes[name].as_numpy_dtype)
-              for name, v in named.items()}
     outputs = client.predict(args.model, values, args.signature, args.version, args.label)
     print(json.dumps({k: v.tolist() for k, v in outputs.items()}, default=lambda text: text.decode("utf-8", "replace")))
     return EXIT_OK

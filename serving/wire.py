@@ -64,17 +64,21 @@ def _accepts(dtype: tf.DType, value) -> bool:
         return isinstance(value, bool)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
-    return dtype.is_floating or isinstance(value, int)
+    return dtype.is_floating or (isinstance(value, int) and dtype.min <= value <= dtype.max)
 
 
 def _fits(array: np.ndarray, dtype: tf.DType) -> bool:
-    """Whole-array check by numpy kind (the common case, no Python loop over the values)."""
+    """Whole-array check by numpy kind and, for integers, range (the common case, no Python loop over the
+    values). An integer outside the input's range is refused as TF Serving's IsInt / IsInt64 refuse it, not
+    wrapped."""
     kind = array.dtype.kind
     if dtype == tf.string:
         return kind in "US"
     if dtype == tf.bool:
         return kind == "b"
-    return kind in (_FLOAT_KINDS if dtype.is_floating else _INT_KINDS)
+    if dtype.is_floating:
+        return kind in _FLOAT_KINDS
+    return kind in _INT_KINDS and (array.size == 0 or dtype.min <= array.min() and array.max() <= dtype.max)
 
 
 def _unwrap_b64(value):

@@ -42,6 +42,16 @@ class AutoencoderModel(ModelConfig):
 class TextgenModel(ModelConfig):
     embedding_dim: int = 256  # the paper's model
     rnn_units: int = 1024
+    # What one call of the exported `generate` signature may ask for; more is INVALID_ARGUMENT, so one request
+    # cannot exhaust the server's memory or hold it for minutes (docs/serving.md).
+    max_chars: int = 10_000  # characters generated per prompt
+    max_prompt_chars: int = 1_000  # characters read per prompt
+    max_prompts: int = 32  # prompts per call: serving-config's max_batch_size (TF Serving's must not exceed it)
+
+    def __post_init__(self):
+        for name in ("max_chars", "max_prompt_chars", "max_prompts"):
+            if not 1 <= getattr(self, name) < 2**31:
+                raise ConfigError(f"textgen {name} must be from 1 to {2**31 - 1}; got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

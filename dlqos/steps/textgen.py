@@ -4,7 +4,8 @@ Embedding(vocab, 256) -> GRU(1024, return_sequences) -> Dense(vocab): 4,021,569 
 65 characters. Trained on windows of 100 characters to predict each next character; served by a `generate`
 signature (a batch of prompts, num_chars, temperatures, seeds -> texts) that runs the GRU one step at a time with
 explicit state inside a tf.while_loop, so TF Serving answers strings in -> strings out in one call and its
-batching can merge concurrent requests.
+batching can merge concurrent requests. The signature checks its inputs against the limits in TextgenModel
+before it allocates anything, so that no request can take the server down.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from dlqos import training
 from dlqos.steps import TextgenModel
 
 PAPER_VOCABULARY = 65
+# The lowest temperature `generate` takes: effectively greedy already, while far lower ones overflow the scaled
+# logits to infinity (and sample ids outside the vocabulary).
+MIN_TEMPERATURE = 1e-3
 
 
 def preprocessing_fn(inputs):
@@ -51,7 +55,7 @@ def left_padded(prompts, char_to_id):
 def sample(logits, temperature, seed, step):
     """One next character per row, drawn from the row's own stream (seed, step), as one prompt alone would draw
     it: a row's text does not depend on the prompts batched with it (TF Serving's batching merges requests)."""
-    scaled = logits / tf.maximum(temperature, 1e-3)[:, tf.newaxis]
+    scaled = logits / temperature[:, tf.newaxis]
 
     def one(row):
         row_logits, row_seed = row
@@ -60,11 +64,33 @@ def sample(logits, temperature, seed, step):
     return tf.map_fn(one, (scaled, seed), fn_output_signature=tf.int64)
 
 
-def export(model, transform_output, vocabulary, export_dir: str) -> None:
-    """generate: a batch of prompts (prompt string [N], num_chars int32 [N], temperature float32 [N], seed int64
-    [N]) -> `text` [N], each of its num_chars characters; every input and the output have the leading batch
-    dimension TF Serving's batching needs to merge requests. Prompts of different lengths are left-padded and
-    masked. serving_default: serialized tf.Example windows -> per-example mean cross-entropy `loss` (TFMA's gate)."""
+def input_checks(prompt, num_chars, temperature, seed, limits: TextgenModel) -> list:
+    """`generate`'s assertions (InvalidArgumentError, TF Serving's INVALID_ARGUMENT): one value of each input per
+    prompt, at most max_prompts prompts of at most max_prompt_chars characters, num_chars from 0 to max_chars,
+    temperatures finite and at least MIN_TEMPERATURE. Checked on the signature's own int64 and float32 values,
+    before any cast (nothing wraps) and before anything is sized from them."""
+    rows = tf.shape(prompt)
+    checks = [tf.debugging.assert_equal(tf.shape(values), rows, message=f"{name} needs one value per prompt")
+              for name, values in (("num_chars", num_chars), ("temperature", temperature), ("seed", seed))]
+    lengths = tf.strings.length(prompt, unit="UTF8_CHAR")
+    for holds, message, values in (
+            (rows <= limits.max_prompts, f"a call takes at most {limits.max_prompts} prompts (max_prompts), got", rows),
+            (lengths <= limits.max_prompt_chars,
+             f"a prompt must have at most {limits.max_prompt_chars} characters (max_prompt_chars), got", lengths),
+            ((num_chars >= 0) & (num_chars <= limits.max_chars),
+             f"num_chars must be from 0 to {limits.max_chars} (max_chars), got", num_chars),
+            (tf.math.is_finite(temperature) & (temperature >= MIN_TEMPERATURE),
+             f"temperature must be finite and at least {MIN_TEMPERATURE}, got", temperature)):
+        checks.append(tf.debugging.Assert(tf.reduce_all(holds), [message, values]))
+    return checks
+
+
+def export(model, transform_output, vocabulary, export_dir: str, limits: TextgenModel) -> None:
+    """generate: a batch of prompts (prompt string [N], num_chars int64 [N], temperature float32 [N], seed int64
+    [N]) -> `text` [N], each of its num_chars characters, within `limits` (input_checks); every input and the
+    output have the leading batch dimension TF Serving's batching needs to merge requests. Prompts of different
+    lengths are left-padded and masked. serving_default: serialized tf.Example windows -> per-example mean
+    cross-entropy `loss` (TFMA's gate)."""
     module = tf.Module()
     module.model = model
     module.tft_layer = transform_output.transform_features_layer()
@@ -79,30 +105,28 @@ def export(model, transform_output, vocabulary, export_dir: str) -> None:
         return dense(sequence[:, -1, :]), state
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt"),
-                                  tf.TensorSpec([None], tf.int32, name="num_chars"),
+                                  tf.TensorSpec([None], tf.int64, name="num_chars"),
                                   tf.TensorSpec([None], tf.float32, name="temperature"),
                                   tf.TensorSpec([None], tf.int64, name="seed")])
     def generate(prompt, num_chars, temperature, seed):
-        rows = tf.shape(prompt)
-        for name, values in (("num_chars", num_chars), ("temperature", temperature), ("seed", seed)):
-            tf.debugging.assert_equal(tf.shape(values), rows, message=f"{name} needs one value per prompt")
-        tf.debugging.assert_non_negative(num_chars, message="num_chars must not be negative")
-        prompt_ids, mask = left_padded(prompt, module.char_to_id)
-        logits, state = step(prompt_ids, mask=mask)
-        longest = tf.reduce_max(tf.concat([num_chars, [0]], axis=0))
+        # every op below, the TensorArray sized from num_chars included, runs only once the checks have passed
+        with tf.control_dependencies(input_checks(prompt, num_chars, temperature, seed, limits)):
+            prompt_ids, mask = left_padded(prompt, module.char_to_id)
+            logits, state = step(prompt_ids, mask=mask)
+            longest = tf.cast(tf.maximum(tf.reduce_max(num_chars), 0), tf.int32)  # also for an empty batch
 
-        def body(i, logits, state, generated):
-            next_ids = sample(logits, temperature, seed, tf.cast(i, tf.int64))
-            logits, state = step(next_ids[:, tf.newaxis], state)
-            return i + 1, logits, state, generated.write(i, next_ids)
+            def body(i, logits, state, generated):
+                next_ids = sample(logits, temperature, seed, tf.cast(i, tf.int64))
+                logits, state = step(next_ids[:, tf.newaxis], state)
+                return i + 1, logits, state, generated.write(i, next_ids)
 
-        _, _, _, generated = tf.while_loop(
-            lambda i, *_: i < longest, body,
-            (tf.constant(0), logits, state, tf.TensorArray(tf.int64, size=longest, element_shape=[None])))
-        # concat, not stack: a TensorArray of no steps stacks only with a fully known element shape
-        ids_by_step = tf.reshape(generated.concat(), tf.stack([longest, rows[0]]))
-        characters = module.id_to_char.lookup(tf.transpose(ids_by_step))
-        return {"text": tf.strings.reduce_join(tf.RaggedTensor.from_tensor(characters, lengths=num_chars), axis=1)}
+            _, _, _, generated = tf.while_loop(
+                lambda i, *_: i < longest, body,
+                (tf.constant(0), logits, state, tf.TensorArray(tf.int64, size=longest, element_shape=[None])))
+            # concat, not stack: a TensorArray of no steps stacks only with a fully known element shape
+            ids_by_step = tf.reshape(generated.concat(), tf.stack([longest, tf.size(prompt)]))
+            chars = module.id_to_char.lookup(tf.transpose(ids_by_step))
+            return {"text": tf.strings.reduce_join(tf.RaggedTensor.from_tensor(chars, lengths=num_chars), axis=1)}
 
     raw_spec = transform_output.raw_feature_spec()
 
@@ -135,10 +159,11 @@ def run_fn(fn_args):
         label_key="targets",
         callbacks=[keras.callbacks.ModelCheckpoint(checkpoints, save_weights_only=True)])
     with training.worker_export_dir(config.strategy, fn_args.serving_model_dir) as export_dir:
-        export(model, tft.TFTransformOutput(fn_args.transform_output), vocabulary, export_dir)
+        export(model, tft.TFTransformOutput(fn_args.transform_output), vocabulary, export_dir, hyper)
+        prompt = "ROMEO:"[:hyper.max_prompt_chars]  # the sample asks for no more than the limits allow
         sample = tf.saved_model.load(export_dir).signatures["generate"](
-            prompt=tf.constant(["ROMEO:"]), num_chars=tf.constant([200]), temperature=tf.constant([1.0]),
-            seed=tf.constant([42], tf.int64))["text"][0].numpy().decode("utf-8")
-    record["sample"] = {"prompt": "ROMEO:", "temperature": 1.0, "seed": 42, "text": sample}
+            prompt=tf.constant([prompt]), num_chars=tf.constant([min(200, hyper.max_chars)], tf.int64),
+            temperature=tf.constant([1.0]), seed=tf.constant([42], tf.int64))["text"][0].numpy().decode("utf-8")
+    record["sample"] = {"prompt": prompt, "temperature": 1.0, "seed": 42, "text": sample}
     record["perplexity"] = float(tf.exp(record["history"]["val_loss"][-1]))
     training.write_training_record(fn_args, record)

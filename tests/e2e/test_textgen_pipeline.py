@@ -33,7 +33,7 @@ def test_generate_exact_length_and_reproducible(run):
 
     def sample(counts, seeds, prompts=None):
         prompts = prompts or ["the "] * len(counts)
-        texts = generate(prompt=tf.constant(prompts), num_chars=tf.constant(counts),
+        texts = generate(prompt=tf.constant(prompts), num_chars=tf.constant(counts, tf.int64),
                          temperature=tf.constant([0.8] * len(counts)), seed=tf.constant(seeds, tf.int64))["text"]
         return [text.decode() for text in texts.numpy()]
 

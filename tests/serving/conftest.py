@@ -14,14 +14,15 @@ X = [[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]
 TEXTGEN_VOCABULARY = list("abcdefgh ")
 
 
-def save_tiny_textgen(export_dir: str, work_dir: str):
+def save_tiny_textgen(export_dir: str, work_dir: str, limits=None):
     """textgen's own export (`generate` and the loss signature) of a tiny GRU over 9 characters, its GRU and
-    output weights scaled up so that the next character depends clearly on the context. Returns the Keras model."""
+    output weights scaled up so that the next character depends clearly on the context; `generate` within
+    `limits` (a TextgenModel; its defaults when None). Returns the Keras model."""
     import numpy as np
     import tensorflow as tf
     import tf_keras as keras
 
-    from dlqos.steps import textgen
+    from dlqos.steps import TextgenModel, textgen
     from tests.conftest import write_transform_graph
 
     keras.utils.set_random_seed(3)
@@ -32,7 +33,7 @@ def save_tiny_textgen(export_dir: str, work_dir: str):
     windows = [{"ids": np.arange(101) % len(TEXTGEN_VOCABULARY)}]
     transform_output = write_transform_graph(work_dir, textgen.preprocessing_fn,
                                              {"ids": tf.io.FixedLenFeature([101], tf.int64)}, windows)
-    textgen.export(model, transform_output, TEXTGEN_VOCABULARY, export_dir)
+    textgen.export(model, transform_output, TEXTGEN_VOCABULARY, export_dir, limits or TextgenModel())
     return model
 
 

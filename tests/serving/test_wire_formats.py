@@ -98,9 +98,13 @@ def test_unknown_model_is_the_documents_404(server):
         (404, {"error": "Servable not found for request: Latest(half)"})
 
 
-# JSON mapping: each TF type takes its JSON type; a value of another type is INVALID_ARGUMENT, never cast.
+# JSON mapping: each TF type takes its JSON type; a value of another type, or an integer outside the type's
+# range (rapidjson's IsInt), is INVALID_ARGUMENT, never cast or wrapped.
 @pytest.mark.parametrize("signature, value, expected", [
     ("counts", 1.5, "int32"),
+    ("counts", 2**31, "int32"),
+    ("counts", 2**32 + 5, "int32"),
+    ("counts", -2**31 - 1, "int32"),
     ("counts", "2", "int32"),
     ("counts", True, "int32"),
     ("serving_default", "a", "float"),

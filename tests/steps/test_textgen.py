@@ -1,8 +1,11 @@
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dlqos.steps import textgen
+from dlqos.errors import ConfigError
+from dlqos.steps import STEPS, TextgenModel, textgen
 from dlqos.training import parameter_counts
 from tests.serving.conftest import TEXTGEN_VOCABULARY, save_tiny_textgen
 
@@ -34,7 +37,7 @@ def exported(tmp_path_factory):
 
 
 def generate_texts(generate, prompts, counts, temperatures, seeds):
-    out = generate(prompt=tf.constant(prompts, tf.string), num_chars=tf.constant(counts, tf.int32),
+    out = generate(prompt=tf.constant(prompts, tf.string), num_chars=tf.constant(counts, tf.int64),
                    temperature=tf.constant(temperatures, tf.float32), seed=tf.constant(seeds, tf.int64))
     return [text.decode() for text in out["text"].numpy()]
 
@@ -50,11 +53,11 @@ def greedy(model, prompt: str, count: int) -> str:
 
 
 def test_generate_carries_the_gru_state_between_characters_of_each_prompt(exported):
-    """Near-zero temperature, each row of a batch of prompts of different lengths must be what the whole-sequence
+    """At the lowest temperature, each row of a batch of prompts of different lengths must be what the whole-sequence
     model picks given all its text so far: a loop that dropped the GRU state would continue from the last
     character alone, and unmasked padding before a shorter prompt would change its state."""
     model, generate = exported
-    texts = generate_texts(generate, PROMPTS, COUNTS, [0.0] * 4, [0] * 4)
+    texts = generate_texts(generate, PROMPTS, COUNTS, [textgen.MIN_TEMPERATURE] * 4, [0] * 4)
     assert texts == [greedy(model, prompt, count) for prompt, count in zip(PROMPTS, COUNTS)]
     assert [len(text) for text in texts] == COUNTS
 
@@ -70,12 +73,72 @@ def test_each_prompt_samples_as_it_would_alone(exported):
     assert generate_texts(generate, [], [], [], []) == []
 
 
-@pytest.mark.parametrize("counts, temperatures, message", [
-    ([3, 3], [1.0], "temperature needs one value per prompt"),
-    ([3], [1.0, 1.0], "num_chars needs one value per prompt"),
-    ([3, -1], [1.0, 1.0], "num_chars must not be negative"),
+@pytest.mark.parametrize("prompts, counts, temperatures, message", [
+    (["ab", "c"], [3, 3], [1.0], "temperature needs one value per prompt"),
+    (["ab", "c"], [3], [1.0, 1.0], "num_chars needs one value per prompt"),
+    (["ab", "c"], [3, -1], [1.0, 1.0], "num_chars must be from 0 to 10000 (max_chars), got] [3 -1]"),
+    (["ab"], [10_001], [1.0], "num_chars must be from 0 to 10000 (max_chars), got] [10001]"),
+    (["ab"], [10**9], [1.0], "num_chars must be from 0 to 10000 (max_chars), got] [1000000000]"),  # bad_alloc
+    (["ab"], [2**32 + 5], [1.0], "num_chars must be from 0 to 10000 (max_chars), got] [4294967301]"),  # not 5
+    (["ab"], [3], [0.0], "temperature must be finite and at least 0.001, got] [0]"),
+    (["ab"], [3], [-1.0], "temperature must be finite and at least 0.001, got] [-1]"),
+    (["ab"], [3], [0.0009], "temperature must be finite and at least 0.001"),
+    (["ab"], [3], [float("nan")], "temperature must be finite and at least 0.001, got] [nan]"),
+    (["ab"], [3], [float("inf")], "temperature must be finite and at least 0.001, got] [inf]"),
+    (["a" * 1001], [3], [1.0], "a prompt must have at most 1000 characters (max_prompt_chars), got] [1001]"),
+    ([""] * 33, [1] * 33, [1.0] * 33, "a call takes at most 32 prompts (max_prompts), got] [33]"),
 ])
-def test_generate_refuses_inputs_that_are_not_one_per_prompt(exported, counts, temperatures, message):
+def test_generate_refuses_inputs_outside_its_limits(exported, prompts, counts, temperatures, message):
     _, generate = exported
-    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        generate_texts(generate, ["ab", "c"], counts, temperatures, [1, 2])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+        generate_texts(generate, prompts, counts, temperatures, list(range(len(prompts))))
+
+
+def test_the_limits_are_the_models_parameters_and_count_characters_not_bytes(tmp_path):
+    """An export with other limits (--model-param max_chars=... reaches export() as the TextgenModel) takes up to
+    them and refuses one more: two prompts of 4 two-byte characters, 6 characters each."""
+    save_tiny_textgen(str(tmp_path / "export"), str(tmp_path / "transform"),
+                      TextgenModel(max_chars=6, max_prompt_chars=4, max_prompts=2))
+    generate = tf.saved_model.load(str(tmp_path / "export")).signatures["generate"]
+    assert [len(text) for text in generate_texts(generate, ["éééé", "ab"], [6, 6], [1.0, 1.0], [1, 2])] == [6, 6]
+    for prompts, counts, message in ((["ab"], [7], "num_chars must be from 0 to 6"),
+                                     (["ééééé"], [1], "at most 4 characters"),
+                                     (["a", "b", "c"], [1, 1, 1], "at most 2 prompts")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            generate_texts(generate, prompts, counts, [1.0] * len(prompts), [1] * len(prompts))
+
+
+def test_the_limits_are_typed_model_params_of_at_least_one():
+    assert {key: STEPS["textgen"].model_params[key] for key in ("max_chars", "max_prompt_chars", "max_prompts")} == \
+        {"max_chars": int, "max_prompt_chars": int, "max_prompts": int}
+    with pytest.raises(ConfigError, match=r"textgen max_chars must be from 1 to 2147483647; got 0"):
+        TextgenModel(max_chars=0)
+    with pytest.raises(ConfigError, match=r"textgen max_prompts must be from 1 to 2147483647; got 2147483648"):
+        TextgenModel.from_dict({"max_prompts": 2**31})
+
+
+def test_every_check_runs_before_the_generated_characters_are_allocated(exported):
+    """In the exported graph (what TF Serving runs), the list the loop writes into is sized from num_chars: each
+    of the signature's assertions must be one of its inputs (data or control), or a huge num_chars would be
+    allocated (std::bad_alloc aborts the server) before it is refused. The function's own graph, inside the
+    signature's call op, read from its FunctionDef."""
+    _, generate = exported
+    [function] = [f for f in generate.graph.as_graph_def().library.function
+                  if {"While", "Assert"} <= {node.op for node in f.node_def}]
+    nodes = {node.name: node for node in function.node_def}
+    assertions = {name for name, node in nodes.items() if node.op == "Assert" or name.endswith("/AssertGuard")}
+    allocations = [name for name, node in nodes.items() if node.op == "TensorListReserve"]
+    assert len(assertions) == 7 and allocations
+
+    def ancestors(name):
+        seen, todo = set(), [name]
+        while todo:
+            for source in nodes[todo.pop()].input:
+                source = source.lstrip("^").split(":")[0]
+                if source in nodes and source not in seen:
+                    seen.add(source)
+                    todo.append(source)
+        return seen
+
+    for allocation in allocations:
+        assert assertions <= ancestors(allocation), allocation
