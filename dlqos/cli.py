@@ -344,7 +344,7 @@ def _add_compare_parser(commands) -> None:
 
 def _compare(args) -> int:
     from dlqos.compare import run_comparison, seed_list, summary
-    from dlqos.runs import check_store, output_lock
+    from dlqos.runs import check_store, output_lock, shared_beam_services
     from dlqos.strategy import check_strategy
 
     options = _run_options(args, args.steps)
@@ -354,7 +354,7 @@ def _compare(args) -> int:
     writable_directory(options.output_dir, "output directory")
     check_store(OutputLayout(options.output_dir).metadata_path)
     seeds = seed_list(args.seeds, args.first_seed)
-    with output_lock(options.output_dir):
+    with output_lock(options.output_dir), shared_beam_services(options) as options:
         for name in args.steps:
             print(summary(STEPS[name], run_comparison(name, options, args.optimizers, seeds, args.data_reuse)))
     return _report(args)
@@ -400,7 +400,7 @@ def _run_options(args, step_names: List[str]):
 
 def _run_steps(step_names: List[str], args) -> int:
     from dlqos.metadata import check_baseline_dataset
-    from dlqos.runs import check_store, output_lock, result_json, result_summary, run_step
+    from dlqos.runs import check_store, output_lock, result_json, result_summary, run_step, shared_beam_services
     from dlqos.strategy import check_strategy
 
     options = _run_options(args, step_names)
@@ -410,7 +410,7 @@ def _run_steps(step_names: List[str], args) -> int:
     for name in step_names:  # the data the last blessed model was trained on, before any work
         check_baseline_dataset(OutputLayout(options.output_dir).metadata_path, STEPS[name].pipeline_name,
                                options.dataset or STEPS[name].dataset)
-    with output_lock(options.output_dir):
+    with output_lock(options.output_dir), shared_beam_services(options) as options:
         results = [run_step(name, options) for name in step_names]
     for result in results:
         print(result_json(result) if args.json else result_summary(result))

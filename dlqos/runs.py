@@ -260,6 +260,17 @@ def output_lock(output_dir: str):
         yield
 
 
+@contextlib.contextmanager
+def shared_beam_services(options: RunOptions):
+    """The options for every pipeline of one `run`, `study` or `compare`, whose Beam arguments reach what those
+    pipelines share (for Flink one job server and one SDK worker pool: dlqos.runners.shared_services), up until the
+    block ends, however it ends."""
+    from dlqos.runners import shared_services
+
+    with shared_services(options.beam_pipeline_args) as beam_args:
+        yield dataclasses.replace(options, beam_pipeline_args=beam_args)
+
+
 def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
     """The step's run (a metadata.PipelineRun) with what its artifacts hold: the record, TFMA's slices and gate,
     the figures. served: the report's note on the run served now."""

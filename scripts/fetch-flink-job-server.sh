@@ -9,6 +9,9 @@
 # Version skew: the job server is Beam Java 2.62.0, the Python SDK 2.77.0 (uv.lock). Measured to run these
 # pipelines' data components; not a combination Beam supports.
 #
+# Both also build loopback-bind.so (scripts/flink-job-server/loopback_bind.c, with the host's C compiler), which the
+# JVMs of a local run preload so that they listen on the loopback interface only (dlqos/runners/java.sh).
+#
 # `cluster` does the same for a Flink 1.19.0 cluster's classpath (scripts/flink-cluster/pom.xml: the modules
 # flink-dist bundles, which Maven Central does not serve as one jar) and writes cluster.jar, the classpath that
 # dlqos/runners/flink_cluster.py starts a JobManager and a TaskManager with.
@@ -76,6 +79,16 @@ PY
   mv "$DIR/$JAR.tmp" "$DIR/$JAR"
 }
 
+build_loopback_bind() {  # the JVMs' bind() shim (dlqos/runners/flink.py: loopback_bind), rebuilt when its source changes
+  local source=$(dirname "$HERE")/flink-job-server/loopback_bind.c target=$CACHE/flink/loopback-bind.so
+  [ "$target" -nt "$source" ] && return
+  command -v cc >/dev/null || die "a C compiler is needed to build $target: apt-get install gcc"
+  mkdir -p "$CACHE/flink"
+  cc -O2 -Wall -shared -fPIC -o "$target.tmp" "$source" -ldl || die "could not build $target from $source"
+  mv "$target.tmp" "$target"
+}
+
+build_loopback_bind
 if [ -n "$PIN" ]; then
   pin
 else

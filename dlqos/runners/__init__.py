@@ -5,7 +5,8 @@ follows them. Imports nothing heavy: `dlqos run --help` and the checks stay inst
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+import contextlib
+from typing import Iterator, Optional, Sequence, Tuple
 
 from dlqos.config import DEFAULT_BEAM_ARGS
 from dlqos.errors import ConfigError
@@ -35,8 +36,13 @@ def runner_names(beam_args: Sequence[str]) -> list:
 def _refusal(runner: str) -> Optional[str]:
     """Why a runner name is refused, or None. Resolved as Beam does: the class name, case-insensitive, with
     'Runner' appended when missing, so `dask`, `DaskRunner` and the fully qualified class all match."""
-    name = runner.strip().rsplit(".", 1)[-1].lower()
+    name = _class_name(runner)
     return REFUSED_RUNNERS.get(name) or REFUSED_RUNNERS.get(name + "runner")
+
+
+def _class_name(runner: str) -> str:
+    """A runner's class name as Beam's create_runner matches it: the last dotted part, lower case."""
+    return runner.strip().rsplit(".", 1)[-1].lower()
 
 
 def check_beam_args(beam_args: Sequence[str]) -> Tuple[str, ...]:
@@ -46,6 +52,20 @@ def check_beam_args(beam_args: Sequence[str]) -> Tuple[str, ...]:
         if why:
             raise ConfigError(f"--beam-arg --runner={runner} is refused: {why}")
     return tuple(beam_args)
+
+
+@contextlib.contextmanager
+def shared_services(beam_args: Sequence[str]) -> Iterator[Tuple[str, ...]]:
+    """The Beam arguments for every pipeline of one run (a `run`, `study` or `compare`), with what they share up
+    until the block ends: for Flink one job server and one SDK worker pool (dlqos.runners.flink.shared_services);
+    other runners share nothing and get the arguments as they are."""
+    if not any(_class_name(name) in ("flink", "flinkrunner") for name in runner_names(beam_args)):
+        yield tuple(beam_args)
+        return
+    from dlqos.runners import flink
+
+    with flink.shared_services(beam_args) as shared:
+        yield shared
 
 
 def beam_args(runner: str = "local", user_args: Sequence[str] = (), flink_master: Optional[str] = None,

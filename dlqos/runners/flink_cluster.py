@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -49,15 +48,9 @@ def cluster_jar() -> str:
     return os.path.join(flink.cache_dir(), CLUSTER_DIR, "cluster.jar")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_config(directory: str, rest_port: int, slots: int) -> None:
     """flink-conf.yaml and log4j.properties: everything on 127.0.0.1, `slots` task slots and default parallelism."""
-    settings = {"jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": free_port(),
+    settings = {"jobmanager.rpc.address": "127.0.0.1", "jobmanager.rpc.port": flink.free_port(),
                 "jobmanager.bind-host": "127.0.0.1", "jobmanager.memory.process.size": "1024m",
                 "rest.address": "127.0.0.1", "rest.bind-address": "127.0.0.1", "rest.port": rest_port,
                 "taskmanager.host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
@@ -72,13 +65,14 @@ def write_config(directory: str, rest_port: int, slots: int) -> None:
 
 
 class FlinkCluster:
-    """A JobManager and a TaskManager as child processes; a context manager that stops both (SIGTERM, then KILL)."""
+    """A JobManager and a TaskManager as child processes; a context manager that stops both (SIGTERM, then KILL).
+    The kernel kills them if the thread that started them ends first (flink.die_with_parent)."""
 
     def __init__(self, slots: int = 2, rest_port: Optional[int] = None, workdir: Optional[str] = None):
-        if not os.path.isfile(cluster_jar()):
-            raise ConfigError(f"the Flink cluster's jars are missing ({cluster_jar()}): run {flink.FETCH_SCRIPT} "
-                              "cluster (pinned, sha256-checked)")
-        self.slots, self.rest_port = slots, rest_port or free_port()
+        for needed in (cluster_jar(), flink.loopback_bind()):
+            if not os.path.isfile(needed):
+                raise ConfigError(f"{needed} is missing: run {flink.FETCH_SCRIPT} cluster (pinned, sha256-checked)")
+        self.slots, self.rest_port = slots, rest_port or flink.free_port()
         self.workdir = workdir or tempfile.mkdtemp(prefix="dlqos-flink-")
         self.master = f"127.0.0.1:{self.rest_port}"
         self.processes: List[subprocess.Popen] = []
@@ -90,6 +84,7 @@ class FlinkCluster:
                    ENTRYPOINTS[role], "--configDir", self.workdir]
         with open(os.path.join(self.workdir, f"{role}.out"), "w") as out:
             self.processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                                   env=flink.jvm_environment(), preexec_fn=flink.die_with_parent,
                                                    start_new_session=True))
 
     def start(self, timeout: float = 120) -> "FlinkCluster":

@@ -1,19 +1,27 @@
-"""`--runner` expands into Beam arguments (dlqos.runners); refused runners never reach Beam."""
+"""`--runner` expands into Beam arguments (dlqos.runners); refused runners never reach Beam; what a run shares and
+how its children end with it."""
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
 from dlqos.config import DEFAULT_BEAM_ARGS
 from dlqos.errors import ConfigError
-from dlqos.runners import beam_args, flink, runner_names
+from dlqos.runners import beam_args, flink, runner_names, shared_services
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture
 def jar(tmp_path, monkeypatch):
-    """A job server jar in place and Java on PATH, so only the expansion is under test."""
-    path = tmp_path / "job-server.jar"
+    """A job server jar and the bind library in place and Java on PATH, so only the expansion is under test."""
+    path, library = tmp_path / "job-server.jar", tmp_path / "loopback-bind.so"
     path.write_bytes(b"PK")
+    library.write_bytes(b"ELF")
     monkeypatch.setenv("DLQOS_FLINK_JOB_SERVER_JAR", str(path))
+    monkeypatch.setattr(flink, "loopback_bind", lambda: str(library))
     monkeypatch.setattr(flink.shutil, "which", lambda name: "/usr/bin/java")
     return str(path)
 
@@ -70,6 +78,46 @@ def test_without_java_flink_is_refused_before_any_work(jar, monkeypatch):
     monkeypatch.setenv("DLQOS_HOST_ROOT", "/nonexistent-host")
     with pytest.raises(ConfigError, match="needs Java 17"):
         beam_args("flink")
+
+
+def test_without_the_bind_library_flink_is_refused_before_any_work(jar, monkeypatch, tmp_path):
+    monkeypatch.setattr(flink, "loopback_bind", lambda: str(tmp_path / "missing.so"))
+    with pytest.raises(ConfigError, match=f"missing.so is missing: run {flink.FETCH_SCRIPT}"):
+        beam_args("flink")
+
+
+def test_other_runners_share_nothing_and_a_given_job_endpoint_is_kept():
+    with shared_services(DEFAULT_BEAM_ARGS) as args:
+        assert args == DEFAULT_BEAM_ARGS
+    given = ("--runner=FlinkRunner", "--job_endpoint=127.0.0.1:8099", "--environment_type=LOOPBACK")
+    with shared_services(given) as args:
+        assert args == given
+
+
+def test_a_child_started_to_die_with_its_parent_dies_when_the_parent_is_killed():
+    """SIGKILL runs no handler in the parent: the kernel kills the child (PR_SET_PDEATHSIG), as it does the run's
+    job server JVM."""
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; from dlqos.runners import flink; "
+                               "child = subprocess.Popen(['sleep', '600'], preexec_fn=flink.die_with_parent); "
+                               "print(child.pid, flush=True); sys.stdin.read()"],
+                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert alive(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(child)
+
+
+def alive(pid: int) -> bool:
+    """There and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_runner_names_reads_both_spellings():
