@@ -72,3 +72,16 @@ def test_serving_latency_prints_every_path_and_the_goals():
     for path in ("in-process", "gRPC status", "gRPC batching", "REST batching"):
         assert f"dense  {path}" in output, output
     assert "goals" in output and "throughput at 2 clients with batching / without" in output, output
+
+
+@pytest.mark.flink
+def test_flink_fixed_cost_prints_local_and_the_shared_job_server_side_by_side(raw_dir):
+    from tests.pipeline.test_flink import fetch
+
+    fetch()
+    fetch("cluster")
+    output = run_benchmark("flink_fixed_cost.py", "--train", "100", "--eval", "60", "--modes", "local", "shared",
+                           "--data-dir", raw_dir)
+    local, shared = table_rows(output, "job servers", "local"), table_rows(output, "job servers", "shared")
+    assert float(local[0].split()[1]) > 0 and float(shared[0].split()[2]) != 0, output  # seconds; fixed seconds
+    assert shared[0].split()[-2:] == ["1", "1"], output  # one job server for the run, alone
