@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Iterator, Optional, Sequence, Tuple
 
@@ -45,6 +46,9 @@ FETCH_SCRIPT = "scripts/fetch-flink-job-server.sh"
 LOOPBACK = "127.0.0.1"  # where the shared job server and SDK worker pool are reached
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 log = logging.getLogger("dlqos")
+# Beam's threads that read a job's streams (job messages, SDK harness data); they end with a gRPC error when the
+# job server stops under a running job, as when a run is interrupted, and at some jobs' normal end: no news.
+JOB_STREAM_THREADS = ("wait_until_finish_read", "read_grpc_client_inputs")
 
 
 def host_root() -> str:
@@ -221,6 +225,29 @@ def worker_pool(options) -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def quiet_job_streams() -> Iterator[None]:
+    """Within the block, the gRPC errors that end Beam's job stream threads print no traceback (the pipeline's own
+    call fails if the job does); every other thread's exception is passed on. At the end those threads are given a
+    moment to finish before the previous hook is back."""
+    import grpc
+
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if not (issubclass(args.exc_type, grpc.RpcError) and getattr(args.thread, "name", "") in JOB_STREAM_THREADS):
+            previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        for thread in threading.enumerate():
+            if thread.name in JOB_STREAM_THREADS:
+                thread.join(2)
+        threading.excepthook = previous
+
+
+@contextlib.contextmanager
 def shared_services(beam_args: Sequence[str]) -> Iterator[Tuple[str, ...]]:
     """For Flink arguments that would make Beam start a job server per pipeline (FlinkRunner, LOOPBACK workers, no
     --job_endpoint): one job server and one worker pool for the block, and the arguments that submit to them.
@@ -234,6 +261,7 @@ def shared_services(beam_args: Sequence[str]) -> Iterator[Tuple[str, ...]]:
         yield tuple(beam_args)
         return
     with contextlib.ExitStack() as services:
+        services.enter_context(quiet_job_streams())
         workdir = services.enter_context(tempfile.TemporaryDirectory(prefix="dlqos-flink-job-server-"))
         server = services.enter_context(JobServer(flink_options.flink_job_server_jar or job_server_jar(),
                                                   FlinkRunner.add_http_scheme(flink_options.flink_master), workdir))

@@ -256,6 +256,10 @@ def test_a_signal_leaves_no_job_server_and_no_port(tmp_path, job_server, tiny_da
         assert run.wait(60) == code, run.stderr.read()[-2000:]
     finally:
         run.kill()
+    if signum != signal.SIGKILL:  # one line says so; no traceback from Beam's threads as the job server stops
+        errors = run.stderr.read()
+        assert errors.rstrip().endswith(f"dlqos: interrupted ({signal.Signals(signum).name})"), errors[-2000:]
+        assert "Traceback" not in errors, errors[-3000:]
     ports = {port for _, _, port, _ in sockets}
     # SIGKILL: the kernel kills the JVM (PR_SET_PDEATHSIG); its threads may take a few seconds to release the ports
     wait_for(lambda: not alive(server) and not ports & {port for _, port, _ in listen_table().values()},
