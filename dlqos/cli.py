@@ -42,6 +42,9 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
                         help="Keras mixed precision; auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, else float32")
     parser.add_argument("--no-input-cache", dest="cache_input", action="store_false",
                         help="re-read the examples every epoch (data larger than memory)")
+    parser.add_argument("--no-cache", dest="cache", action="store_false",
+                        help="recompute the data half (ExampleGen .. Transform) even where TFX's cache holds it for "
+                             "the same data, settings and code")
     parser.add_argument("--materialize-transform", action="store_true",
                         help="Transform writes transformed examples for the Trainer (default: the Trainer applies "
                              "the Transform graph as it reads; materialize when the preprocessing_fn is expensive)")
@@ -387,7 +390,7 @@ def _run_options(args, step_names: List[str]):
                          dream={key: getattr(args, f"dream_{key}") for key in ("backbone", "weights", "layers")
                                 if getattr(args, f"dream_{key}", None)},
                          strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
-                         materialize_transform=args.materialize_transform, epochs=args.epochs,
+                         cache=args.cache, materialize_transform=args.materialize_transform, epochs=args.epochs,
                          train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
                          max_eval=args.max_eval, beam_pipeline_args=_beam_args(args),
                          **{key: getattr(args, key) for key in TRAINING_OPTIONS})

@@ -76,12 +76,11 @@ def run_comparison(step_name: str, options, optimizers: Sequence[str], seeds: Se
     shared: one pipeline run, the data half once, then the variants' Trainers and Evaluators.
     cache: one run per variant with TFX's cache on; after the first, the data half is a cache hit.
     """
-    from tfx import v1 as tfx
-
     from dlqos import metadata
     from dlqos.config import OutputLayout
     from dlqos.runs import prepare_examples
     from dlqos.steps import get_step
+    from pipeline.local_runner import run_pipeline
     from pipeline.pipeline import create_variant_pipeline
 
     step = get_step(step_name)
@@ -91,8 +90,8 @@ def run_comparison(step_name: str, options, optimizers: Sequence[str], seeds: Se
     batches = [variants] if data_reuse == "shared" else [[variant] for variant in variants]
     for batch in batches:
         log.info("%s: comparing %s (%s data)", step.name, ", ".join(name for name, _ in batch), data_reuse)
-        config = base.replace(enable_cache=data_reuse == "cache")
-        tfx.orchestration.LocalDagRunner().run(create_variant_pipeline(config, batch))
+        config = base.replace(enable_cache=base.enable_cache or data_reuse == "cache")
+        run_pipeline(create_variant_pipeline(config, batch), config)
     return collect_variants(metadata.open_store(layout.metadata_path), step)
 
 

@@ -275,7 +275,10 @@ class PipelineConfig:
     metrics: tuple = CLASSIFIER_METRICS
     slice_features: tuple = ("label",)
     beam_pipeline_args: tuple = DEFAULT_BEAM_ARGS
+    # The data half (ExampleGen .. Transform) may come from TFX's cache: its inputs' fingerprints, settings and
+    # source_fingerprint unchanged. The Trainer and what follows always run.
     enable_cache: bool = False
+    source_fingerprint: str = ""  # environment.source_fingerprint(): the code the cached data half came from
     raw_data: Optional[Mapping] = None  # DatasetExampleGen's settings (data.examplegen.settings)
 
     def __post_init__(self):

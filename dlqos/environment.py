@@ -6,6 +6,7 @@ the same numbers on the same machine; another machine or version may round diffe
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 from importlib import metadata
@@ -25,6 +26,26 @@ def versions() -> Dict[str, Optional[str]]:
         except metadata.PackageNotFoundError:
             found[name] = None
     return found
+
+
+# The packages whose code decides what a run's data half produces (readers, Transform's preprocessing_fn).
+SOURCE_PACKAGES = ("data", "dlqos", "pipeline", "components")
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def source_fingerprint() -> str:
+    """sha256 of the project's Python sources: in the ExampleGen's and Transform's settings, so TFX's cache serves
+    a re-run's data half only while the code that would recompute it is unchanged."""
+    digest = hashlib.sha256()
+    for package in SOURCE_PACKAGES:
+        for folder, dirs, files in sorted(os.walk(os.path.join(PROJECT_ROOT, package))):
+            dirs.sort()
+            for name in sorted(f for f in files if f.endswith(".py")):
+                path = os.path.join(folder, name)
+                digest.update(os.path.relpath(path, PROJECT_ROOT).encode() + b"\0")
+                with open(path, "rb") as source:
+                    digest.update(source.read() + b"\0")
+    return digest.hexdigest()
 
 
 def _proc_value(path: str, key: str) -> Optional[str]:

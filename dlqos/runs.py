@@ -14,6 +14,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 from data.tfrecords import METADATA_FILE
 from dlqos.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig,
                           default_learning_rate, positive_int, real_number)
+from dlqos import environment
 from dlqos.errors import ConfigError
 from dlqos.steps import STEPS, Step, get_step
 
@@ -50,6 +51,7 @@ class RunOptions:
     dropout: Optional[float] = None  # only steps that take it (Step.takes_dropout)
     clip_norm: Optional[float] = None
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
+    cache: bool = True  # the data half may come from TFX's cache (PipelineConfig.enable_cache); --no-cache
 
     def __post_init__(self):
         for name in COUNTS:
@@ -171,7 +173,8 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
                   pipeline_root=layout.pipeline_root(step.pipeline_name),
                   metadata_path=layout.metadata_path, examples_dir=examples_dir, raw_data=raw_data,
                   serving_model_dir=layout.serving_model_dir(step.name),
-                  beam_pipeline_args=tuple(options.beam_pipeline_args))
+                  beam_pipeline_args=tuple(options.beam_pipeline_args), enable_cache=options.cache,
+                  source_fingerprint=environment.source_fingerprint())
     facts = None if raw_data else os.path.join(examples_dir, METADATA_FILE)  # None: inside the Examples artifact
     model = {**profile.model, **step.own_params(options.model)}
     check_training_options([step], options)

@@ -54,7 +54,9 @@ def _example_gen(config: PipelineConfig):
     if config.raw_data is not None:
         from data.examplegen import DatasetExampleGen
 
-        return DatasetExampleGen(config.examples_dir, config.raw_data).with_id("ExampleGen")
+        # The fingerprint only keys TFX's cache: the executor reads the dataset's settings.
+        settings = {**config.raw_data, "source_fingerprint": config.source_fingerprint}
+        return DatasetExampleGen(config.examples_dir, settings).with_id("ExampleGen")
     return tfx.components.ImportExampleGen(
         input_base=config.examples_dir,
         input_config=tfx.proto.Input(splits=[
@@ -92,6 +94,8 @@ def data_half(config: PipelineConfig) -> DataHalf:
         # StatisticsGen and ExampleValidator already check the raw data; Transform's pre-/post-transform
         # statistics are more full passes that nothing downstream reads (docs/benchmarks.md).
         disable_statistics=True,
+        # Keys TFX's cache to the code (preprocessing_fn takes no custom_config, so TFX does not pass it on).
+        custom_config={"source_fingerprint": config.source_fingerprint},
     )
     return DataHalf((example_gen, statistics_gen, schema_gen, example_validator, transform), example_gen,
                     schema_gen, transform)

@@ -65,3 +65,17 @@ def test_report_rows_group_the_runs_by_environment():
     assert rows[2] == ["cnn (run r2)", "not recorded", "not recorded", "not recorded"]
     assert rows[3] == ["dense compared (3 variants)", "1, 3", *described]
     assert rows[4][1] == "2" and rows[4][3].startswith("Another CPU, ")
+
+
+def test_the_source_fingerprint_changes_with_any_source_file(tmp_path, monkeypatch):
+    for package in environment.SOURCE_PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "module.py").write_text("VALUE = 1\n")
+    (tmp_path / "data" / "notes.txt").write_text("not code")
+    monkeypatch.setattr(environment, "PROJECT_ROOT", str(tmp_path))
+    before = environment.source_fingerprint()
+    assert before == environment.source_fingerprint()
+    (tmp_path / "data" / "notes.txt").write_text("still not code")
+    assert environment.source_fingerprint() == before
+    (tmp_path / "pipeline" / "module.py").write_text("VALUE = 2\n")
+    assert environment.source_fingerprint() != before

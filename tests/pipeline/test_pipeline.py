@@ -1,22 +1,12 @@
 import pytest
 from tensorflow_model_analysis.proto import config_pb2
 
-from dlqos.config import GateConfig, PipelineConfig, TrainingConfig
+from dlqos.config import GateConfig, TrainingConfig
 from pipeline.pipeline import create_pipeline, create_variant_pipeline, eval_config
+from tests.pipeline.conftest import pipeline_config
 
 ORDER = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
          "latest_blessed_model_resolver", "Evaluator", "Pusher"]
-
-
-def _config(**changes):
-    values = dict(step="dense", pipeline_name="dlqos-dense", pipeline_root="/root/p", metadata_path="/root/m.sqlite",
-                  examples_dir="/data/ex", serving_model_dir="/serving/dense",
-                  preprocessing_fn="dlqos.steps.dense.preprocessing_fn", run_fn="dlqos.steps.dense.run_fn",
-                  training=TrainingConfig(epochs=2, train_steps=40, eval_steps=5, strategy="cpu"),
-                  gate=GateConfig(min_value=0.8, max_regression=0.02),
-                  beam_pipeline_args=("--runner=FnApiRunner",))
-    values.update(changes)
-    return PipelineConfig(**values)
 
 
 def _by_id(pipeline):
@@ -24,7 +14,7 @@ def _by_id(pipeline):
 
 
 def test_components_in_dependency_order():
-    ids = [c.id for c in create_pipeline(_config()).components]  # TFX sorts them topologically
+    ids = [c.id for c in create_pipeline(pipeline_config()).components]  # TFX sorts them topologically
     assert sorted(ids) == sorted(ORDER)
     chain = [n for n in ORDER if n != "latest_blessed_model_resolver"]
     assert [ids.index(n) for n in chain] == sorted(ids.index(n) for n in chain)
@@ -32,7 +22,7 @@ def test_components_in_dependency_order():
 
 
 def test_wiring():
-    components = _by_id(create_pipeline(_config()))
+    components = _by_id(create_pipeline(pipeline_config()))
     trainer, evaluator, pusher = components["Trainer"], components["Evaluator"], components["Pusher"]
     transform = components["Transform"]
     # The Trainer applies the Transform graph to the raw examples; nothing transformed is written.
@@ -48,14 +38,14 @@ def test_wiring():
 
 def test_materialized_transform_feeds_the_trainer():
     training = TrainingConfig(epochs=2, train_steps=40, eval_steps=5, materialize_transform=True)
-    components = _by_id(create_pipeline(_config(training=training)))
+    components = _by_id(create_pipeline(pipeline_config(training=training)))
     transform = components["Transform"]
     assert components["Trainer"].inputs["examples"] is transform.outputs["transformed_examples"]
     assert '"materialize_transform": true' in components["Trainer"].exec_properties["custom_config"]
 
 
 def test_config_flows_into_components():
-    config = _config()
+    config = pipeline_config()
     pipeline = create_pipeline(config)
     components = _by_id(pipeline)
     trainer = components["Trainer"].exec_properties
@@ -71,7 +61,7 @@ def test_config_flows_into_components():
 
 
 def test_gate_on_overall_slice_with_value_and_change_thresholds():
-    config = eval_config(_config())
+    config = eval_config(pipeline_config())
     assert config.model_specs[0].signature_name == "serving_default"
     assert config.model_specs[0].label_key == "label"
     gated = [m for m in config.metrics_specs[0].metrics if m.per_slice_thresholds]
@@ -88,7 +78,7 @@ def test_gate_on_overall_slice_with_value_and_change_thresholds():
 
 
 def test_lower_is_better_gate_uses_upper_bound():
-    config = eval_config(_config(gate=GateConfig(metric="SparseCategoricalCrossentropy", higher_is_better=False,
+    config = eval_config(pipeline_config(gate=GateConfig(metric="SparseCategoricalCrossentropy", higher_is_better=False,
                                                  min_value=0.5, max_regression=0.1)))
     gated = [m for m in config.metrics_specs[0].metrics if m.per_slice_thresholds][1]
     threshold = gated.per_slice_thresholds[0].threshold
@@ -102,18 +92,18 @@ def test_a_step_that_trains_nothing_has_the_examplegen_and_its_dream_tail_only()
     from dlqos.steps import STEPS, DreamModel
 
     dream = {**STEPS["deepdream"].dream, **DreamModel().as_dict(), "data_metadata": "/data/ex/dataset.json"}
-    config = _config(step="deepdream", preprocessing_fn=None, run_fn=None, training=None, dream=dream)
+    config = pipeline_config(step="deepdream", preprocessing_fn=None, run_fn=None, training=None, dream=dream)
     components = _by_id(create_pipeline(config))
     assert sorted(components) == ["DeepDream", "ImportExampleGen"]
     assert components["DeepDream"].inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
     with pytest.raises(ConfigError, match="either trains .* or dreams"):
-        _config(dream=dream)
+        pipeline_config(dream=dream)
 
 
 def test_variants_share_one_data_half_and_have_no_resolver_or_pusher():
     variants = [(name, TrainingConfig(epochs=1, train_steps=4, eval_steps=1, seed=seed))
                 for name, seed in (("adam_seed1", 1), ("sgd_seed2", 2))]
-    components = _by_id(create_variant_pipeline(_config(), variants))
+    components = _by_id(create_variant_pipeline(pipeline_config(), variants))
     assert sorted(components) == sorted(ORDER[:5] + ["Trainer_adam_seed1", "Evaluator_adam_seed1",
                                                      "Trainer_sgd_seed2", "Evaluator_sgd_seed2"])
     for name in ("adam_seed1", "sgd_seed2"):
