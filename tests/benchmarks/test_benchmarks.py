@@ -85,3 +85,12 @@ def test_flink_fixed_cost_prints_local_and_the_shared_job_server_side_by_side(ra
     local, shared = table_rows(output, "job servers", "local"), table_rows(output, "job servers", "shared")
     assert float(local[0].split()[1]) > 0 and float(shared[0].split()[2]) != 0, output  # seconds; fixed seconds
     assert shared[0].split()[-2:] == ["1", "1"], output  # one job server for the run, alone
+
+
+@pytest.mark.e2e
+def test_rerun_cache_prints_the_cold_and_cached_runs(raw_dir):
+    output = run_benchmark("rerun_cache.py", "--train", "200", "--epochs", "1", "--data-dir", raw_dir)
+    rows = {line[:22].strip(): line[22:].split() for line in output.splitlines()[1:] if "cached," in line}
+    assert rows["cold"][1:5] == ["0", "cached,", "5", "ran"], output
+    assert rows["same data and code"][1:5] == ["5", "cached,", "0", "ran"], output
+    assert rows["learning rate changed"][1:5] == ["5", "cached,", "0", "ran"], output
