@@ -8,6 +8,9 @@ import pytest
 
 import dlqos  # noqa: F401  (legacy Keras switch before TensorFlow loads)
 
+# Fixtures defined beside the helpers they use, available to every test module.
+pytest_plugins = ["tests.steps.trainer"]
+
 
 def fashion_like_arrays(count: int, seed: int):
     """28x28 uint8 images whose class is a bright 7x7 block at one of 10 positions, over noise: learnable fast."""

@@ -10,6 +10,7 @@ import pytest
 from dlqos import cli
 from dlqos.steps import STEPS
 from tests.conftest import write_fashion_like_dir
+from tests.helpers import photo_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,9 +76,7 @@ def test_data_list_shows_every_dataset_and_what_is_ready_offline(monkeypatch, tm
 
 
 def test_data_fetch_reports_counts_or_names_what_to_provide(tmp_path, capsys):
-    from tests.data.test_datasets import _photo_folder
-
-    assert cli.main(["data", "fetch", "image_folder", "--data-dir", _photo_folder(str(tmp_path / "p"))]) == 0
+    assert cli.main(["data", "fetch", "image_folder", "--data-dir", photo_folder(str(tmp_path / "p"))]) == 0
     assert "image_folder: 8 train / 2 eval images 128x128x3, 2 classes" in capsys.readouterr().out
     assert cli.main(["data", "fetch", "image_folder"]) == cli.EXIT_USAGE
     error = capsys.readouterr().err
@@ -88,9 +87,7 @@ def test_data_fetch_reports_counts_or_names_what_to_provide(tmp_path, capsys):
 
 
 def test_strict_makes_a_corrupt_photo_an_error_in_example_gen(tmp_path, capsys):
-    from tests.data.test_datasets import _photo_folder
-
-    photos = _photo_folder(str(tmp_path / "photos"))
+    photos = photo_folder(str(tmp_path / "photos"))
     (tmp_path / "photos" / "roses" / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "out"
     args = ["run", "transfer", "--dataset", "image_folder", "--data-dir", photos, "--output-dir", str(out)]
@@ -107,9 +104,8 @@ def test_strict_makes_a_corrupt_photo_an_error_in_example_gen(tmp_path, capsys):
 def test_photos_skip_and_count_a_corrupt_file_unless_strict(tmp_path):
     from data import photos
     from dlqos.errors import DataError
-    from tests.data.test_datasets import _photo_folder
 
-    folder = os.path.join(_photo_folder(str(tmp_path / "p")), "daisy")
+    folder = os.path.join(photo_folder(str(tmp_path / "p")), "daisy")
     with open(os.path.join(folder, "zz-broken.png"), "wb") as f:
         f.write(b"\x89PNG broken")
     splits = photos.load(folder)

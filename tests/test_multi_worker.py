@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.steps.trainer import NUM_EXAMPLES, transform_data  # noqa: F401  (transform_data: a fixture)
+from tests.steps.trainer import NUM_EXAMPLES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,7 +97,7 @@ def epoch_metrics(output: str, steps: int) -> list:
     return re.findall(rf"^{steps}/{steps} - \S+ - (loss: .*? val_accuracy: [\d.]+)", output, re.MULTILINE)
 
 
-def test_two_workers_train_in_sync_and_only_the_chief_exports(transform_data, tmp_path):  # noqa: F811
+def test_two_workers_train_in_sync_and_only_the_chief_exports(transform_data, tmp_path):
     import tensorflow as tf
 
     _, root, pixels, labels = transform_data

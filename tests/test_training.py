@@ -14,7 +14,7 @@ import tensorflow as tf
 from dlqos import training
 from dlqos.steps import dense
 from tests.steps.trainer import (examples_artifact as _examples_artifact, pipeline_training, reader_fn_args,
-                                 trainer_fn_args, transform_data)  # noqa: F401  (transform_data: a fixture)
+                                 trainer_fn_args)
 
 
 def _fn_args(examples):

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from tests.conftest import write_fashion_like_dir
+from tests.helpers import fetch_flink_jars
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -76,10 +77,8 @@ def test_serving_latency_prints_every_path_and_the_goals():
 
 @pytest.mark.flink
 def test_flink_fixed_cost_prints_local_and_the_shared_job_server_side_by_side(raw_dir):
-    from tests.pipeline.test_flink import fetch
-
-    fetch()
-    fetch("cluster")
+    fetch_flink_jars()
+    fetch_flink_jars("cluster")
     output = run_benchmark("flink_fixed_cost.py", "--train", "100", "--eval", "60", "--modes", "local", "shared",
                            "--data-dir", raw_dir)
     local, shared = table_rows(output, "job servers", "local"), table_rows(output, "job servers", "shared")

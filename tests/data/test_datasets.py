@@ -14,6 +14,7 @@ from data import fashion_mnist, get_dataset, sources
 from data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
 from data.tfrecords import ImageSplits, write_image_examples
 from dlqos.errors import ConfigError, DataError
+from tests.helpers import bomb_and_dead_class, cifar_batches, photo_folder
 
 
 def test_idx_round_trip(tmp_path):
@@ -237,22 +238,10 @@ def test_mnist_corrupt_pickle(tmp_path):
         mnist.read_pickle(str(path))
 
 
-def _photo_folder(root, classes=("daisy", "roses"), per_class=5):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for name in classes:
-        os.makedirs(os.path.join(root, name))
-        for index in range(per_class):
-            pixels = rng.integers(0, 255, size=(20 + index, 30, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(os.path.join(root, name, f"{index}.{'png' if index % 2 else 'jpg'}"))
-    return root
-
-
 def test_image_folder_resizes_splits_per_class_and_skips_corrupt_images(tmp_path):
     from data import image_folder
 
-    root = _photo_folder(str(tmp_path / "photos"))
+    root = photo_folder(str(tmp_path / "photos"))
     with open(os.path.join(root, "roses", "broken.jpg"), "wb") as f:
         f.write(b"not a jpeg")
     splits = image_folder.load_folder(root, size=16)
@@ -264,34 +253,11 @@ def test_image_folder_resizes_splits_per_class_and_skips_corrupt_images(tmp_path
         image_folder.load_folder(root, size=16, strict=True)
 
 
-def png_header_only(path, width, height):
-    """A PNG whose header declares width x height (what Pillow checks against its decompression-bomb limit when it
-    opens the file), without the pixels."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                + chunk(b"IEND", b""))
-
-
-def _bomb_and_dead_class(root):
-    """A 20000x20000 PNG among the roses, and a 'tulips' class whose every file is corrupt."""
-    png_header_only(os.path.join(root, "roses", "huge.png"), 20000, 20000)
-    os.makedirs(os.path.join(root, "tulips"))
-    for index in range(3):
-        with open(os.path.join(root, "tulips", f"{index}.jpg"), "wb") as f:
-            f.write(b"not a jpeg")
-
-
 def test_image_folder_skips_a_decompression_bomb_and_fails_on_a_class_with_no_readable_image(tmp_path):
     from data import image_folder
 
-    root = _photo_folder(str(tmp_path / "photos"))
-    _bomb_and_dead_class(root)
+    root = photo_folder(str(tmp_path / "photos"))
+    bomb_and_dead_class(root)
     with pytest.raises(DataError, match="class 'tulips' has no readable images"):
         image_folder.load_folder(root, size=16)
     for index in range(3):
@@ -306,7 +272,7 @@ def test_image_folder_skips_a_decompression_bomb_and_fails_on_a_class_with_no_re
 def test_image_folder_empty_class_and_missing_dir_are_named(tmp_path):
     from data import image_folder
 
-    root = _photo_folder(str(tmp_path / "photos"))
+    root = photo_folder(str(tmp_path / "photos"))
     os.makedirs(os.path.join(root, "tulips"))
     with pytest.raises(DataError, match="tulips"):
         image_folder.load_folder(root)
@@ -327,29 +293,14 @@ def test_tf_flowers_without_network_or_folder_says_what_to_provide(monkeypatch, 
     monkeypatch.setattr(tf_flowers, "URL", "http://127.0.0.1:9/flower_photos.tgz")
     with pytest.raises(DataError, match="data-dir"):
         tf_flowers.load(None)
-    splits = tf_flowers.load(_photo_folder(str(tmp_path / "flower_photos")))
+    splits = tf_flowers.load(photo_folder(str(tmp_path / "flower_photos")))
     assert splits.class_names == ("daisy", "roses")
-
-
-def _cifar_batches(directory, per_batch=4):
-    import pickle
-
-    from data import cifar10
-
-    os.makedirs(directory)
-    rng = np.random.default_rng(0)
-    for name in (*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH):
-        batch = {b"data": rng.integers(0, 255, size=(per_batch, 3072), dtype=np.uint8),
-                 b"labels": rng.integers(0, 10, size=per_batch).tolist()}
-        with open(os.path.join(directory, name), "wb") as f:
-            pickle.dump(batch, f)
-    return directory
 
 
 def test_cifar10_batches_become_rgb_splits(tmp_path):
     from data import cifar10
 
-    directory = _cifar_batches(str(tmp_path / "cifar-10-batches-py"))
+    directory = cifar_batches(str(tmp_path / "cifar-10-batches-py"))
     splits = cifar10.load(str(tmp_path))  # the folder holding cifar-10-batches-py
     assert splits.train[0].shape == (20, 32, 32, 3) and splits.eval[0].shape == (4, 32, 32, 3)
     with open(os.path.join(directory, "data_batch_1"), "rb") as f:
@@ -365,7 +316,7 @@ def test_cifar10_archive_unpacks_its_batches_folder_into_the_cache_or_nothing(tm
     without it is refused and leaves no folder, not even a hidden one."""
     from data import cifar10
 
-    batches = _cifar_batches(str(tmp_path / "src" / cifar10.FOLDER))
+    batches = cifar_batches(str(tmp_path / "src" / cifar10.FOLDER))
     (tmp_path / "src" / "README").write_text("not a batch")
     archive = str(tmp_path / cifar10.ARCHIVE)
     with tarfile.open(archive, "w:gz") as tar:
@@ -387,7 +338,7 @@ def test_cifar10_archive_unpacks_its_batches_folder_into_the_cache_or_nothing(tm
 def test_cifar10_missing_or_corrupt_batch_is_named(tmp_path):
     from data import cifar10
 
-    directory = _cifar_batches(str(tmp_path / "batches"))
+    directory = cifar_batches(str(tmp_path / "batches"))
     with open(os.path.join(directory, "test_batch"), "wb") as f:
         f.write(b"garbage")
     with pytest.raises(DataError, match="test_batch"):

@@ -1,7 +1,6 @@
 """DatasetExampleGen's executor on small raw files in the real formats: the examples, the splits, the limits,
 dataset.json inside the artifact, and bad input as one DataError naming the file."""
 import gzip
-import json
 import os
 
 import numpy as np
@@ -9,32 +8,7 @@ import pytest
 
 from dlqos.errors import DataError
 from tests.conftest import write_fashion_like_dir
-
-
-def run_examplegen(tmp_path, dataset: str, raw, **limits) -> tuple:
-    """(examples per split as dicts of int lists, dataset.json) from running the executor's Do on raw."""
-    import tensorflow as tf
-    from google.protobuf.message import Message
-    from tfx.types import standard_artifacts
-    from tfx.utils import proto_utils
-
-    from data.examplegen import DatasetExampleGen, Executor, settings
-
-    component = DatasetExampleGen(raw.base, settings(dataset, raw, **limits))
-    properties = {key: proto_utils.proto_to_json(value) if isinstance(value, Message) else value
-                  for key, value in component.exec_properties.items() if value is not None}
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    os.makedirs(examples.uri, exist_ok=True)
-    Executor().Do({}, {"examples": [examples]}, properties)
-    splits = {}
-    for split in ("train", "eval"):
-        files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
-        records = tf.data.TFRecordDataset(files, compression_type="GZIP")
-        splits[split] = [{name: list(feature.int64_list.value) for name, feature in
-                          tf.train.Example.FromString(record.numpy()).features.feature.items()} for record in records]
-    with open(os.path.join(examples.uri, "dataset.json")) as f:
-        return splits, json.load(f)
+from tests.helpers import bomb_and_dead_class, cifar_batches, photo_folder, run_examplegen
 
 
 def test_idx_files_become_the_same_examples_with_facts_inside_the_artifact(tmp_path):
@@ -87,9 +61,8 @@ def test_label_count_mismatch_is_found_before_any_work(tmp_path):
 
 def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path, caplog):
     from data import image_folder
-    from tests.data.test_datasets import _photo_folder
 
-    root = _photo_folder(str(tmp_path / "photos"))
+    root = photo_folder(str(tmp_path / "photos"))
     with open(os.path.join(root, "roses", "broken.jpg"), "wb") as f:
         f.write(b"not a jpeg")
     raw = image_folder.raw(root)
@@ -108,10 +81,9 @@ def test_photo_folder_skips_and_counts_a_corrupt_photo_unless_strict(tmp_path, c
 
 def test_photo_folder_class_with_no_readable_image_fails_and_a_bomb_is_skipped(tmp_path, caplog):
     from data import image_folder
-    from tests.data.test_datasets import _bomb_and_dead_class, _photo_folder
 
-    root = _photo_folder(str(tmp_path / "photos"))
-    _bomb_and_dead_class(root)
+    root = photo_folder(str(tmp_path / "photos"))
+    bomb_and_dead_class(root)
     with pytest.raises(DataError, match="class 'tulips' has no readable images"):
         run_examplegen(tmp_path / "a", "image_folder", image_folder.raw(root))
     os.rename(os.path.join(root, "tulips"), str(tmp_path / "tulips-moved"))
@@ -128,9 +100,8 @@ def test_photo_folder_class_with_no_readable_image_fails_and_a_bomb_is_skipped(t
 
 def test_cifar_batches_one_work_item_each_and_a_corrupt_batch_is_named(tmp_path):
     from data import cifar10
-    from tests.data.test_datasets import _cifar_batches
 
-    directory = _cifar_batches(str(tmp_path / "cifar"))
+    directory = cifar_batches(str(tmp_path / "cifar"))
     raw = cifar10.raw(directory)
     splits, facts = run_examplegen(tmp_path / "a", "cifar10", raw, max_train=7)
     arrays = cifar10.load(directory)

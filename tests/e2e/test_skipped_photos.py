@@ -5,16 +5,16 @@ import subprocess
 import sys
 
 import pytest
+from tests.helpers import bomb_and_dead_class, photo_folder
 
-from tests.data.test_datasets import _bomb_and_dead_class, _photo_folder
 
 pytestmark = pytest.mark.e2e
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_each_skipped_photo_is_a_warning_on_the_console_naming_the_file_and_why(tmp_path):
-    photos = _photo_folder(str(tmp_path / "photos"))
-    _bomb_and_dead_class(photos)  # the tulips' every file is corrupt: the run fails after the ExampleGen's read
+    photos = photo_folder(str(tmp_path / "photos"))
+    bomb_and_dead_class(photos)  # the tulips' every file is corrupt: the run fails after the ExampleGen's read
     done = subprocess.run([sys.executable, "-m", "dlqos.cli", "run", "transfer", "--dataset", "image_folder",
                            "--data-dir", photos, "--output-dir", str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)

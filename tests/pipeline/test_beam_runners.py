@@ -10,6 +10,7 @@ import pytest
 from dlqos.config import DEFAULT_BEAM_ARGS
 from dlqos.errors import ConfigError
 from dlqos.runners import beam_args, flink, runner_names, shared_services
+from tests.helpers import alive
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -109,15 +110,6 @@ def test_a_child_started_to_die_with_its_parent_dies_when_the_parent_is_killed()
     while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(child)
-
-
-def alive(pid: int) -> bool:
-    """There and not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_runner_names_reads_both_spellings():

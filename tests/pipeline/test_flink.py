@@ -27,24 +27,16 @@ import pytest
 
 from dlqos import cli, metadata, runners
 from dlqos.runners import flink, flink_cluster
-from tests.pipeline.test_beam_runners import alive
+from tests.helpers import alive, fetch_flink_jars
 
 TRAIN, EVAL = 300, 100
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.flink
 
 
-def fetch(*args: str) -> None:
-    """The project's own fetch script (Maven, every jar sha256-checked; a no-op once verified). It fails, rather
-    than skips, where it cannot fetch."""
-    result = subprocess.run([os.path.join(ROOT, flink.FETCH_SCRIPT), *args], capture_output=True, text=True,
-                            timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
 @pytest.fixture(scope="session")
 def job_server():
-    fetch()
+    fetch_flink_jars()
     assert os.path.isfile(flink.job_server_jar()) and flink.java_available()
     return flink.job_server_jar()
 
@@ -53,7 +45,7 @@ def job_server():
 def cluster(job_server, tmp_path):
     """A JobManager and a TaskManager (2 slots) as separate JVMs on 127.0.0.1, up within 2 minutes and stopped
     after the test (SIGTERM, then KILL after 20 s)."""
-    fetch("cluster")
+    fetch_flink_jars("cluster")
     with flink_cluster.FlinkCluster(slots=2, workdir=str(tmp_path / "flink")) as running:
         yield running
 

@@ -6,7 +6,7 @@ import os
 from dlqos import cli
 from dlqos.steps import STEPS
 from tests.conftest import write_fashion_like_dir
-from tests.data.test_examplegen import run_examplegen
+from tests.helpers import run_examplegen
 
 IMAGE = "registry.example.com/dlqos@sha256:" + "0" * 64
 

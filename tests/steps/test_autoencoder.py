@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from dlqos.steps import autoencoder
 from dlqos.training import parameter_counts
-from tests.steps.trainer import pipeline_training, trainer_fn_args, transform_data  # noqa: F401  (a fixture)
+from tests.steps.trainer import pipeline_training, trainer_fn_args
 
 PAPER_TABLE = [("Conv2D", 160), ("MaxPooling2D", 0), ("Conv2D", 1160), ("MaxPooling2D", 0), ("Conv2D", 584),
                ("UpSampling2D", 0), ("Conv2DTranspose", 584), ("UpSampling2D", 0), ("Conv2DTranspose", 73)]

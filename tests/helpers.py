@@ -1,0 +1,104 @@
+"""Helpers the test modules share: small files in the datasets' real formats, running the ExampleGen's executor,
+process checks and the Flink jars' fetch. Fixtures live in conftest.py files."""
+import json
+import os
+import subprocess
+
+import numpy as np
+
+from dlqos.runners import flink
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fetch_flink_jars(*args: str) -> None:
+    """The project's own fetch script for the Flink job server or cluster jars (Maven, every jar sha256-checked; a
+    no-op once verified). It fails, rather than skips, where it cannot fetch."""
+    result = subprocess.run([os.path.join(ROOT, flink.FETCH_SCRIPT), *args], capture_output=True, text=True,
+                            timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def alive(pid: int) -> bool:
+    """There and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def run_examplegen(tmp_path, dataset: str, raw, **limits) -> tuple:
+    """(examples per split as dicts of int lists, dataset.json) from running the executor's Do on raw."""
+    import tensorflow as tf
+    from google.protobuf.message import Message
+    from tfx.types import standard_artifacts
+    from tfx.utils import proto_utils
+
+    from data.examplegen import DatasetExampleGen, Executor, settings
+
+    component = DatasetExampleGen(raw.base, settings(dataset, raw, **limits))
+    properties = {key: proto_utils.proto_to_json(value) if isinstance(value, Message) else value
+                  for key, value in component.exec_properties.items() if value is not None}
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    os.makedirs(examples.uri, exist_ok=True)
+    Executor().Do({}, {"examples": [examples]}, properties)
+    splits = {}
+    for split in ("train", "eval"):
+        files = tf.io.gfile.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
+        records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+        splits[split] = [{name: list(feature.int64_list.value) for name, feature in
+                          tf.train.Example.FromString(record.numpy()).features.feature.items()} for record in records]
+    with open(os.path.join(examples.uri, "dataset.json")) as f:
+        return splits, json.load(f)
+
+
+def photo_folder(root, classes=("daisy", "roses"), per_class=5):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in classes:
+        os.makedirs(os.path.join(root, name))
+        for index in range(per_class):
+            pixels = rng.integers(0, 255, size=(20 + index, 30, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(os.path.join(root, name, f"{index}.{'png' if index % 2 else 'jpg'}"))
+    return root
+
+
+def png_header_only(path, width, height):
+    """A PNG whose header declares width x height (what Pillow checks against its decompression-bomb limit when it
+    opens the file), without the pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                + chunk(b"IEND", b""))
+
+
+def bomb_and_dead_class(root):
+    """A 20000x20000 PNG among the roses, and a 'tulips' class whose every file is corrupt."""
+    png_header_only(os.path.join(root, "roses", "huge.png"), 20000, 20000)
+    os.makedirs(os.path.join(root, "tulips"))
+    for index in range(3):
+        with open(os.path.join(root, "tulips", f"{index}.jpg"), "wb") as f:
+            f.write(b"not a jpeg")
+
+
+def cifar_batches(directory, per_batch=4):
+    import pickle
+
+    from data import cifar10
+
+    os.makedirs(directory)
+    rng = np.random.default_rng(0)
+    for name in (*cifar10.TRAIN_BATCHES, cifar10.TEST_BATCH):
+        batch = {b"data": rng.integers(0, 255, size=(per_batch, 3072), dtype=np.uint8),
+                 b"labels": rng.integers(0, 10, size=per_batch).tolist()}
+        with open(os.path.join(directory, name), "wb") as f:
+            pickle.dump(batch, f)
+    return directory
