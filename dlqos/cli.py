@@ -437,6 +437,8 @@ def _report(args) -> int:
         print(f"dlqos: error: {missing}", file=sys.stderr)
         return EXIT_USAGE
     print(f"report: {rendered['html']}\nreport: {rendered['markdown']}  (steps: {', '.join(rendered['steps'])})")
+    for card in rendered["model_cards"]:
+        print(f"model card: {card}")
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from dlqos import compare, metadata
 from dlqos.compare import metric_name
@@ -24,15 +24,20 @@ from dlqos.steps import DREAM_LOSSES, MEASURE, STEPS, TEXT_SAMPLE, Step
 DEVICE_BENCH = os.path.join("bench", "devices.json")
 
 
-def collect(output_dir: str) -> List[StepRun]:
-    """The latest run of every registered step found in the output's ML Metadata store."""
+def collect(output_dir: str) -> Tuple[List[StepRun], List[StepRun]]:
+    """From the output's ML Metadata store: the latest run of every registered step, and the run of every model
+    TF Serving serves now (the newest pushed version still in the serving directory), which gets a model card."""
     store = metadata.open_store(OutputLayout(os.path.abspath(output_dir)).metadata_path)
-    reports = []
+    reports, pushed = [], []
     for step in STEPS.values():
         runs = metadata.pipeline_runs(store, step.pipeline_name)
-        if runs:
-            reports.append(read_step_run(runs[-1], step, _served(runs[-1], metadata.served_run(runs), step)))
-    return reports
+        if not runs:
+            continue
+        served = metadata.served_run(runs)
+        reports.append(read_step_run(runs[-1], step, _served(runs[-1], served, step)))
+        if served:
+            pushed.append(reports[-1] if served is runs[-1] else read_step_run(served, step))
+    return reports, pushed
 
 
 def _served(latest: metadata.PipelineRun, served: Optional[metadata.PipelineRun], step: Step) -> Optional[str]:
@@ -127,7 +132,17 @@ def _accuracy(report: StepRun) -> Optional[float]:
 
 
 # ------------------------------------------------------------------------------------------ tables
+@dataclass(frozen=True)
+class Link:
+    """A table cell that links to another file of the report (a model card)."""
+
+    label: str
+    href: str
+
+
 def _fmt(value) -> str:
+    if isinstance(value, Link):
+        return f"[{value.label}]({value.href})"
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -202,6 +217,22 @@ def slice_rows(report: StepRun) -> List[list]:
     for slice_name in sorted(report.slices, key=lambda s: (s != "Overall", s)):
         rows.append([slice_name] + [_cell(n, report.slices[slice_name].get(n)) for n in names])
     return rows
+
+
+def gate_rows(report: StepRun) -> List[list]:
+    """The thresholds the Evaluator applied, as TFMA's eval_config holds them, with the model's overall value of
+    each metric and its change against the baseline (TFMA's _diff; none without a baseline)."""
+    rows = [["metric", "threshold", "value", "change vs baseline"]]
+    for threshold in report.thresholds:
+        name = metric_name(threshold["metric"])
+        rows.append([threshold["metric"], json.dumps({k: v for k, v in threshold.items() if k != "metric"}),
+                     _cell(name, report.overall.get(name)), _cell(name, report.overall.get(f"{name}_diff"))])
+    return rows
+
+
+def gate_line(report: StepRun) -> str:
+    failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in report.validation["failures"]) or "none"
+    return f"Validation {'passed' if report.validation['ok'] else 'FAILED'}; failures: {failures}."
 
 
 def device_rows(output_dir: str) -> Optional[List[list]]:
@@ -387,6 +418,8 @@ ENVIRONMENT_NOTE = ("The same command with the same seeds gives the same numbers
 # ------------------------------------------------------------------------------------------ render
 def _html_cell(value) -> str:
     """Numbers right-aligned; a sentence (the paper's metric and data) left-aligned and given room to read."""
+    if isinstance(value, Link):
+        return f'<td><a href="{html.escape(value.href)}">{html.escape(value.label)}</a></td>'
     wide = ' class="prose"' if isinstance(value, str) and len(value) > 30 else ""
     return f"<td{wide}>{html.escape(_fmt(value))}</td>"
 
@@ -418,17 +451,17 @@ ACCURACY_NOTE = ("Accuracy (eval) is ours: TFMA on the eval split of the data th
                  "which accuracy it is and on what data.")
 
 
-class _Document:
-    """The report's two renderings, built section by section side by side: HTML (images inline) and Markdown
-    (images written to img/)."""
+class Document:
+    """A page in two renderings, built section by section side by side: HTML (self-contained, images inline) and
+    Markdown (images written to img/ beside it). The study report is one; each model card is another."""
 
-    def __init__(self, output_dir: str, report_dir: str):
-        self.report_dir, self.image_dir = report_dir, os.path.join(report_dir, "img")
-        os.makedirs(self.image_dir, exist_ok=True)
-        self.html_parts = [f"<h1>dlqos study report</h1><p>Output: <code>{html.escape(output_dir)}</code>. "
-                           "Every number below is read from ML Metadata and the pipeline artifacts.</p>"]
-        self.md_parts = ["# dlqos study report", "", f"Output: `{output_dir}`. Every number is read from ML "
-                         "Metadata and the pipeline artifacts.", ""]
+    def __init__(self, directory: str, title: str, intro: str, html_name: str = "index.html",
+                 md_name: str = "REPORT.md"):
+        self.directory, self.image_dir, self.title = directory, os.path.join(directory, "img"), title
+        self.html_name, self.md_name = html_name, md_name
+        os.makedirs(directory, exist_ok=True)
+        self.html_parts = [f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"]
+        self.md_parts = [f"# {title}", "", intro, ""]
 
     def add_section(self, title: str, rows: Optional[List[list]] = None, png: Optional[bytes] = None,
                     image_name: str = "", text: str = "", level: int = 3) -> None:
@@ -442,30 +475,35 @@ class _Document:
             self.md_parts.extend([_md_table(rows), ""])
         if png:
             self.html_parts.append(_img(png, title))
+            os.makedirs(self.image_dir, exist_ok=True)
             with open(os.path.join(self.image_dir, image_name), "wb") as f:
                 f.write(png)
             self.md_parts.extend([f"![{title}](img/{image_name})", ""])
 
     def write(self) -> tuple:
-        """(index.html, REPORT.md) paths."""
-        html_path = os.path.join(self.report_dir, "index.html")
+        """(HTML, Markdown) paths."""
+        html_path = os.path.join(self.directory, self.html_name)
         with open(html_path, "w") as f:
-            f.write(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>dlqos study report</title>"
+            f.write(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(self.title)}</title>"
                     f"<style>{STYLE}</style></head><body>{''.join(self.html_parts)}</body></html>")
-        md_path = os.path.join(self.report_dir, "REPORT.md")
+        md_path = os.path.join(self.directory, self.md_name)
         with open(md_path, "w") as f:
             f.write("\n".join(self.md_parts))
         return html_path, md_path
 
 
 def render(output_dir: str) -> dict:
-    """Render both report files; returns {'html': path, 'markdown': path, 'steps': [names]}."""
+    """Render both report files and a model card per served model; returns {'html': path, 'markdown': path,
+    'steps': [names], 'model_cards': [HTML paths]}."""
     output_dir = os.path.abspath(output_dir)
-    reports = collect(output_dir)
-    document = _Document(output_dir, os.path.join(output_dir, "report"))
+    reports, pushed = collect(output_dir)
+    report_dir = os.path.join(output_dir, "report")
+    document = Document(report_dir, "dlqos study report", f"Output: {output_dir}. Every number below is read from "
+                        "ML Metadata and the pipeline artifacts.")
     add_section = document.add_section
     add_section("Growth across the steps", step_summary_rows(reports), growth_plot(reports), "growth.png", level=2,
                 text=ACCURACY_NOTE)
+    cards = add_model_cards(pushed, report_dir, add_section)
     add_section("Loss functions compared (paper's NN1/NN2 rows, then our classifiers)",
                 loss_comparison_rows(reports), level=2)
     for r in reports:
@@ -475,7 +513,27 @@ def render(output_dir: str) -> dict:
     add_section("Device comparison", devices, level=2, text="" if devices else
                 f"No device benchmark in {os.path.join(output_dir, DEVICE_BENCH)}.")
     html_path, md_path = document.write()
-    return {"html": html_path, "markdown": md_path, "steps": [r.step.name for r in reports]}
+    return {"html": html_path, "markdown": md_path, "steps": [r.step.name for r in reports], "model_cards": cards}
+
+
+def add_model_cards(pushed: List[StepRun], report_dir: str, add_section) -> List[str]:
+    """Write a model card per served model into report/model_cards/ and list them, linked; returns the cards'
+    HTML paths."""
+    from dlqos import model_card
+
+    if not pushed:
+        add_section("Model cards", level=2, text="No model is served: nothing was pushed, so there is no model card.")
+        return []
+    rows = [["step", "run", "pushed version", "pushed to", "accuracy (eval)", "card", "card (Markdown)"]]
+    cards = []
+    for run in pushed:
+        html_path, md_path = model_card.write(run, os.path.join(report_dir, model_card.CARDS_DIR))
+        cards.append(html_path)
+        rows.append([run.step.name, run.run_id, model_card.pushed_version(run), run.pushed_to, _accuracy(run),
+                     Link("HTML", os.path.relpath(html_path, report_dir)),
+                     Link("Markdown", os.path.relpath(md_path, report_dir))])
+    add_section("Model cards", rows, level=2, text=model_card.INDEX_NOTE)
+    return cards
 
 
 def _run_line(r) -> str:
@@ -508,11 +566,7 @@ def _add_step_sections(r, add_section) -> None:
     if r.slices:
         add_section(f"{r.step.name}: TFMA evaluation by slice", slice_rows(r))
     if r.validation is not None:
-        rows = [["metric", "threshold"]] + [[t["metric"], json.dumps({k: v for k, v in t.items()
-                                                                      if k != "metric"})] for t in r.thresholds]
-        failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in r.validation["failures"]) or "none"
-        add_section(f"{r.step.name}: gate", rows,
-                    text=f"Validation {'passed' if r.validation['ok'] else 'FAILED'}; failures: {failures}.")
+        add_section(f"{r.step.name}: gate", gate_rows(r), text=gate_line(r))
     _add_recorded_sections(r, add_section)
     add_section(f"{r.step.name}: pipeline components (wall seconds from ML Metadata)",
                 [["component", "seconds"]] + [[k, v] for k, v in sorted(r.component_seconds.items())])

@@ -118,6 +118,10 @@ class StepRun:
     images: List[str] = field(default_factory=list)  # PNG artifacts the step wrote beside its record
     status: str = "finished"  # PipelineRun.status: finished, failed at NODE, interrupted
     served: Optional[str] = None  # the run whose model is served now and where, when not this one ("none")
+    settings: dict = field(default_factory=dict)  # the Trainer's custom_config (model, optimizer, epochs, seed)
+    dataset: Optional[str] = None  # the dataset the ExampleGen read (None: ImportExampleGen on the user's TFRecords)
+    examples_dir: Optional[str] = None  # the ExampleGen's Examples artifact (dataset.json inside)
+    statistics_dir: Optional[str] = None  # StatisticsGen's statistics artifact (Split-*/FeatureStats.pb)
 
     @property
     def overall(self) -> Dict[str, float]:
@@ -279,9 +283,13 @@ def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
     the figures. served: the report's note on the run served now."""
     from components.deepdream import DREAMS_FILE
     from dlqos.evaluation import gate_thresholds, slice_metrics, validation
+    from dlqos.metadata import example_gen_dataset
     from dlqos.training import TRAINING_RECORD
 
     trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
+    example_gen = next((node for node_id, node in run.nodes.items() if node_id.endswith("ExampleGen")), None)
+    examples = example_gen.output("examples") if example_gen else None
+    statistics = run.nodes["StatisticsGen"].output("statistics") if "StatisticsGen" in run.nodes else None
     model = trainer.output("model") if trainer else None
     dreams = run.nodes["DeepDream"].output("dreams") if "DeepDream" in run.nodes else None
     evaluation = evaluator.output("evaluation") if evaluator else None
@@ -299,7 +307,10 @@ def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
         thresholds=gate_thresholds(evaluation.uri) if evaluation else [],
         component_seconds={node: execution.seconds for node, execution in run.nodes.items()},
         images=sorted(glob.glob(os.path.join(written, "*.png"))) if written else [],
-        status=run.status, served=served)
+        status=run.status, served=served,
+        settings=json.loads(trainer.properties.get("custom_config") or "{}") if trainer else {},
+        dataset=example_gen_dataset(run), examples_dir=examples.uri if examples else None,
+        statistics_dir=statistics.uri if statistics else None)
 
 
 def read_json(path: str) -> Optional[dict]:

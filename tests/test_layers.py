@@ -18,7 +18,7 @@ import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGES = ("dlqos", "data", "serving", "components", "pipeline")
-APP = {"cli", "runs", "compare", "report", "bench", "metadata", "evaluation", "__main__", "runners"}
+APP = {"cli", "runs", "compare", "report", "model_card", "bench", "metadata", "evaluation", "__main__", "runners"}
 ALLOWED = {
     "base": set(),
     "data": {"base"},

@@ -1,4 +1,5 @@
-"""The study report rendered from the shared tiny dense study, checked as text and in headless Chromium."""
+"""The study report and its model card rendered from the shared tiny dense study, checked as text and in headless
+Chromium."""
 import os
 import re
 import shutil
@@ -58,13 +59,14 @@ def test_plots_are_files_for_markdown_and_embedded_in_html(report):
     assert "<script" not in report["html"]
 
 
-def test_html_renders_in_headless_chromium_without_console_errors(report, tmp_path):
+@pytest.mark.parametrize("page", ["index.html", "model_cards/dense.html"])
+def test_html_renders_in_headless_chromium_without_console_errors(report, tmp_path, page):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "headless Chromium is required (Debian package 'chromium'; the sandbox installs it)"
     screenshot = tmp_path / "report.png"
     done = subprocess.run(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,3000",
-         f"--screenshot={screenshot}", "file://" + os.path.join(report["dir"], "index.html")],
+         f"--screenshot={screenshot}", "file://" + os.path.join(report["dir"], page)],
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
@@ -79,3 +81,31 @@ def test_the_served_run_is_named_beside_a_latest_run_that_is_not_it(report, dens
     assert f"Run {third.run_id}: NOT blessed; nothing pushed" in report["markdown"]
     assert f"Served now: run {second.run_id} ({second.pushed_to})." in report["markdown"]
     assert f"| finished | run {second.run_id} ({second.pushed_to}) |" in report["markdown"]
+
+
+def test_the_served_model_has_a_model_card_linked_from_the_report(report, dense_study):
+    """The second run's model is the one served: its card carries that run's TFMA accuracy, pushed path, data,
+    statistics and baseline (the first run's model)."""
+    first, second = dense_study["runs"][:2]
+    evaluator = second.nodes["Evaluator"]
+    accuracy = slice_metrics(evaluator.output("evaluation").uri)[OVERALL]["sparse_categorical_accuracy"]
+    cards = os.path.join(report["dir"], "model_cards")
+    assert sorted(os.listdir(cards)) == ["dense.html", "dense.md"]
+    assert "[HTML](model_cards/dense.html)" in report["markdown"] and "[Markdown](model_cards/dense.md)" in \
+        report["markdown"]
+    assert '<a href="model_cards/dense.html">HTML</a>' in report["html"]
+    with open(os.path.join(cards, "dense.md")) as f:
+        card = f.read()
+    with open(os.path.join(cards, "dense.html")) as f:
+        page = f.read()
+    version = os.path.basename(second.pushed_to)
+    assert f"Run {second.run_id}, pushed as version {version} to {second.pushed_to}." in card
+    assert f"| pushed to | {second.pushed_to} |" in card
+    assert f"| accuracy | {accuracy:,.4f} | 0.8800 |" in card
+    overall = next(line for line in card.splitlines() if line.startswith("| Overall |"))
+    assert overall.startswith(f"| Overall | 200 | 0 | {accuracy:,.4f} |"), overall  # count, its change, accuracy
+    assert "| train examples | 600 |" in card and "| eval examples | 200 |" in card
+    assert "| train | label | INT | 600 | 0 | 1 |" in card and "| eval | pixels | INT | 200 | 0 | 784 |" in card
+    assert f"Baseline: {evaluator.inputs['baseline_model'][0].uri}." in card
+    assert first.nodes["Trainer"].output("model").uri == evaluator.inputs["baseline_model"][0].uri
+    assert f"<td>{accuracy:,.4f}</td>" in page and second.pushed_to in page and "<script" not in page
