@@ -22,10 +22,13 @@ import os
 import subprocess
 import sys
 
+from dlqos.config import DEFAULT_BEAM_ARGS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = {
-    "in_memory": ["--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"],
-    "multi_processing": ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+    "in_memory": list(DEFAULT_BEAM_ARGS),
+    "multi_processing": ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2",
+                         "--requirements_file=/dev/null"],
     # a fresh Flink cluster (dlqos.runners.flink_cluster: JobManager + TaskManager, 2 slots) for each size
     "flink": ["--parallelism=2"],
 }

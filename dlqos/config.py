@@ -16,7 +16,11 @@ PROFILES = ("quick", "full")
 # process is fastest for the small local data. Pass --beam-arg to use multi_processing or a remote runner.
 # TFMA metric class names evaluated for a classifier; "module.Class" names a custom Keras metric (dlqos.metrics).
 CLASSIFIER_METRICS = ("SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "dlqos.metrics.SparseMeanSquaredError")
-DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
+# Beam's in-process runner. Its workers share the driver's packages, so they need no extra requirements: saying so
+# (an empty requirements file) spares each Beam component TFX's copy of itself packaged as an sdist for remote
+# workers (tfx.utils.dependency_utils, about 2-4 s per component here), which an in-process worker never installs.
+DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1",
+                     "--requirements_file=/dev/null")
 # dlqos.optimizers builds these; named here so the CLI and configs check them without importing TensorFlow.
 # nesterov: momentum with Nesterov's look-ahead; swats: Adam that switches to SGD (Keskar & Socher 2017).
 OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adamw", "swats")
