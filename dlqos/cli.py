@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 from data import DATASETS
 from dlqos.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
                           real_number)
-from dlqos.errors import DlqosError, read_text_file, unwritable_path_error, writable_directory
+from dlqos.errors import ConfigError, DlqosError, read_text_file, unwritable_path_error, writable_directory
 from dlqos.steps import STEPS
 from dlqos.strategy import PRECISIONS, STRATEGIES
 
@@ -224,6 +224,9 @@ def _add_serving_parsers(commands) -> None:
     serve.add_argument("--rest-port", type=int, default=8501)
     serve.add_argument("--grpc-port", type=int, default=8500)
     serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to look for new versions")
+    serve.add_argument("--model_config_file_poll_wait_seconds", "--model-config-file-poll-wait-seconds", type=float,
+                       default=0, metavar="S", help="with --models-config: re-read it every S seconds (TF Serving's "
+                       "flag; default 0, read once), applied once the versions its labels name are AVAILABLE")
     serve.add_argument("--rest_api_timeout_in_ms", "--rest-api-timeout-in-ms", type=int, metavar="MS",
                        help="TF Serving's flag: a REST request computing longer is stopped and answered 504 "
                             "(default TF Serving's 30000; <= 0: no limit). gRPC requests stop at the client's deadline")
@@ -247,6 +250,28 @@ def _add_serving_parsers(commands) -> None:
     predict.add_argument("--grpc", help="gRPC host:port (instead of REST); instances must be numeric")
     predict.add_argument("--timeout", type=float, default=10.0)
     predict.set_defaults(handler=_predict)
+    _add_rollout_parsers(commands)
+
+
+def _add_rollout_parsers(commands) -> None:
+    """`dlqos promote` and `rollback`: move a model's `stable` label in models.config (docs/serving.md)."""
+    from serving.config import Rollout
+
+    for name, move, what in (("promote", Rollout.promoted, "to the canary version (the canary label goes)"),
+                             ("rollback", Rollout.rolled_back, "back to the newest served version older than it")):
+        command = commands.add_parser(
+            name, help=f"move MODEL's stable label {what}",
+            description=f"Move MODEL's `stable` label {what} in models.config, rewritten atomically; refused (exit "
+                        "2) unless the running server reports that version AVAILABLE. The server applies the file "
+                        "at its next --model_config_file_poll_wait_seconds poll.")
+        command.add_argument("model")
+        command.add_argument("--output-dir", default="runs/local")
+        command.add_argument("--models-config", help="the file to rewrite (default: OUTPUT_DIR/serving-config/"
+                                                     "models.config, as serving-config writes it)")
+        command.add_argument("--rest", default="http://127.0.0.1:8501", help="REST base URL of the server to ask")
+        command.add_argument("--grpc", help="gRPC host:port of the server to ask (instead of REST)")
+        command.add_argument("--timeout", type=float, default=10.0)
+        command.set_defaults(handler=_move_stable, move=move)
 
 
 def _add_bench_parser(commands) -> None:
@@ -518,8 +543,10 @@ def _serve(args) -> int:
     if args.enable_batching:
         batching = read_batching_parameters(args.batching_parameters_file) if args.batching_parameters_file else \
             parse_batching_parameters(BATCHING % DEFAULT_BATCH_THREADS)
+    if args.model_config_file_poll_wait_seconds and not args.models_config:
+        raise ConfigError("--model_config_file_poll_wait_seconds needs --models-config, the file to re-read")
     standin = StandIn(config, args.host, args.rest_port, args.grpc_port, args.poll_seconds, batching,
-                      args.rest_api_timeout_in_ms).start()
+                      args.rest_api_timeout_in_ms, args.models_config, args.model_config_file_poll_wait_seconds).start()
     print(f"serving {standin.registry.served_summary()}: REST http://{args.host}:"
           f"{standin.rest_port}  gRPC {args.host}:{standin.grpc_port}  (development stand-in; Ctrl-C stops)"
           + (f"; batching {batching}" if batching else ""), flush=True)
@@ -528,6 +555,37 @@ def _serve(args) -> int:
             time.sleep(3600)
     except KeyboardInterrupt:
         standin.stop()
+    return EXIT_OK
+
+
+def _move_stable(args) -> int:
+    """promote / rollback: the new labels written only when the server reports the new stable version AVAILABLE."""
+    from google.protobuf import text_format
+
+    from serving.client import GrpcClient, RestClient, ServingClientError
+    from serving.config import Rollout, read_models_config, write_atomically
+
+    path = args.models_config or os.path.join(args.output_dir, "serving-config", "models.config")
+    config = read_models_config(path)
+    entry = next((e for e in config.model_config_list.config if e.name == args.model), None)
+    if entry is None:
+        raise ConfigError(f"{path} has no model {args.model} (it has "
+                          f"{sorted(e.name for e in config.model_config_list.config)})")
+    before = Rollout.of(entry, path)
+    after = args.move(before, args.model)
+    server = args.grpc or args.rest
+    client = GrpcClient(args.grpc, timeout=args.timeout) if args.grpc else RestClient(args.rest, timeout=args.timeout)
+    try:
+        state, error = client.version_state(args.model, after.stable)
+    except ServingClientError as why:
+        state, error = "unknown", str(why)
+    if state != "AVAILABLE":
+        raise ConfigError(f"{args.model} version {after.stable} is not AVAILABLE on {server} ({state}"
+                          f"{': ' + error if error else ''}); {path} left as it was")
+    after.write_to(entry)
+    write_atomically(path, text_format.MessageToString(config))
+    print(f"{args.model}: stable {before.stable} -> {after.stable}, canary {before.canary or 'none'} -> "
+          f"{after.canary or 'none'} ({path})")
     return EXIT_OK
 
 

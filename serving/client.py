@@ -9,7 +9,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 class ServingClientError(Exception):
@@ -114,6 +114,11 @@ class RestClient:
     def metadata(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> dict:
         return self._call(_model_path(model, version, label) + "/metadata")
 
+    def version_state(self, model: str, version: int) -> Tuple[str, str]:
+        """(state, error message) of one version, as GetModelStatus reports it (e.g. ("AVAILABLE", ""))."""
+        status = self.status(model, version)["model_version_status"][0]
+        return status["state"], status.get("status", {}).get("error_message", "")
+
     def classify(self, model: str, examples: list, signature: str = "classify", version: Optional[int] = None,
                  label: Optional[str] = None) -> list:
         """TF Serving's :classify: examples as JSON objects of features -> per example [[class, score], ...]."""
@@ -177,14 +182,22 @@ class GrpcClient:
                 label: Optional[str] = None, output_filter: Optional[List[str]] = None) -> Dict[str, object]:
         """Named numpy outputs (only those in output_filter, when given)."""
         import tensorflow as tf
+
+        response = self.predict_response(model, inputs, signature, version, label, output_filter)
+        return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+
+    def predict_response(self, model: str, inputs: Dict[str, object], signature: str = "",
+                         version: Optional[int] = None, label: Optional[str] = None,
+                         output_filter: Optional[List[str]] = None):
+        """The PredictResponse itself: its model_spec says which version answered (a label resolved)."""
+        import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest(output_filter=output_filter or [])
         self._spec(request.model_spec, model, signature, version, label)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-        response = self._invoke(self.prediction.Predict, request)
-        return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
+        return self._invoke(self.prediction.Predict, request)
 
     def classify(self, model: str, examples: list, signature: str = "classify", version: Optional[int] = None,
                  label: Optional[str] = None) -> list:
@@ -220,3 +233,10 @@ class GrpcClient:
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, model, version=version)
         return self._invoke(self.models.GetModelStatus, request)
+
+    def version_state(self, model: str, version: int) -> Tuple[str, str]:
+        """(state, error message) of one version, as GetModelStatus reports it (e.g. ("AVAILABLE", ""))."""
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        status = self.status(model, version).model_version_status[0]
+        return get_model_status_pb2.ModelVersionStatus.State.Name(status.state), status.status.error_message

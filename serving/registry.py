@@ -5,7 +5,8 @@ AVAILABLE, so a bad push (truncated saved_model.pb, empty directory) or a model 
 never leaves a model without a servable. When no wanted version loads and none is served yet (at start), the
 older versions a `latest` policy passed over are tried, newest first, and the first that loads is served: a
 restart serves what was served before it. A version that fails to load is reported (END with the error) and not
-retried while its directory stays; a version whose directory disappears and reappears is loaded again.
+retried while its directory stays; a version whose directory disappears and reappears is loaded again. A new
+config (models.config re-read) replaces the current one only once the versions its labels name are AVAILABLE.
 """
 from __future__ import annotations
 
@@ -87,12 +88,43 @@ class ModelRegistry:
         with self._refreshing:
             for entry in self.config.model_config_list.config:
                 try:
-                    self._refresh_model(entry)
+                    model = self._models[entry.name]
+                    loaded, keep = self._plan(entry, model)
+                    with self._lock:  # swap in one step: requests see the old or the new set, never a half
+                        self._install(entry, model, loaded, keep)
                 except Exception:  # the poller must survive anything; what was served stays served
                     log.exception("refreshing %s failed", entry.name)
 
-    def _refresh_model(self, entry) -> None:
-        model = self._models[entry.name]
+    def apply(self, config) -> Optional[str]:
+        """Serve a new ModelServerConfig (models.config re-read): the versions it wants are loaded first, then it
+        replaces the current config in one step, labels included, when every label names a version that is
+        AVAILABLE, as TF Serving requires. Otherwise the current config stays and the reason is returned."""
+        with self._refreshing:
+            entries = list(config.model_config_list.config)
+            models = {entry.name: self._models.get(entry.name) or _Model() for entry in entries}
+            plans, refused = {}, None
+            for entry in entries:
+                try:
+                    plans[entry.name] = self._plan(entry, models[entry.name])
+                except Exception as why:  # whatever went wrong, the config is not applied
+                    refused = f"{entry.name}: {type(why).__name__}: {why}"
+                    break
+            refused = refused or next((
+                f"label {label} of {entry.name} names version {version}, which is not AVAILABLE"
+                for entry in entries for label, version in sorted(entry.version_labels.items())
+                if version not in plans[entry.name][1]), None)
+            with self._lock:
+                if refused:  # what loaded stays loaded for the next try; the current config trims it otherwise
+                    for name, (loaded, _) in plans.items():
+                        models[name].loaded = loaded
+                    return refused
+                for entry in entries:
+                    self._install(entry, models[entry.name], *plans[entry.name])
+                self._models, self.config = models, config
+        return None
+
+    def _plan(self, entry, model: _Model) -> Tuple[Dict[int, object], Set[int]]:
+        """The versions loaded once those the entry wants are (nothing unloaded yet), and those to keep."""
         on_disk = versions_on_disk(entry.base_path)
         model.failed &= on_disk  # a version that went away and comes back is tried again
         wanted = wanted_versions(entry, on_disk)
@@ -106,12 +138,15 @@ class ModelRegistry:
         keep = {version for version in loaded if version in wanted}
         if not keep and loaded:  # nothing wanted is AVAILABLE: keep serving the newest version we have
             keep = {max(loaded)}
+        return loaded, keep
+
+    @staticmethod
+    def _install(entry, model: _Model, loaded: Dict[int, object], keep: Set[int]) -> None:
+        """Serve `keep` out of `loaded`, the others unloaded (called under the lock)."""
         for version in set(loaded) - keep:
-            del loaded[version]
             model.states[version] = ("END", 0, "")
             log.info("unloaded %s version %d", entry.name, version)
-        with self._lock:  # swap in one step: requests see the old or the new set, never a half
-            model.loaded = loaded
+        model.loaded = {version: loaded[version] for version in keep}
 
     @staticmethod
     def _load(entry, model: _Model, version: int, loaded: Dict[int, object]) -> bool:
@@ -143,8 +178,8 @@ class ModelRegistry:
         return entry.version_labels[label]
 
     def resolve(self, model: str, version: Optional[int] = None, label: Optional[str] = None) -> Tuple[int, object]:
-        version = self._version(model, version, label)
-        with self._lock:
+        with self._lock:  # labels and loaded versions read together: a config swap is seen whole or not at all
+            version = self._version(model, version, label)
             loaded = self._models[model].loaded
         if version is None:
             if not loaded:
@@ -165,8 +200,9 @@ class ModelRegistry:
         """GetModelStatusResponse: every version this server knows of, newest first (or the one asked for)."""
         from tensorflow_serving.apis import get_model_status_pb2
 
-        version = self._version(model, version, label)
-        states = dict(self._models[model].states)
+        with self._lock:
+            version = self._version(model, version, label)
+            states = dict(self._models[model].states)
         if version is not None and version not in states:
             raise ServingError(404, f"Could not find version {version} of model {model}")
         response = get_model_status_pb2.GetModelStatusResponse()

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from dlqos.errors import ConfigError
-from serving.config import BatchingParameters
+from serving.config import BatchingParameters, read_models_config
 from serving.deadlines import Call, Watchdog
 from serving.registry import ModelRegistry
 from serving.wire import (CLASSIFY_METHOD, ServingError, columnar_inputs, columnar_response, metadata_json, proto_json, row_inputs,
@@ -603,6 +603,9 @@ def _bind_grpc(host: str, port: int, workers: int, prediction, models):
 class StandIn:
     """REST and gRPC servers over one registry, with a poller loading newly pushed versions.
 
+    config_file, config_poll_seconds: re-read this models.config every config_poll_seconds (0: never), as TF
+    Serving's --model_config_file_poll_wait_seconds; a file that does not parse, or whose labels name a version
+    that is not AVAILABLE, is logged and the served config stays (ModelRegistry.apply) until the file changes.
     batching: merge concurrent Predict calls (Batcher) with these parameters; None (default) runs each alone.
     rest_api_timeout_in_ms: how long a REST request may compute (<= 0: no limit; None: TF Serving's default), as
     TF Serving's flag; a gRPC request computes until the client's own deadline.
@@ -610,8 +613,11 @@ class StandIn:
 
     def __init__(self, config, host: str = "127.0.0.1", rest_port: int = 8501, grpc_port: int = 8500,
                  poll_seconds: float = 5.0, batching: Optional[BatchingParameters] = None,
-                 rest_api_timeout_in_ms: Optional[int] = None):
+                 rest_api_timeout_in_ms: Optional[int] = None, config_file: Optional[str] = None,
+                 config_poll_seconds: float = 0):
         self.registry = ModelRegistry(config)
+        self.config_file, self._config_poll_seconds = config_file, config_poll_seconds
+        self._refused_config = None
         self.watchdog = Watchdog()
         self.batcher = Batcher(batching, self.watchdog) if batching else None
         # A handler thread waits while its request sits in a batch: with fewer threads than a full batch for every
@@ -646,11 +652,40 @@ class StandIn:
         self.grpc.start()
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
         threading.Thread(target=self._poll, daemon=True).start()
+        if self.config_file and self._config_poll_seconds > 0:
+            threading.Thread(target=self._poll_config, daemon=True).start()
         return self
 
     def _poll(self) -> None:
         while not self._stop.wait(self._poll_seconds):
             self.registry.refresh()  # never raises: each model's faults are caught and logged there
+
+    def _poll_config(self) -> None:
+        while not self._stop.wait(self._config_poll_seconds):
+            try:
+                self.reload_config()
+            except Exception:  # the poller must survive anything; the served config stays
+                log.exception("reloading %s failed", self.config_file)
+
+    def reload_config(self) -> bool:
+        """Re-read config_file and serve it when it changed, parses and its labels' versions are AVAILABLE;
+        True when the served config is the file's."""
+        try:
+            config = read_models_config(self.config_file, "--models-config")
+        except ConfigError as why:
+            log.warning("%s; still serving the previous config", why)
+            return False
+        if config == self.registry.config:
+            return True
+        if config == self._refused_config:  # its versions were tried: only a changed file is tried again
+            return False
+        refused = self.registry.apply(config)
+        if refused:
+            self._refused_config = config
+            log.warning("%s not applied, still serving the previous config: %s", self.config_file, refused)
+            return False
+        log.info("serving %s: %s", self.config_file, self.registry.served_summary())
+        return True
 
     def stop(self) -> None:
         self._stop.set()
