@@ -2,6 +2,7 @@
 process checks and the Flink jars' fetch. Fixtures live in conftest.py files."""
 import json
 import os
+import shutil
 import subprocess
 
 import numpy as np
@@ -9,6 +10,9 @@ import numpy as np
 from dlqos.runners import flink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0"]
 
 
 def fetch_flink_jars(*args: str) -> None:
@@ -102,3 +106,19 @@ def cifar_batches(directory, per_batch=4):
         with open(os.path.join(directory, name), "wb") as f:
             pickle.dump(batch, f)
     return directory
+
+
+def renders_in_chromium(page: str, tmp_path) -> None:
+    """The HTML page renders in headless Chromium to a screenshot, with no console errors."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "headless Chromium is required (Debian package 'chromium'; make test installs it)"
+    screenshot = tmp_path / "page.png"
+    done = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,3000",
+         f"--screenshot={screenshot}", "file://" + page],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
+                      or "Failed to load resource" in line]
+    assert console_errors == []
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000

@@ -13,8 +13,7 @@ from dlqos import cli, compare, metadata
 from dlqos.evaluation import OVERALL, slice_metrics
 from dlqos.steps import STEPS
 from tests.conftest import write_fashion_like_dir
-from tests.e2e.test_report import \
-    test_html_renders_in_headless_chromium_without_console_errors as renders_in_chromium  # reused, not copied
+from tests.helpers import renders_in_chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +113,7 @@ def test_report_section_prints_the_statistics_of_the_store(comparison):
 
 def test_report_with_the_comparison_renders_in_headless_chromium(comparison, tmp_path):
     """The same check as the study report's (screenshot, no console errors), on the page with the comparison."""
-    renders_in_chromium({"dir": os.path.join(comparison["out"], "report")}, tmp_path)
+    renders_in_chromium(os.path.join(comparison["out"], "report", "index.html"), tmp_path)
 
 
 # ------------------------------------------------------------------------------------------ reproducibility

@@ -2,8 +2,6 @@
 Chromium."""
 import os
 import re
-import shutil
-import subprocess
 
 import pytest
 
@@ -11,12 +9,9 @@ from dlqos import cli
 from dlqos import report as report_module
 from dlqos.evaluation import OVERALL, slice_metrics
 from dlqos.paper import accuracy_note
+from tests.helpers import renders_in_chromium
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--enable-logging=stderr", "--v=0"]
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +56,7 @@ def test_plots_are_files_for_markdown_and_embedded_in_html(report):
 
 @pytest.mark.parametrize("page", ["index.html", "model_cards/dense.html"])
 def test_html_renders_in_headless_chromium_without_console_errors(report, tmp_path, page):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "headless Chromium is required (Debian package 'chromium'; the sandbox installs it)"
-    screenshot = tmp_path / "report.png"
-    done = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,3000",
-         f"--screenshot={screenshot}", "file://" + os.path.join(report["dir"], page)],
-        capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
-                      or "Failed to load resource" in line]
-    assert console_errors == []
-    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+    renders_in_chromium(os.path.join(report["dir"], page), tmp_path)
 
 
 def test_the_served_run_is_named_beside_a_latest_run_that_is_not_it(report, dense_study):
