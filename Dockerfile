@@ -26,6 +26,8 @@ RUN --mount=type=secret,id=build-ca \
 
 FROM deps AS build
 COPY README.md ./
+COPY common common
+COPY models models
 COPY dlqos dlqos
 COPY pipeline pipeline
 COPY components components

@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = r"""
 import json, os, resource, sys, tempfile, time
 os.sched_setaffinity(0, {0})
-import dlqos
+import common  # noqa: F401  (legacy Keras before TensorFlow loads)
 start = time.perf_counter()
 import tensorflow  # imported up front: its start-up is not conversion work
 imported = time.perf_counter()

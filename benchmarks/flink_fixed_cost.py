@@ -1,11 +1,11 @@
 """The fixed cost of Beam on Flink: the whole dense pipeline (`dlqos run dense`) on a few hundred examples, on Beam's
 in-process runner (local) and on a Flink cluster on 127.0.0.1 two ways, side by side: `per_component`, Beam's
 FlinkRunner left alone (it starts a job server JVM for every component's pipeline and keeps each until the process
-exits), and `shared`, one job server and one SDK worker pool for the run (dlqos.runners.shared_services, what
+exits), and `shared`, one job server and one SDK worker pool for the run (pipeline.beam.shared_services, what
 `dlqos run --runner flink` does). At this size the data costs next to nothing, so a mode's seconds beyond local's are
 its fixed cost.
 
-Each mode runs in a fresh process (a fresh cluster for each Flink mode: dlqos.runners.flink_cluster, JobManager +
+Each mode runs in a fresh process (a fresh cluster for each Flink mode: pipeline.beam.flink_cluster, JobManager +
 TaskManager, 2 slots, --parallelism=2); a thread in it counts the job server JVMs it starts (java children).
 
     scripts/runtime.sh python benchmarks/flink_fixed_cost.py --train 500
@@ -25,8 +25,9 @@ MODES = ("local", "per_component", "shared")
 CHILD = r"""
 import contextlib, json, os, sys, threading, time
 sys.argv = sys.argv[:1]
-from dlqos import metadata, runners, runs
-from dlqos.config import OutputLayout
+from dlqos import metadata, runs
+from pipeline import beam
+from common.config import OutputLayout
 mode, beam_args = os.environ["BENCH_MODE"], json.loads(os.environ["BENCH_BEAM_ARGS"])
 java, done = {}, threading.Event()
 
@@ -51,7 +52,7 @@ workdir = os.environ["BENCH_OUT"]
 options = runs.RunOptions(output_dir=workdir, data_dir=os.environ.get("BENCH_DATA_DIR") or None,
                           max_train=int(os.environ["BENCH_TRAIN"]), max_eval=int(os.environ["BENCH_EVAL"]), epochs=1)
 start = time.perf_counter()
-shared = runners.shared_services(beam_args) if mode == "shared" else contextlib.nullcontext(tuple(beam_args))
+shared = beam.shared_services(beam_args) if mode == "shared" else contextlib.nullcontext(tuple(beam_args))
 with shared as args:
     runs.run_step("dense", runs.RunOptions(**{**options.__dict__, "beam_pipeline_args": args}))
 seconds = time.perf_counter() - start
@@ -76,8 +77,8 @@ def run_child(mode: str, beam_args, args) -> dict:
 
 def measure(mode: str, args) -> dict:
     """One mode; the Flink modes on a fresh cluster each, started before the clock starts."""
-    from dlqos.config import DEFAULT_BEAM_ARGS
-    from dlqos.runners import beam_args, flink_cluster
+    from common.config import DEFAULT_BEAM_ARGS
+    from pipeline.beam import beam_args, flink_cluster
 
     if mode == "local":
         return run_child(mode, DEFAULT_BEAM_ARGS, args)

@@ -3,7 +3,7 @@
 One process: the `dense` pipeline runs once (1 epoch, `materialize_transform` on, so on TFRecords written here
 and brought with `examples_dir`) to produce both ExampleGen's raw examples and Transform's transformed copy; then the dense model is trained for the same epochs and batch,
 side by side, from (a) numpy arrays in memory (plain Keras), and the Trainer's own
-`dlqos.training.input_dataset` over (b) the raw GZIP TFRecords with the Transform graph applied as they are
+`models.training.input_dataset` over (b) the raw GZIP TFRecords with the Transform graph applied as they are
 read (the pipeline's default) and (c) Transform's materialized output, each parsed every epoch
 (`cache_input: false`) and with the parse-once cache (the default). Prints examples/s and the ratios to (a);
 the goal is >= 0.9x.
@@ -21,7 +21,7 @@ import time
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import dlqos  # noqa: E402,F401
+import common  # noqa: E402,F401
 
 
 def pipeline_outputs(splits, n_train: int, workdir: str) -> tuple:
@@ -30,7 +30,7 @@ def pipeline_outputs(splits, n_train: int, workdir: str) -> tuple:
 
     from data.tfrecords import write_image_examples
     from dlqos import metadata, runs
-    from dlqos.config import OutputLayout
+    from common.config import OutputLayout
 
     examples = os.path.join(workdir, "examples")
     write_image_examples(splits, examples, n_train, 1000)
@@ -51,7 +51,7 @@ def train_seconds(dataset, steps_per_epoch: int, epochs: int) -> float:
     """Wall seconds of model.fit after one warm-up epoch (tracing and, for the cache, the first parse)."""
     import tf_keras as keras
 
-    from dlqos.steps import dense
+    from models.steps import dense
 
     keras.utils.set_random_seed(42)
     model = dense.build_model()
@@ -78,7 +78,7 @@ def main() -> None:
     from tfx.components.util import tfxio_utils
 
     from data import fashion_mnist
-    from dlqos import training
+    from models import training
 
     workdir = tempfile.mkdtemp(prefix="bench-input-")
     try:

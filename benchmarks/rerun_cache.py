@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import dlqos  # noqa: E402,F401
+import common  # noqa: E402,F401
 
 DATA_HALF = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
 
@@ -40,7 +40,7 @@ def main() -> None:
     sys.argv = sys.argv[:1]  # TFX's Beam executors parse sys.argv with absl
 
     from dlqos import metadata
-    from dlqos.config import OutputLayout
+    from common.config import OutputLayout
     from dlqos.runs import RunOptions
 
     workdir = tempfile.mkdtemp(prefix="bench-rerun-")

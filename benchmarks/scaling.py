@@ -22,14 +22,14 @@ import os
 import subprocess
 import sys
 
-from dlqos.config import DEFAULT_BEAM_ARGS
+from common.config import DEFAULT_BEAM_ARGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = {
     "in_memory": list(DEFAULT_BEAM_ARGS),
     "multi_processing": ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2",
                          "--requirements_file=/dev/null"],
-    # a fresh Flink cluster (dlqos.runners.flink_cluster: JobManager + TaskManager, 2 slots) for each size
+    # a fresh Flink cluster (pipeline.beam.flink_cluster: JobManager + TaskManager, 2 slots) for each size
     "flink": ["--parallelism=2"],
 }
 
@@ -39,8 +39,8 @@ sys.argv = sys.argv[:1]
 import dlqos
 from tfx import v1 as tfx
 from dlqos import metadata, runs
-from dlqos.config import OutputLayout
-from dlqos.steps import get_step
+from common.config import OutputLayout
+from models.steps import get_step
 from pipeline.pipeline import data_half
 size, beam_args = int(os.environ["BENCH_SIZE"]), json.loads(os.environ["BENCH_BEAM_ARGS"])
 workdir = tempfile.mkdtemp(prefix="bench-scaling-")
@@ -77,7 +77,7 @@ def measure(size: int, mode: str, data_dir: str) -> dict:
     (VmHWM) are the workers' memory (the driver's LOOPBACK SDK workers are threads of the driver)."""
     if mode != "flink":
         return dict(run_child(size, mode, MODES[mode], data_dir), workers_mb=0)
-    from dlqos.runners import beam_args, flink_cluster
+    from pipeline.beam import beam_args, flink_cluster
 
     with flink_cluster.FlinkCluster(slots=2) as cluster:
         result = run_child(size, mode, beam_args("flink", MODES[mode], cluster.master), data_dir)

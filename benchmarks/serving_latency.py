@@ -7,7 +7,7 @@ concurrency, all side by side in one run. The stand-ins run as `dlqos serve` sub
 server do not share one interpreter. Batching off and on are compared at the most clients in alternating
 rounds, so that load drifting on a shared machine hits both alike. Models are the steps' real `build_model()`
 architectures with untrained weights (latency does not depend on the weights), exported with a
-`serving_pixels` signature like `dlqos.training.export_classifier`'s.
+`serving_pixels` signature like `models.training.export_classifier`'s.
 
     scripts/runtime.sh python benchmarks/serving_latency.py [--requests 1000] [--clients 1 8 32] [--rounds 3]
                                                             [--large 2500 10000] [--large-rounds 2]
@@ -29,7 +29,7 @@ from functools import partial
 from typing import Callable, Dict, List, NamedTuple, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import dlqos  # noqa: E402,F401
+import common  # noqa: E402,F401
 
 SIGNATURE = "serving_pixels"
 IMAGE_SHAPE = (28, 28, 1)
@@ -287,7 +287,7 @@ def main() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from dlqos.steps import cnn, dense
+    from models.steps import cnn, dense
 
     builders = {"dense": dense.build_model, "cnn": cnn.build_model}
     header = (f"{'model':<6} {'path':<14} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import dlqos  # noqa: E402,F401
+import common  # noqa: E402,F401
 
 
 def plain_keras(raw_dir: str, n_train: int, n_eval: int, epochs: int, batch_size: int) -> dict:
@@ -27,7 +27,7 @@ def plain_keras(raw_dir: str, n_train: int, n_eval: int, epochs: int, batch_size
     import tf_keras as keras
 
     from data import fashion_mnist
-    from dlqos.steps import dense
+    from models.steps import dense
 
     keras.utils.set_random_seed(42)
     start = time.perf_counter()
@@ -48,8 +48,8 @@ def plain_keras(raw_dir: str, n_train: int, n_eval: int, epochs: int, batch_size
 
 def pipeline(raw_dir: str, n_train: int, n_eval: int, epochs: int, batch_size: int, workdir: str) -> dict:
     from dlqos import metadata, runs
-    from dlqos.config import OutputLayout
-    from dlqos.steps import get_step
+    from common.config import OutputLayout
+    from models.steps import get_step
 
     step = get_step("dense")
     options = runs.RunOptions(output_dir=workdir, data_dir=raw_dir, epochs=epochs, batch_size=batch_size,

@@ -1,1 +1,5 @@
-"""Custom TFX components (AtomicPusher, DeepDream); the dataset sources are the top-level `data` package."""
+"""Custom TFX components: the dataset ExampleGen, the atomic Pusher, DeepDream; and their artifact types."""
+import common  # noqa: F401  (legacy Keras before TensorFlow loads)
+from components.artifacts import DreamImages
+
+__all__ = ["DreamImages"]

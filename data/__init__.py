@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib
 
-from dlqos.errors import ConfigError
+from common.errors import ConfigError
 
 DATASETS = {
     "cifar10": "data.cifar10",

@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import pickle
 import tarfile
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
 from data import readers, sources
 from data.sources import RawFiles
-from data.tfrecords import ImageSplits
-from dlqos.errors import DataError
+from data.splits import ImageSplits
+from common.errors import DataError
 
 NAME = "cifar10"
 DESCRIPTION = "CIFAR-10: 50,000 train / 10,000 test RGB 32x32 images, 10 classes; online or --data-dir"
@@ -126,5 +126,22 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.CifarReader)
+class CifarReader(readers.ImageReader):
+    """CIFAR-10's python batches: one work item per batch file (a pickle is read whole: 10,000 images)."""
+
+    def __init__(self, raw: RawFiles, options: dict):
+        raw_from(raw.base, raw.source)
+        super().__init__(raw, options, CLASS_NAMES, (32, 32, 3))
+
+    def units(self, split: str) -> list:
+        return list(enumerate(self.raw.files(split)))
+
+    def read(self, unit) -> Iterator[readers.Record]:
+        rank, path = unit
+        images, labels = read_batch(path)
+        for index, (pixels, label) in enumerate(zip(images, labels)):
+            yield readers.image_record((rank, index), label, pixels)
+
+
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, CifarReader)
 raw, load = DATASET.raw, DATASET.load

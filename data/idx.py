@@ -7,14 +7,14 @@ import gzip
 import os
 import struct
 import zlib
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from data import readers
 from data.sources import (CorruptCache, Dataset, RawFiles, Source, SourceUnavailable, atomic_file, cache_dir,
                           keras_images)
-from dlqos.errors import DataError
+from common.errors import DataError
 
 # The file names MNIST and Fashion-MNIST both publish.
 STANDARD_FILES = {
@@ -156,7 +156,7 @@ def store(splits, dataset: str) -> RawFiles:
 
 def read_raw(raw: RawFiles, class_names: Sequence[str], dataset: str):
     """Train/eval images and labels from the four idx files, validated (the array loader: plain Keras, tests)."""
-    from data.tfrecords import ImageSplits
+    from data.splits import ImageSplits
 
     paths = {key: os.path.join(raw.base, name) for key, name in STANDARD_FILES.items()}
     splits = {}
@@ -169,6 +169,35 @@ def read_raw(raw: RawFiles, class_names: Sequence[str], dataset: str):
             raise DataError(f"{paths[f'{split}_labels']}: {len(labels)} labels for {len(images)} images")
         splits[split] = (images[..., np.newaxis], labels.astype(np.int64))
     return ImageSplits(train=splits["train"], eval=splits["eval"], class_names=tuple(class_names), source=raw.source)
+
+
+class IdxReader(readers.ImageReader):
+    """MNIST-style idx files: one work item per split (its images and labels files), streamed record by record."""
+
+    def __init__(self, raw: RawFiles, options: dict, class_names, dataset: str):
+        raw_from(raw.base, raw.source, dataset)
+        self.pairs, shapes = {}, set()
+        for split in raw.patterns:
+            files = raw.files(split)
+            images = next(path for path in files if expected_magic(path) == IMAGES_MAGIC)
+            labels = next(path for path in files if expected_magic(path) == LABELS_MAGIC)
+            image_dims, label_dims = idx_dims(images, IMAGES_MAGIC), idx_dims(labels, LABELS_MAGIC)
+            if image_dims[0] != label_dims[0]:
+                raise DataError(f"{labels}: {label_dims[0]} labels for {image_dims[0]} images")
+            shapes.add(tuple(image_dims[1:]))
+            self.pairs[split] = (images, labels)
+        if len(shapes) != 1:
+            raise DataError(f"{raw.base}: train and eval image shapes differ ({sorted(shapes)})")
+        super().__init__(raw, options, class_names, [*shapes.pop(), 1])
+
+    def units(self, split: str) -> list:
+        return [self.pairs[split]]
+
+    def read(self, unit) -> Iterator[readers.Record]:
+        images, labels = unit
+        for index, (pixels, label) in enumerate(zip(iter_idx(images, IMAGES_MAGIC),
+                                                    iter_idx(labels, LABELS_MAGIC))):
+            yield readers.image_record((index,), label[0], pixels)
 
 
 def dataset(name: str, description: str, class_names: Sequence[str], artifact: Callable[[], Source]) -> Dataset:
@@ -185,4 +214,4 @@ def dataset(name: str, description: str, class_names: Sequence[str], artifact: C
                 Source("keras", from_keras, host="storage.googleapis.com")]
 
     return Dataset(name, description, PATTERNS, source_list, lambda raw: read_raw(raw, class_names, name),
-                   lambda raw, options: readers.IdxReader(raw, options, class_names, name))
+                   lambda raw, options: IdxReader(raw, options, class_names, name))

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 
 from data import readers, sources
 from data.sources import RawFiles
-from data.tfrecords import ImageSplits
-from dlqos.errors import DataError
+from data.splits import ImageSplits
+from common.errors import DataError
 
 NAME = "image_folder"
 DESCRIPTION = "any folder given with --data-dir holding one subfolder of JPEG/PNG photos per class"
@@ -128,6 +128,28 @@ def source_list(data_dir: Optional[str] = None) -> list:
     return [sources.Source("data-dir", from_user)]
 
 
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.FolderReader,
+class FolderReader(readers.ImageReader):
+    """One subfolder of photos per class: one work item per photo; every 5th photo of a class is eval."""
+
+    every_class_required = True
+
+    def __init__(self, raw: RawFiles, options: dict):
+        self.classes = class_files(raw.base)
+        super().__init__(raw, options, [name for name, _ in self.classes],
+                         (IMAGE_SIZE, IMAGE_SIZE, 3))
+
+    def units(self, split: str) -> list:
+        return [(path, label, number) for label, (_, paths) in enumerate(self.classes)
+                for number, path in enumerate(paths) if split_of(number) == split]
+
+    def read(self, unit) -> Iterator[readers.Record]:
+        path, label, number = unit
+        try:
+            yield readers.image_record((label, number), label, read_image(path))
+        except DataError as error:
+            yield readers.unreadable((label, number), error, self.strict)
+
+
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, FolderReader,
                           skips_corrupt=True)
 raw, load = DATASET.raw, DATASET.load

@@ -13,8 +13,8 @@ import numpy as np
 
 from data import idx, sources
 from data.sources import RawFiles
-from data.tfrecords import ImageSplits
-from dlqos.errors import DataError
+from data.splits import ImageSplits
+from common.errors import DataError
 
 NAME = "mnist"
 DESCRIPTION = "MNIST: 60,000 train / 10,000 test greyscale 28x28 handwritten digits, 10 classes"

@@ -8,15 +8,15 @@ goes to the eval split so both splits exist; the component dreams on both.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from data import readers, sources
 from data.image_folder import EXTENSIONS, read_readable, skipped_note
 from data.sources import RawFiles
-from data.tfrecords import ImageSplits
-from dlqos.errors import DataError
+from data.splits import ImageSplits
+from common.errors import DataError
 
 NAME = "photos"
 DESCRIPTION = "photos to dream on: --data-dir (any JPEG/PNG) or the sample photos of scikit-learn and matplotlib"
@@ -116,6 +116,32 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.PhotosReader,
+class PhotosReader(readers.ImageReader):
+    """Photos to dream on (a handful): one work item; the last readable photo is eval, the others train (a single
+    photo is in both). Skipped photos are counted once, with the train split."""
+
+    skipped_what = "photos"
+
+    def __init__(self, raw: RawFiles, options: dict):
+        self.paths = photo_paths(raw.base)
+        super().__init__(raw, options, ["photo"], (PHOTO_SIZE, PHOTO_SIZE, 3))
+
+    def units(self, split: str) -> list:
+        return [split]
+
+    def read(self, unit) -> Iterator[readers.Record]:
+        readable = []
+        for index, path in enumerate(self.paths):
+            try:
+                readable.append((index, read_photo(path)))
+            except DataError as error:
+                if unit == "train" or self.strict:
+                    yield readers.unreadable((index,), error, self.strict)
+        chosen = readable[-1:] if unit == "eval" else (readable[:-1] or readable)
+        for index, pixels in chosen:
+            yield readers.image_record((index,), 0, pixels)
+
+
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, PhotosReader,
                           skips_corrupt=True)
 raw, load = DATASET.raw, DATASET.load

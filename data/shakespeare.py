@@ -21,12 +21,12 @@ import tarfile
 import urllib.request
 from typing import Optional
 
-from data import readers, sources
+from data import sources, text
 from data.sources import RawFiles
 from data.tfrecords import EVAL_EVERY, SEQUENCE_LENGTH
 from data.text import PATTERNS as PATTERNS  # a fetched copy's globs: the text's
 from data.text import raw_path, read_raw, to_tutorial_alphabet
-from dlqos.errors import DataError
+from common.errors import DataError
 
 NAME = "shakespeare"
 DESCRIPTION = "Shakespeare's plays (Project Gutenberg), training on 1,115,394 characters like tiny-shakespeare"
@@ -102,6 +102,6 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.TextReader,
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, text.TextReader,
                           raw_options=RAW_OPTIONS)
 raw, load = DATASET.raw, DATASET.load

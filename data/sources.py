@@ -23,7 +23,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
-from dlqos.errors import ConfigError, DataError
+from common.errors import ConfigError, DataError
+from data.splits import SPLITS, ImageSplits
 
 log = logging.getLogger("dlqos.data")
 
@@ -213,7 +214,6 @@ def keras_images(dataset: str, class_names: Sequence[str], host: str):
     import numpy as np
     import tf_keras
 
-    from data.tfrecords import ImageSplits
 
     try:
         (x_train, y_train), (x_eval, y_eval) = getattr(tf_keras.datasets, dataset).load_data()
@@ -247,7 +247,6 @@ def first_available(dataset: str, sources: Sequence[Source]):
     raise DataError(f"no source for dataset '{dataset}' is available: " + "; ".join(tried))
 
 
-SPLITS = ("train", "eval")
 STRICT_DATASETS = "folders of photos (image_folder, tf_flowers, photos)"
 
 

@@ -27,11 +27,12 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 from data import readers, sources
 from data.sources import RawFiles
-from dlqos.errors import DataError
+from data.tfrecords import EVAL_EVERY, SEQUENCE_LENGTH
+from common.errors import DataError
 
 NAME = "text"
 DESCRIPTION = "any UTF-8 text given with --data-dir (a .txt file or a directory of them)"
@@ -139,5 +140,29 @@ def source_list(data_dir: Optional[str] = None) -> list:
     return [sources.Source("data-dir", from_user)]
 
 
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, readers.TextReader)
+class TextReader:
+    """A text corpus, windowed as one sequence (one work item per split): every 10th window of SEQUENCE_LENGTH + 1
+    characters is eval; ids index the vocabulary (the declared alphabet, or the text's own characters)."""
+
+    def __init__(self, raw: RawFiles, options: dict):
+        self.raw = raw
+        corpus = read_raw(raw)
+        corpus.validate(2 * (SEQUENCE_LENGTH + 1))
+        self.vocabulary, self.window = corpus.vocabulary(), SEQUENCE_LENGTH + 1
+
+    def facts(self) -> dict:
+        return {"format": "text", "sequence_length": SEQUENCE_LENGTH, "vocabulary": self.vocabulary,
+                "source": self.raw.source, "features": {"ids": "int64"}}
+
+    def units(self, split: str) -> list:
+        return [split]
+
+    def read(self, unit) -> Iterator[readers.Record]:
+        text, index = read_raw(self.raw).text, {char: i for i, char in enumerate(self.vocabulary)}
+        for number, start in enumerate(range(0, len(text) - self.window + 1, self.window)):
+            if ("eval" if number % EVAL_EVERY == EVAL_EVERY - 1 else "train") == unit:
+                yield readers.Record((number,), 0, readers.example(ids=[index[c] for c in text[start:start + self.window]]))
+
+
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, TextReader)
 raw, load = DATASET.raw, DATASET.load

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from data import image_folder, readers, sources
+from data import image_folder, sources
 from data.sources import RawFiles
 
 NAME = "tf_flowers"
@@ -53,6 +53,6 @@ def source_list(data_dir: Optional[str] = None) -> list:
     ]
 
 
-DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, image_folder.read_raw, readers.FolderReader,
+DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, image_folder.read_raw, image_folder.FolderReader,
                           skips_corrupt=True)
 raw, load = DATASET.raw, DATASET.load

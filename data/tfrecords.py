@@ -1,6 +1,6 @@
 """Arrays (ImageSplits, a TextCorpus) to sharded, GZIP-compressed tf.Example TFRecords with their dataset.json: the
 layout `--examples-dir` hands to ImportExampleGen, holding the examples DatasetExampleGen emits (the pipeline reads
-raw files with data.examplegen; tests and benchmarks/data_conversion.py write these).
+raw files with components.examplegen; tests and benchmarks/data_conversion.py write these).
 
 Small fixed-size images are stored as `pixels`: an int64 list of H*W*C values in 0..255, plus `label`.
 Integers keep StatisticsGen/SchemaGen meaningful (pixel ranges, fixed shape) and let a raw-pixel serving
@@ -11,53 +11,16 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
 
 from data.sources import Progress, atomic_directory
-from dlqos.errors import DataError
+from data.splits import SPLITS, ImageSplits
 
-SPLITS = ("train", "eval")
 EXAMPLES_PER_SHARD = 10_000
 PROGRESS_FROM = 20_000  # conversions of more images than this show a progress bar
 METADATA_FILE = "dataset.json"
-
-
-@dataclass(frozen=True)
-class ImageSplits:
-    """uint8 images [N, H, W, C] and int64 labels [N] per split, with where they came from."""
-
-    train: Tuple[np.ndarray, np.ndarray]
-    eval: Tuple[np.ndarray, np.ndarray]
-    class_names: Sequence[str]
-    source: str
-
-    def validate(self) -> None:
-        for split in SPLITS:
-            images, labels = getattr(self, split)
-            if images.ndim != 4 or images.dtype != np.uint8:
-                raise DataError(f"{self.source}: {split} images must be uint8 [N,H,W,C], got {images.dtype} {images.shape}")
-            if len(images) != len(labels) or len(images) == 0:
-                raise DataError(f"{self.source}: {split} has {len(images)} images and {len(labels)} labels")
-            if labels.min() < 0 or labels.max() >= len(self.class_names):
-                raise DataError(f"{self.source}: {split} labels outside 0..{len(self.class_names) - 1}")
-        if self.train[0].shape[1:] != self.eval[0].shape[1:]:
-            raise DataError(f"{self.source}: train and eval image shapes differ")
-
-    def first_classes(self, count: int) -> "ImageSplits":
-        """Only the examples of classes 0..count-1 (labels unchanged), in their original order."""
-        if count >= len(self.class_names):
-            return self
-
-        def keep(split):
-            images, labels = split
-            mask = labels < count
-            return images[mask], labels[mask]
-
-        return ImageSplits(train=keep(self.train), eval=keep(self.eval), class_names=tuple(self.class_names[:count]),
-                           source=f"{self.source}, first {count} classes")
 
 
 def _write_metadata(directory: str, metadata: dict) -> dict:

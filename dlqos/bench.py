@@ -15,9 +15,9 @@ from typing import List
 MEASURE = r"""
 import json, sys, time
 import numpy as np
-import dlqos, tensorflow as tf, tf_keras as keras
-from dlqos.steps import STEPS
-from dlqos.strategy import get_strategy
+import common, tensorflow as tf, tf_keras as keras
+from models.steps import STEPS
+from models.strategy import get_strategy
 step_name, strategy_name, batch, steps, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 strategy = get_strategy(strategy_name)
 global_batch = batch * strategy.num_replicas_in_sync
@@ -61,7 +61,7 @@ def available_strategies() -> List[dict]:
 
 def bench_devices(output_dir: str, steps: List[str], batch: int = 64, steps_per_epoch: int = 20,
                   epochs: int = 3) -> str:
-    from dlqos.steps import STEPS
+    from models.steps import STEPS
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     results = []

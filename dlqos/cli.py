@@ -17,11 +17,11 @@ import traceback
 from typing import Callable, List, Optional
 
 from data import DATASETS
-from dlqos.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
+from common.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
                           real_number)
-from dlqos.errors import ConfigError, DlqosError, read_text_file, unwritable_path_error, writable_directory
-from dlqos.steps import STEPS
-from dlqos.strategy import PRECISIONS, STRATEGIES
+from common.errors import ConfigError, DlqosError, read_text_file, unwritable_path_error, writable_directory
+from models.steps import STEPS
+from models.strategy import PRECISIONS, STRATEGIES
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM is 143
@@ -78,8 +78,8 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, master_help: str) -> None:
-    """--runner and --flink-master: Beam's runner by name, expanded by dlqos.runners (--beam-arg flags follow)."""
-    from dlqos.runners import RUNNERS
+    """--runner and --flink-master: Beam's runner by name, expanded by pipeline.beam (--beam-arg flags follow)."""
+    from pipeline.beam import RUNNERS
 
     parser.add_argument("--runner", choices=RUNNERS, default="local",
                         help="Beam runner of the data components: local (in-process) or flink (Beam's portable "
@@ -325,7 +325,7 @@ def _data_list(args) -> int:
 def _data_fetch(args) -> int:
     from data import get_dataset
     from data.sources import check_storage
-    from data.tfrecords import ImageSplits
+    from data.splits import ImageSplits
 
     for flag, path in (("--data-dir", args.data_dir), ("--to", args.to)):
         if path:
@@ -373,7 +373,7 @@ def _add_compare_parser(commands) -> None:
 def _compare(args) -> int:
     from dlqos.compare import run_comparison, seed_list, summary
     from dlqos.runs import check_store, output_lock, shared_beam_services
-    from dlqos.strategy import check_strategy
+    from models.strategy import check_strategy
 
     options = _run_options(args, args.steps)
     for optimizer in args.optimizers:  # each optimizer's flags checked before any work, as for `run`
@@ -395,8 +395,8 @@ def _list_steps(args) -> int:
 
 
 def _beam_args(args, cluster: bool = False) -> tuple:
-    """The Beam arguments of --runner/--flink-master/--beam-arg, checked before any work (dlqos.runners)."""
-    from dlqos.runners import beam_args
+    """The Beam arguments of --runner/--flink-master/--beam-arg, checked before any work (pipeline.beam)."""
+    from pipeline.beam import beam_args
 
     return beam_args(args.runner, args.beam_args or (), args.flink_master, cluster)
 
@@ -407,7 +407,7 @@ TRAINING_OPTIONS = ("optimizer", "learning_rate", "lr_schedule", "weight_decay",
 def _run_options(args, step_names: List[str]):
     from data.sources import check_storage
     from dlqos.runs import RunOptions, check_training_options
-    from dlqos.steps import model_params
+    from models.steps import model_params
 
     options = RunOptions(profile=args.profile, output_dir=args.output_dir, data_dir=args.data_dir,
                          examples_dir=args.examples_dir, dataset=getattr(args, "dataset", None), strict=args.strict,
@@ -429,7 +429,7 @@ def _run_options(args, step_names: List[str]):
 def _run_steps(step_names: List[str], args) -> int:
     from dlqos.metadata import check_baseline_dataset
     from dlqos.runs import check_store, output_lock, result_json, result_summary, run_step, shared_beam_services
-    from dlqos.strategy import check_strategy
+    from models.strategy import check_strategy
 
     options = _run_options(args, step_names)
     check_strategy(options.strategy)  # seconds here, not after data conversion, ExampleGen and Transform
@@ -492,9 +492,9 @@ _COMPONENT_PROGRESS = _ComponentProgress()
 
 def _compile(args) -> int:
     from data import fetched_raw
-    from data.examplegen import settings
+    from components.examplegen import settings
     from dlqos.runs import RunOptions, build_config
-    from dlqos.steps import get_step
+    from models.steps import get_step
     from pipeline.kubeflow_v2_runner import compile_pipeline
 
     layout = OutputLayout(args.root.rstrip("/"))

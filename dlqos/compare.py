@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from dlqos.config import TrainingConfig
+from common.config import TrainingConfig
 
 log = logging.getLogger("dlqos")
 DEFAULT_OPTIMIZERS = ("adam", "sgd", "momentum", "swats")  # the paper's families: SGD, momentum, Adam, Adam -> SGD
@@ -40,7 +40,7 @@ def variant_name(optimizer: str, seed: int) -> str:
 
 
 def metric_name(class_name: str) -> str:
-    """TFMA's metric name for a metric class ('dlqos.metrics.MeanReportedLoss' -> 'mean_reported_loss')."""
+    """TFMA's metric name for a metric class ('models.metrics.MeanReportedLoss' -> 'mean_reported_loss')."""
     import re
 
     return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name.rpartition(".")[2]).lower()
@@ -77,9 +77,9 @@ def run_comparison(step_name: str, options, optimizers: Sequence[str], seeds: Se
     cache: one run per variant with TFX's cache on; after the first, the data half is a cache hit.
     """
     from dlqos import metadata
-    from dlqos.config import OutputLayout
+    from common.config import OutputLayout
     from dlqos.runs import prepare_examples
-    from dlqos.steps import get_step
+    from models.steps import get_step
     from pipeline.local_runner import run_pipeline
     from pipeline.pipeline import create_variant_pipeline
 
@@ -144,7 +144,7 @@ def _variant(name: str, run, trainer, evaluator) -> Variant:
     curves from its training.json, metrics from the Evaluator's TFMA output."""
     from dlqos.evaluation import OVERALL, slice_metrics
     from dlqos.metadata import custom_property
-    from dlqos.training import TRAINING_RECORD
+    from models.training import TRAINING_RECORD
 
     settings = json.loads(trainer.properties.get("custom_config") or "{}")
     model = trainer.output("model")

@@ -163,7 +163,7 @@ def check_baseline_dataset(metadata_path: str, pipeline_name: str, dataset: str)
     the new model against that baseline on data it was never made for (other shapes or classes: it used to fail
     after training with a dump of serialized examples; same shapes: a meaningless gate and a served model that
     silently changes task)."""
-    from dlqos.errors import ConfigError
+    from common.errors import ConfigError
 
     if not os.path.isfile(metadata_path) or os.path.getsize(metadata_path) == 0:
         return

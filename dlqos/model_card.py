@@ -11,7 +11,7 @@ import os
 from typing import List, NamedTuple, Optional
 
 from data.tfrecords import METADATA_FILE
-from dlqos import report
+from dlqos.document import Document, gate_line, gate_rows, slice_rows
 from dlqos.compare import metric_name
 from dlqos.paper import PAPER, accuracy_note
 from dlqos.runs import StepRun, read_json
@@ -34,7 +34,7 @@ def pushed_version(run: StepRun) -> Optional[str]:
 
 def write(run: StepRun, cards_dir: str) -> tuple:
     """The card of the run's pushed model: (HTML path, Markdown path)."""
-    document = report.Document(
+    document = Document(
         cards_dir, f"Model card: {run.step.name} (paper step {run.step.paper_step})",
         f"{run.step.title}. Run {run.run_id}, pushed as version {pushed_version(run)} to {run.pushed_to}. Every number "
         "is read from ML Metadata and the artifacts it names.", f"{run.step.name}.html", f"{run.step.name}.md")
@@ -51,10 +51,10 @@ def sections(run: StepRun) -> List[Section]:
         Section("Data", data_rows(run, facts), "" if facts else "The examples' dataset.json was not found."),
         Section("Data statistics (StatisticsGen)", statistics,
                 "" if statistics else "No statistics artifact recorded for this run."),
-        Section("TFMA metrics, overall and per slice (eval split)", report.slice_rows(run) if run.slices else None,
+        Section("TFMA metrics, overall and per slice (eval split)", slice_rows(run) if run.slices else None,
                 "" if run.slices else "No TFMA evaluation recorded for this run."),
-        Section("Gate (Evaluator)", report.gate_rows(run),
-                (report.gate_line(run) + " " if run.validation else "")
+        Section("Gate (Evaluator)", gate_rows(run),
+                (gate_line(run) + " " if run.validation else "")
                 + f"Baseline: {run.baseline_model or 'none (first blessed model)'}."),
         Section("The paper's figures beside ours", paper_rows(run), accuracy_note(run.step.name)),
         Section("Limits", [["limit"]] + [[line] for line in limits(run, facts)]),

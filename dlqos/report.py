@@ -5,8 +5,6 @@ Writes <output>/report/index.html (self-contained: plots embedded as PNG data UR
 """
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import math
@@ -14,12 +12,13 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from dlqos import compare, metadata
+from dlqos import compare, metadata, model_card
 from dlqos.compare import metric_name
-from dlqos.config import OPTIMIZERS, OutputLayout
+from dlqos.document import Document, Link, cell, gate_line, gate_rows, is_count, slice_rows
+from common.config import OPTIMIZERS, OutputLayout
 from dlqos.paper import LOSS_TABLE_PAPER, PAPER, accuracy_note, loss_table
 from dlqos.runs import StepRun, read_json, read_step_run
-from dlqos.steps import DREAM_LOSSES, MEASURE, STEPS, TEXT_SAMPLE, Step
+from models.steps import DREAM_LOSSES, MEASURE, STEPS, TEXT_SAMPLE, Step
 
 DEVICE_BENCH = os.path.join("bench", "devices.json")
 
@@ -132,40 +131,6 @@ def _accuracy(report: StepRun) -> Optional[float]:
 
 
 # ------------------------------------------------------------------------------------------ tables
-@dataclass(frozen=True)
-class Link:
-    """A table cell that links to another file of the report (a model card)."""
-
-    label: str
-    href: str
-
-
-def _fmt(value) -> str:
-    if isinstance(value, Link):
-        return f"[{value.label}]({value.href})"
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.4f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _is_count(name: str) -> bool:
-    """Counts (TFMA's example_count and its _diff against the baseline, num_...) are whole numbers even when
-    they arrive as floats."""
-    last = str(name).rpartition(".")[2].removesuffix("_diff")
-    return last.endswith("count") or last.startswith("num_")
-
-
-def _cell(name: str, value):
-    """A table cell: a count as an int, so it prints as 1,000 rather than 1,000.0000."""
-    if _is_count(name) and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def step_summary_rows(reports: List[StepRun]) -> List[list]:
     header = ["step", "paper step", "accuracy (eval)", "paper accuracy", "paper accuracy is", "gate metric (eval)",
               "value", "parameters", "paper parameters", "train s", "blessed", "pushed", "latest run", "served model"]
@@ -209,30 +174,6 @@ def loss_comparison_rows(reports: List[StepRun]) -> List[list]:
         rows.append([r.step.name, 1.0 - accuracy, r.overall.get("sparse_mean_squared_error"),
                      r.overall.get("sparse_categorical_crossentropy"), "TFMA on the eval split"])
     return rows
-
-
-def slice_rows(report: StepRun) -> List[list]:
-    names = sorted({name for metrics in report.slices.values() for name in metrics})
-    rows = [["slice"] + names]
-    for slice_name in sorted(report.slices, key=lambda s: (s != "Overall", s)):
-        rows.append([slice_name] + [_cell(n, report.slices[slice_name].get(n)) for n in names])
-    return rows
-
-
-def gate_rows(report: StepRun) -> List[list]:
-    """The thresholds the Evaluator applied, as TFMA's eval_config holds them, with the model's overall value of
-    each metric and its change against the baseline (TFMA's _diff; none without a baseline)."""
-    rows = [["metric", "threshold", "value", "change vs baseline"]]
-    for threshold in report.thresholds:
-        name = metric_name(threshold["metric"])
-        rows.append([threshold["metric"], json.dumps({k: v for k, v in threshold.items() if k != "metric"}),
-                     _cell(name, report.overall.get(name)), _cell(name, report.overall.get(f"{name}_diff"))])
-    return rows
-
-
-def gate_line(report: StepRun) -> str:
-    failures = "; ".join(f"{f['slice']}: {f['metric']}" for f in report.validation["failures"]) or "none"
-    return f"Validation {'passed' if report.validation['ok'] else 'FAILED'}; failures: {failures}."
 
 
 def device_rows(output_dir: str) -> Optional[List[list]]:
@@ -317,7 +258,7 @@ def comparison_metric_rows(comparison: Comparison) -> List[list]:
     by_optimizer: Dict[str, List[compare.Variant]] = {}
     for variant in comparison.variants:
         by_optimizer.setdefault(variant.optimizer, []).append(variant)
-    names = sorted({n for v in comparison.variants for n in v.metrics if not _is_count(n)})
+    names = sorted({n for v in comparison.variants for n in v.metrics if not is_count(n)})
     rows = [["optimizer", "seeds", "learning rate"] + names + ["train s"]]
     for optimizer, group in sorted(by_optimizer.items()):
         values = [[v.metrics[n] for v in group if n in v.metrics] for n in names]
@@ -380,7 +321,7 @@ COMPARISON_NOTE = ("Each variant is one optimizer with one seed, trained and eva
 def environment_rows(reports: List[StepRun], comparisons: List[Comparison]) -> List[list]:
     """Per run shown, the seeds, library versions and machine its Trainer recorded: a step's latest run, and
     each compared step's variants (one row per distinct environment). Older records lack them: 'not recorded'."""
-    from dlqos.environment import describe_machine, describe_versions
+    from common.environment import describe_machine, describe_versions
 
     groups: Dict[tuple, list] = {}
     for r in reports:
@@ -416,80 +357,9 @@ ENVIRONMENT_NOTE = ("The same command with the same seeds gives the same numbers
 
 
 # ------------------------------------------------------------------------------------------ render
-def _html_cell(value) -> str:
-    """Numbers right-aligned; a sentence (the paper's metric and data) left-aligned and given room to read."""
-    if isinstance(value, Link):
-        return f'<td><a href="{html.escape(value.href)}">{html.escape(value.label)}</a></td>'
-    wide = ' class="prose"' if isinstance(value, str) and len(value) > 30 else ""
-    return f"<td{wide}>{html.escape(_fmt(value))}</td>"
-
-
-def _html_table(rows: List[list]) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows[0])
-    body = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in rows[1:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _md_table(rows: List[list]) -> str:
-    lines = ["| " + " | ".join(str(c) for c in rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows[1:]]
-    return "\n".join(lines)
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
-STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;
-text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%}
-td.prose{text-align:left;min-width:16em}.ok{color:#070}.bad{color:#b00}code{background:#f4f4f4;padding:0 .2em}"""
-
-
 ACCURACY_NOTE = ("Accuracy (eval) is ours: TFMA on the eval split of the data this run used. Paper accuracy is the "
                  "figure the paper prints, which is not always the same measurement: the column beside it says "
                  "which accuracy it is and on what data.")
-
-
-class Document:
-    """A page in two renderings, built section by section side by side: HTML (self-contained, images inline) and
-    Markdown (images written to img/ beside it). The study report is one; each model card is another."""
-
-    def __init__(self, directory: str, title: str, intro: str, html_name: str = "index.html",
-                 md_name: str = "REPORT.md"):
-        self.directory, self.image_dir, self.title = directory, os.path.join(directory, "img"), title
-        self.html_name, self.md_name = html_name, md_name
-        os.makedirs(directory, exist_ok=True)
-        self.html_parts = [f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"]
-        self.md_parts = [f"# {title}", "", intro, ""]
-
-    def add_section(self, title: str, rows: Optional[List[list]] = None, png: Optional[bytes] = None,
-                    image_name: str = "", text: str = "", level: int = 3) -> None:
-        self.html_parts.append(f"<h{level}>{html.escape(title)}</h{level}>")
-        self.md_parts.extend([f"{'#' * level} {title}", ""])
-        if text:
-            self.html_parts.append(f"<p>{html.escape(text)}</p>")
-            self.md_parts.extend([text, ""])
-        if rows:
-            self.html_parts.append(_html_table(rows))
-            self.md_parts.extend([_md_table(rows), ""])
-        if png:
-            self.html_parts.append(_img(png, title))
-            os.makedirs(self.image_dir, exist_ok=True)
-            with open(os.path.join(self.image_dir, image_name), "wb") as f:
-                f.write(png)
-            self.md_parts.extend([f"![{title}](img/{image_name})", ""])
-
-    def write(self) -> tuple:
-        """(HTML, Markdown) paths."""
-        html_path = os.path.join(self.directory, self.html_name)
-        with open(html_path, "w") as f:
-            f.write(f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(self.title)}</title>"
-                    f"<style>{STYLE}</style></head><body>{''.join(self.html_parts)}</body></html>")
-        md_path = os.path.join(self.directory, self.md_name)
-        with open(md_path, "w") as f:
-            f.write("\n".join(self.md_parts))
-        return html_path, md_path
 
 
 def render(output_dir: str) -> dict:
@@ -519,8 +389,6 @@ def render(output_dir: str) -> dict:
 def add_model_cards(pushed: List[StepRun], report_dir: str, add_section) -> List[str]:
     """Write a model card per served model into report/model_cards/ and list them, linked; returns the cards'
     HTML paths."""
-    from dlqos import model_card
-
     if not pushed:
         add_section("Model cards", level=2, text="No model is served: nothing was pushed, so there is no model card.")
         return []
@@ -580,7 +448,7 @@ def _add_recorded_sections(r, add_section) -> None:
              for kind in (MEASURE, TEXT_SAMPLE, DREAM_LOSSES)}
     if shown[MEASURE]:
         add_section(f"{r.step.name}: evaluation recorded by the Trainer",
-                    [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, _cell(kk or k, vv)]
+                    [["measure", "value"]] + [[f"{k}.{kk}" if isinstance(v, dict) else k, cell(kk or k, vv)]
                                               for k, v in ((k, record[k]) for k in shown[MEASURE])
                                               for kk, vv in (v.items() if isinstance(v, dict) else [("", v)])])
     for sample in (record[key] for key in shown[TEXT_SAMPLE]):

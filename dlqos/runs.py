@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from data.tfrecords import METADATA_FILE
-from dlqos.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig,
+from common.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig,
                           default_learning_rate, positive_int, real_number)
-from dlqos import environment
-from dlqos.errors import ConfigError
-from dlqos.steps import STEPS, Step, get_step
+from common import environment
+from common.errors import ConfigError
+from models.steps import STEPS, Step, get_step
 
 log = logging.getLogger("dlqos")
 LOCK_FILE = ".dlqos.lock"  # in the output directory: holds the running process's pid
@@ -131,7 +131,7 @@ class StepRun:
 
     @property
     def training_record(self) -> Optional[str]:
-        from dlqos.training import TRAINING_RECORD
+        from models.training import TRAINING_RECORD
 
         return os.path.join(self.model_dir, TRAINING_RECORD) if self.model_dir else None
 
@@ -150,7 +150,7 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
     """(ExampleGen's input_base, {"raw_data": DatasetExampleGen's settings}): the raw files of the step's dataset,
     which the pipeline's ExampleGen reads and fingerprints on every run; or, with --examples-dir, the user's
     TFRecords for ImportExampleGen and {}."""
-    from data.examplegen import settings
+    from components.examplegen import settings
 
     if options.examples_dir:
         return os.path.abspath(options.examples_dir), {}
@@ -270,9 +270,9 @@ def output_lock(output_dir: str):
 @contextlib.contextmanager
 def shared_beam_services(options: RunOptions):
     """The options for every pipeline of one `run`, `study` or `compare`, whose Beam arguments reach what those
-    pipelines share (for Flink one job server and one SDK worker pool: dlqos.runners.shared_services), up until the
+    pipelines share (for Flink one job server and one SDK worker pool: pipeline.beam.shared_services), up until the
     block ends, however it ends."""
-    from dlqos.runners import shared_services
+    from pipeline.beam import shared_services
 
     with shared_services(options.beam_pipeline_args) as beam_args:
         yield dataclasses.replace(options, beam_pipeline_args=beam_args)
@@ -281,10 +281,10 @@ def shared_beam_services(options: RunOptions):
 def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
     """The step's run (a metadata.PipelineRun) with what its artifacts hold: the record, TFMA's slices and gate,
     the figures. served: the report's note on the run served now."""
-    from components.deepdream import DREAMS_FILE
+    from components.dream_generator import DREAMS_FILE
     from dlqos.evaluation import gate_thresholds, slice_metrics, validation
     from dlqos.metadata import example_gen_dataset
-    from dlqos.training import TRAINING_RECORD
+    from models.training import TRAINING_RECORD
 
     trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
     example_gen = next((node for node_id, node in run.nodes.items() if node_id.endswith("ExampleGen")), None)

@@ -19,7 +19,7 @@ from typing import Optional
 from tfx import v1 as tfx
 
 from data.sources import atomic_file
-from dlqos.config import PipelineConfig
+from common.config import PipelineConfig
 from pipeline.pipeline import create_pipeline
 
 

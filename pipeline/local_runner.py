@@ -4,7 +4,7 @@ from __future__ import annotations
 from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 
-from dlqos.config import PipelineConfig
+from common.config import PipelineConfig
 from pipeline.pipeline import create_pipeline, data_half
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence, Tuple
 
-import dlqos  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import common  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tensorflow_model_analysis.proto import config_pb2 as tfma
 from tfx import v1 as tfx
 
-from components.deepdream import DeepDream
+from components.dream_generator import DeepDream
 from components.pusher import AtomicPusher
-from dlqos.config import GateConfig, PipelineConfig, TrainingConfig
+from common.config import GateConfig, PipelineConfig, TrainingConfig
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
@@ -52,7 +52,7 @@ def _metric_module(metric: str) -> tuple:
 def _example_gen(config: PipelineConfig):
     """DatasetExampleGen on the raw dataset files, or ImportExampleGen on TFRecords a user brought."""
     if config.raw_data is not None:
-        from data.examplegen import DatasetExampleGen
+        from components.examplegen import DatasetExampleGen
 
         # The fingerprint only keys TFX's cache: the executor reads the dataset's settings.
         settings = {**config.raw_data, "source_fingerprint": config.source_fingerprint}

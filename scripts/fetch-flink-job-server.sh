@@ -10,24 +10,24 @@
 # pipelines' data components; not a combination Beam supports.
 #
 # Both also build loopback-bind.so (scripts/flink-job-server/loopback_bind.c, with the host's C compiler), which the
-# JVMs of a local run preload so that they listen on the loopback interface only (dlqos/runners/java.sh).
+# JVMs of a local run preload so that they listen on the loopback interface only (pipeline/beam/java.sh).
 #
 # `cluster` does the same for a Flink 1.19.0 cluster's classpath (scripts/flink-cluster/pom.xml: the modules
 # flink-dist bundles, which Maven Central does not serve as one jar) and writes cluster.jar, the classpath that
-# dlqos/runners/flink_cluster.py starts a JobManager and a TaskManager with.
+# pipeline/beam/flink_cluster.py starts a JobManager and a TaskManager with.
 #
 #   scripts/fetch-flink-job-server.sh [cluster]         fetch and verify into $CACHE/flink/ (no-op when verified)
 #   scripts/fetch-flink-job-server.sh --pin [cluster]   resolve afresh and rewrite jars.sha256 (trust on first use)
 #
 # Maven and Java live on the host: inside the runtime sandbox (DLQOS_HOST_ROOT set) this runs on the host, the
-# way scripts/podman.sh does; the sandbox sees the result under $DLQOS_HOST_ROOT (dlqos/runners/flink.py).
+# way scripts/podman.sh does; the sandbox sees the result under $DLQOS_HOST_ROOT (pipeline/beam/flink.py).
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/host.sh"
 run_on_host "${BASH_SOURCE[0]}" "$@"
 
 PIN=; [ "${1:-}" = --pin ] && { PIN=1; shift; }
-# the set: its pom and lock folder, its cache folder (must match dlqos/runners/flink*.py), its jar and main class
+# the set: its pom and lock folder, its cache folder (must match pipeline/beam/flink*.py), its jar and main class
 case "${1:-job-server}" in
   job-server) SET=flink-job-server SERVER=beam-2.62.0-flink-1.19 JAR=job-server.jar
               MAIN_CLASS=org.apache.beam.runners.flink.FlinkJobServerDriver ;;
@@ -79,7 +79,7 @@ PY
   mv "$DIR/$JAR.tmp" "$DIR/$JAR"
 }
 
-build_loopback_bind() {  # the JVMs' bind() shim (dlqos/runners/flink.py: loopback_bind), rebuilt when its source changes
+build_loopback_bind() {  # the JVMs' bind() shim (pipeline/beam/flink.py: loopback_bind), rebuilt when its source changes
   local source=$(dirname "$HERE")/flink-job-server/loopback_bind.c target=$CACHE/flink/loopback-bind.so
   [ "$target" -nt "$source" ] && return
   command -v cc >/dev/null || die "a C compiler is needed to build $target: apt-get install gcc"

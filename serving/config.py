@@ -20,7 +20,8 @@ from typing import Dict, List, Optional, Tuple
 
 from google.protobuf import text_format
 
-from dlqos.errors import ConfigError, read_text_file
+from common.errors import ConfigError, read_text_file
+from serving.versions import model_versions, newest_that_load
 
 log = logging.getLogger("dlqos.serve")
 
@@ -37,44 +38,8 @@ MONITORING = """prometheus_config {
 """
 
 
-def is_version_dir(name: str) -> bool:
-    """A TF Serving version directory name: ASCII digits only ('²'.isdigit() is True, but int('²') fails)."""
-    return name.isascii() and name.isdigit()
-
-
-def model_versions(serving_root: str) -> Dict[str, List[int]]:
-    """{model name: sorted numeric versions} under a TF Serving base directory; hidden staging dirs ignored."""
-    models = {}
-    if not os.path.isdir(serving_root):
-        return models
-    for name in sorted(os.listdir(serving_root)):
-        path = os.path.join(serving_root, name)
-        if name.startswith(".") or not os.path.isdir(path):
-            continue
-        versions = sorted(int(v) for v in os.listdir(path)
-                          if is_version_dir(v) and os.path.exists(os.path.join(path, v, "saved_model.pb")))
-        if versions:
-            models[name] = versions
-    return models
-
-
-def newest_that_load(model_dir: str, versions: List[int], count: int) -> List[int]:
-    """The newest `count` of these versions that load (sorted); each one that does not is logged with why."""
-    from serving.registry import load_error
-
-    good: List[int] = []
-    for version in sorted(versions, reverse=True):
-        error = load_error(os.path.join(model_dir, str(version)))
-        if error:
-            log.warning("%s version %d does not load, so it is not served: %s", model_dir, version, error)
-        else:
-            good.append(version)
-        if len(good) == count:
-            break
-    return sorted(good)
-
-
-STABLE, CANARY = "stable", "canary"
+STABLE = "stable"
+CANARY = "canary"
 
 
 @dataclass(frozen=True)

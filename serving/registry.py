@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import tensorflow as tf
 
-from serving.config import is_version_dir
+from serving.versions import is_version_dir, load_failure
 from serving.wire import ServingError
 
 log = logging.getLogger("dlqos.serve")
@@ -49,20 +49,6 @@ def fallback_versions(entry, on_disk: Set[int]) -> List[int]:
     if entry.model_version_policy.WhichOneof("policy_choice") in ("all", "specific"):
         return []
     return sorted(on_disk - wanted_versions(entry, on_disk), reverse=True)
-
-
-def _load_error(why: Exception) -> Tuple[int, str]:
-    code = why.error_code if isinstance(why, tf.errors.OpError) else 2  # UNKNOWN
-    return code, f"{type(why).__name__}: {why}".splitlines()[0]
-
-
-def load_error(version_dir: str) -> Optional[str]:
-    """Why this version directory does not load as a SavedModel (the first line of the error), or None."""
-    try:
-        tf.saved_model.load(version_dir)
-    except Exception as why:  # whatever the loader raises, the version is not servable
-        return _load_error(why)[1]
-    return None
 
 
 class _Model:
@@ -156,7 +142,7 @@ class ModelRegistry:
             loaded[version] = tf.saved_model.load(f"{entry.base_path}/{version}")
         except Exception as why:  # a corrupt version is reported, the served ones stay
             model.failed.add(version)
-            model.states[version] = ("END",) + _load_error(why)
+            model.states[version] = ("END",) + load_failure(why)
             log.warning("could not load %s version %d: %s", entry.name, version, why)
             return False
         model.states[version] = ("AVAILABLE", 0, "")

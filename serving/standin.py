@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from dlqos.errors import ConfigError
+from common.errors import ConfigError
 from serving.config import BatchingParameters, read_models_config
 from serving.deadlines import Call, Watchdog
 from serving.registry import ModelRegistry

@@ -7,7 +7,9 @@ import subprocess
 
 import numpy as np
 
-from dlqos.runners import flink
+from common.config import GateConfig, PipelineConfig, TrainingConfig
+
+from pipeline.beam import flink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -39,7 +41,7 @@ def run_examplegen(tmp_path, dataset: str, raw, **limits) -> tuple:
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
 
-    from data.examplegen import DatasetExampleGen, Executor, settings
+    from components.examplegen import DatasetExampleGen, Executor, settings
 
     component = DatasetExampleGen(raw.base, settings(dataset, raw, **limits))
     properties = {key: proto_utils.proto_to_json(value) if isinstance(value, Message) else value
@@ -122,3 +124,77 @@ def renders_in_chromium(page: str, tmp_path) -> None:
                       or "Failed to load resource" in line]
     assert console_errors == []
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 20_000
+
+
+def fashion_like_arrays(count: int, seed: int):
+    """28x28 uint8 images whose class is a bright 7x7 block at one of 10 positions, over noise: learnable fast."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=count).astype(np.uint8)
+    images = rng.integers(0, 60, size=(count, 28, 28)).astype(np.uint8)
+    for index, label in enumerate(labels):
+        row, col = divmod(int(label), 4)
+        images[index, row * 7:(row + 1) * 7, col * 7:(col + 1) * 7] = 255
+    return images, labels
+
+
+def write_fashion_like_dir(directory: str, n_train: int = 600, n_eval: int = 200) -> str:
+    from data.fashion_mnist import FILES
+    from data.idx import write_idx
+
+    os.makedirs(directory, exist_ok=True)
+    for split, count, seed in (("train", n_train, 1), ("eval", n_eval, 2)):
+        images, labels = fashion_like_arrays(count, seed)
+        write_idx(os.path.join(directory, FILES[f"{split}_images"]), images)
+        write_idx(os.path.join(directory, FILES[f"{split}_labels"]), labels)
+    return directory
+
+
+def save_tiny_model(path: str, scale: float = 2.0) -> str:
+    """A small real SavedModel: `serving_default` (float x [N,3] -> y = scale*x, total [N]) and
+    `from_examples` (serialized tf.Example with float `x` [3] -> the same)."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.scale = tf.Variable(scale)
+
+    def predict(x):
+        return {"y": x * module.scale, "total": tf.reduce_sum(x * module.scale, axis=-1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+    def serve(x):
+        return predict(x)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def from_examples(examples):
+        return predict(tf.io.parse_example(examples, {"x": tf.io.FixedLenFeature([3], tf.float32)})["x"])
+
+    tf.saved_model.save(module, path, signatures={"serving_default": serve.get_concrete_function(),
+                                                  "from_examples": from_examples.get_concrete_function()})
+    return path
+
+
+def write_transform_graph(directory: str, preprocessing_fn, raw_spec: dict, rows: list):
+    """A real Transform graph for preprocessing_fn (analysed on `rows`), laid out as TFX's Transform writes it:
+    the graph and transformed metadata, and the raw schema beside them. Returns its TFTransformOutput."""
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
+    with tft_beam.Context(temp_dir=os.path.join(directory, "tmp"), force_tf_compat_v1=False):
+        transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(os.path.join(directory, "graph"))
+    metadata_io.write_metadata(metadata, os.path.join(directory, "graph", tft.TFTransformOutput.RAW_METADATA_DIR))
+    return tft.TFTransformOutput(os.path.join(directory, "graph"))
+
+
+def pipeline_config(**changes) -> PipelineConfig:
+    """The dense step's pipeline config on made-up paths, with changes."""
+    values = dict(step="dense", pipeline_name="dlqos-dense", pipeline_root="/root/p", metadata_path="/root/m.sqlite",
+                  examples_dir="/data/ex", serving_model_dir="/serving/dense",
+                  preprocessing_fn="models.steps.dense.preprocessing_fn", run_fn="models.steps.dense.run_fn",
+                  training=TrainingConfig(epochs=2, train_steps=40, eval_steps=5, strategy="cpu"),
+                  gate=GateConfig(min_value=0.8, max_regression=0.02),
+                  beam_pipeline_args=("--runner=FnApiRunner",))
+    values.update(changes)
+    return PipelineConfig(**values)

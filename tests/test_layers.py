@@ -1,78 +1,65 @@
-"""The direction of imports between the project's packages, read from their source with `ast` (lazy imports inside
-functions count too), and that every package reaches the image.
+"""The direction of imports, read from the source with `ast` (lazy imports inside functions count too): between
+the top-level packages, one way down the layers; between files, no cycle; and every package reaches the image.
 
-Layers, bottom up; a layer imports only the layers listed for it:
-  base       dlqos/__init__.py (sets legacy Keras before TensorFlow loads) and dlqos/errors.py: import nothing of ours
-  data       dataset sources, checksums and the ExampleGen (data/)
-  serving    TF Serving config, warmup, clients, stand-in (serving/)
-  lib        the steps and their Trainer library (dlqos/ except the application modules below)
-  components custom TFX components (components/)
-  pipeline   the pipeline factory and its runners (pipeline/)
-  app        the CLI and what it drives (dlqos/cli.py, runs.py, ...): may import every layer
-`dlqos` is two layers, the step library every pipeline imports and the application on top; a module that imports
-pipeline/ or components/ belongs in APP.
+Each top-level folder is one layer; bottom up, a layer imports only the layers below it:
+  common      errors, the typed configuration tree, the run's environment, the Keras switch (common/)
+  data        dataset formats, sources and checksums (data/)
+  serving     TF Serving configuration, warmup, clients, the stand-in (serving/)
+  models      the steps and their Trainer library (models/)
+  components  custom TFX components and artifact types (components/)
+  pipeline    the pipeline factory, its orchestrator runners and the Beam runners (pipeline/)
+  dlqos       the application: CLI, study, compare, report, ML Metadata reading (dlqos/)
 """
 import ast
+import importlib.metadata
 import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("dlqos", "data", "serving", "components", "pipeline")
-APP = {"cli", "runs", "compare", "report", "model_card", "bench", "metadata", "evaluation", "__main__", "runners"}
+PACKAGES = ("common", "data", "serving", "models", "components", "pipeline", "dlqos")
 ALLOWED = {
-    "base": set(),
-    "data": {"base"},
-    "serving": {"base"},
-    "lib": {"base", "data", "serving"},  # the Trainer exports in TF Serving's terms (serving.wire.CLASSIFY_METHOD)
-    "components": {"base", "data", "serving", "lib"},
-    "pipeline": {"base", "data", "serving", "components", "lib"},
-    "app": {"base", "data", "serving", "lib", "components", "pipeline"},
+    "common": set(),
+    "data": {"common"},
+    "serving": {"common"},
+    "models": {"common", "data", "serving"},  # the Trainer exports in TF Serving's terms (serving.wire)
+    "components": {"common", "data", "serving", "models"},
+    "pipeline": {"common", "data", "serving", "models", "components"},
+    "dlqos": {"common", "data", "serving", "models", "components", "pipeline"},
 }
-# dlqos.DreamImages: the class path TFX's Kubeflow entrypoint imports for the DeepDream artifact, loaded on first
-# attribute access (module __getattr__), never when dlqos is imported.
-EXEMPT = {("dlqos/__init__.py", "components.deepdream")}
 
 
-def layer(module: str) -> str:
-    parts = module.split(".")
-    if parts[0] != "dlqos":
-        return parts[0]
-    if len(parts) == 1 or parts[1] in ("__init__", "errors"):
-        return "base"
-    return "app" if parts[1] in APP else "lib"
+def sources():
+    """(relative path, module name) of every Python file of our packages."""
+    for package in PACKAGES:
+        for directory, _, files in os.walk(os.path.join(ROOT, package)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    relpath = os.path.relpath(os.path.join(directory, name), ROOT)
+                    module = relpath[:-3].replace(os.sep, ".")
+                    yield relpath, module[: -len(".__init__")] if module.endswith(".__init__") else module
 
 
 def imports(path: str):
-    """(line, module) of every absolute import of one of our packages; `from dlqos import x` names dlqos.x."""
+    """(line, module) of every absolute import of one of our packages; `from pkg import x` names pkg.x."""
     with open(path) as f:
         tree = ast.parse(f.read(), path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = ([f"{node.module}.{alias.name}" for alias in node.names] if node.module in PACKAGES
-                     else [node.module])
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
         else:
             continue
         yield from ((node.lineno, name) for name in names if name.split(".")[0] in PACKAGES)
 
 
-def sources():
-    for package in PACKAGES:
-        for directory, _, files in os.walk(os.path.join(ROOT, package)):
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    path = os.path.join(directory, name)
-                    yield os.path.relpath(path, ROOT), ".".join(os.path.relpath(path, ROOT)[:-3].split(os.sep))
-
-
 def test_imports_go_down_the_layers_only():
     wrong = []
     for relpath, module in sources():
-        here = layer(module)
+        here = module.split(".")[0]
         for line, name in imports(os.path.join(ROOT, relpath)):
-            there = layer(name)
-            if there != here and there not in ALLOWED[here] and (relpath, name) not in EXEMPT:
+            there = name.split(".")[0]
+            if there != here and there not in ALLOWED[here]:
                 wrong.append(f"{relpath}:{line} ({here}) imports {name} ({there})")
     assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
 
@@ -85,15 +72,64 @@ def test_layer_order_has_no_cycle():
         order += ready
         for name in ready:
             del left[name]
-    assert order[0] == "base" and order[-1] == "app"
+    assert order == list(PACKAGES)
 
 
-def test_the_checker_sees_a_wrong_import(tmp_path):
-    """A data module importing the pipeline, written to a file, is reported (the test can fail)."""
+def module_graph(files):
+    """{module: set of our modules it imports}; `from pkg import name` is pkg.name when that is a module."""
+    modules = {module for _, module in files}
+    graph = {}
+    for relpath, module in files:
+        targets = set()
+        for _, name in imports(os.path.join(ROOT, relpath)):
+            while name not in modules and "." in name:
+                name = name.rsplit(".", 1)[0]
+            if name in modules and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def cycles(graph):
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = set()
+            while node not in component:
+                component.add(stack.pop())
+            on_stack.difference_update(component)
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_files():
+    assert cycles(module_graph(list(sources()))) == []
+
+
+def test_the_checkers_see_a_wrong_import_and_a_cycle(tmp_path):
+    """A data module importing the pipeline is against the order; two files importing each other are a cycle."""
     path = tmp_path / "bad.py"
     path.write_text("def f():\n    from pipeline.pipeline import create_pipeline\n    from dlqos import runs\n")
-    found = [(layer(name)) for _, name in imports(str(path))]
-    assert found == ["pipeline", "app"] and "pipeline" not in ALLOWED["data"] and "app" not in ALLOWED["lib"]
+    assert [name for _, name in imports(str(path))] == ["pipeline.pipeline.create_pipeline", "dlqos.runs"]
+    assert "pipeline" not in ALLOWED["data"] and "dlqos" not in ALLOWED["models"]
+    assert cycles({"data.a": {"data.b"}, "data.b": {"data.c"}, "data.c": {"data.a"}, "data.d": {"data.a"}}) == [
+        ["data.a", "data.b", "data.c"]]
 
 
 def test_every_package_is_installed_and_copied_into_the_image():
@@ -106,3 +142,14 @@ def test_every_package_is_installed_and_copied_into_the_image():
     for package in PACKAGES:
         assert f'"{package}*"' in include, package
         assert (package, package) in copies and package not in ignored, package
+
+
+def test_no_installed_distribution_provides_our_package_names():
+    """The generic folder names are safe because they never share a site-packages: the runtime puts the checkout
+    on PYTHONPATH (the project itself is not installed) and the image installs it into its own /opt/dlqos. This
+    checks the environment the tests run in: no installed distribution ships a top-level module of the same name."""
+    clashes = []
+    for dist in importlib.metadata.distributions():
+        tops = {(file.parts[0] if len(file.parts) > 1 else file.stem) for file in dist.files or ()}
+        clashes += [f"{dist.metadata['Name']} installs {name}" for name in sorted(tops & set(PACKAGES))]
+    assert clashes == []

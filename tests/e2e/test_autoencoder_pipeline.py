@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from dlqos import cli, metadata
-from tests.conftest import fashion_like_arrays, write_fashion_like_dir
+from tests.helpers import fashion_like_arrays, write_fashion_like_dir
 
 pytestmark = pytest.mark.e2e
 

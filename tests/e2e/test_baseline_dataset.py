@@ -6,7 +6,7 @@ import os
 import pytest
 
 from dlqos import cli, metadata
-from tests.conftest import write_fashion_like_dir
+from tests.helpers import write_fashion_like_dir
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,8 @@ import pytest
 
 from dlqos import cli, compare, metadata
 from dlqos.evaluation import OVERALL, slice_metrics
-from dlqos.steps import STEPS
-from tests.conftest import write_fashion_like_dir
-from tests.helpers import renders_in_chromium
+from models.steps import STEPS
+from tests.helpers import renders_in_chromium, write_fashion_like_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -149,7 +148,7 @@ def test_another_seed_gives_other_numbers(comparison):
 
 
 def test_report_states_the_seeds_versions_and_machine(comparison):
-    """Read here independently of dlqos.environment: the installed versions and /proc's CPU model."""
+    """Read here independently of common.environment: the installed versions and /proc's CPU model."""
     from importlib.metadata import version
 
     markdown = comparison["markdown"]

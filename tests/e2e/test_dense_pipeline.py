@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from dlqos import cli
-from tests.conftest import fashion_like_arrays
+from tests.helpers import fashion_like_arrays
 
 pytestmark = pytest.mark.e2e
 

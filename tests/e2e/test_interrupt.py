@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write_fashion_like_dir
+from tests.helpers import write_fashion_like_dir
 
 pytestmark = pytest.mark.e2e
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

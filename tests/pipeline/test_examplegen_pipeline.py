@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.conftest import write_fashion_like_dir
+from tests.helpers import write_fashion_like_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -14,10 +14,10 @@ def run_example_gen(data_dir: str, out: str):
     """One run of the dense step's ExampleGen alone, TFX's cache on: (examples artifact uri, its dataset.json)."""
     from tfx import v1 as tfx
 
-    from data.examplegen import read_facts
+    from components.examplegen import read_facts
     from dlqos import metadata, runs
-    from dlqos.config import OutputLayout
-    from dlqos.steps import get_step
+    from common.config import OutputLayout
+    from models.steps import get_step
     from pipeline.pipeline import _example_gen, _pipeline
 
     step, layout = get_step("dense"), OutputLayout(out)
@@ -48,8 +48,8 @@ def test_examples_dir_brings_tfrecords_to_import_example_gen(tmp_path):
     from data import fashion_mnist
     from data.tfrecords import write_image_examples
     from dlqos import runs
-    from dlqos.config import OutputLayout
-    from dlqos.steps import get_step
+    from common.config import OutputLayout
+    from models.steps import get_step
     from pipeline.pipeline import _example_gen
 
     examples = str(tmp_path / "examples")

@@ -4,7 +4,7 @@ from tfx import v1 as tfx
 
 from pipeline import local_runner
 from pipeline.pipeline import create_pipeline
-from tests.pipeline.conftest import pipeline_config
+from tests.helpers import pipeline_config
 
 DATA_HALF = {"ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"}
 

@@ -1,9 +1,9 @@
 import pytest
 from tensorflow_model_analysis.proto import config_pb2
 
-from dlqos.config import GateConfig, TrainingConfig
+from common.config import GateConfig, TrainingConfig
 from pipeline.pipeline import create_pipeline, create_variant_pipeline, eval_config
-from tests.pipeline.conftest import pipeline_config
+from tests.helpers import pipeline_config
 
 ORDER = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
          "latest_blessed_model_resolver", "Evaluator", "Pusher"]
@@ -49,10 +49,10 @@ def test_config_flows_into_components():
     pipeline = create_pipeline(config)
     components = _by_id(pipeline)
     trainer = components["Trainer"].exec_properties
-    assert trainer["run_fn"] == "dlqos.steps.dense.run_fn"
+    assert trainer["run_fn"] == "models.steps.dense.run_fn"
     assert '"num_steps": 40' in trainer["train_args"] and '"num_steps": 5' in trainer["eval_args"]
     assert '"strategy": "cpu"' in trainer["custom_config"]
-    assert components["Transform"].exec_properties["preprocessing_fn"] == "dlqos.steps.dense.preprocessing_fn"
+    assert components["Transform"].exec_properties["preprocessing_fn"] == "models.steps.dense.preprocessing_fn"
     assert "/serving/dense" in components["Pusher"].exec_properties["push_destination"]
     assert components["ImportExampleGen"].exec_properties["input_base"] == "/data/ex"
     assert pipeline.beam_pipeline_args == ["--runner=FnApiRunner"]
@@ -88,8 +88,8 @@ def test_lower_is_better_gate_uses_upper_bound():
 
 
 def test_a_step_that_trains_nothing_has_the_examplegen_and_its_dream_tail_only():
-    from dlqos.errors import ConfigError
-    from dlqos.steps import STEPS, DreamModel
+    from common.errors import ConfigError
+    from models.steps import STEPS, DreamModel
 
     dream = {**STEPS["deepdream"].dream, **DreamModel().as_dict(), "data_metadata": "/data/ex/dataset.json"}
     config = pipeline_config(step="deepdream", preprocessing_fn=None, run_fn=None, training=None, dream=dream)

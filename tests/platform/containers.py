@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.helpers import ROOT
+
+K8S = os.path.join(ROOT, "k8s")
 PODMAN = os.path.join(ROOT, "scripts", "podman.sh")
 
 
@@ -36,6 +39,30 @@ def manifest(relative_path: str, kind: str) -> dict:
     """The first object of `kind` in a YAML file of the repository."""
     with open(os.path.join(ROOT, relative_path)) as f:
         return next(doc for doc in yaml.safe_load_all(f) if doc and doc.get("kind") == kind)
+
+
+def rendered(overlay: str) -> list:
+    """The overlay's objects as `kubectl kustomize` renders them."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl is required (Debian package kubernetes-client; the sandbox installs it)"
+    done = subprocess.run([kubectl, "kustomize", os.path.join(K8S, "overlays", overlay)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return [o for o in yaml.safe_load_all(done.stdout) if o]
+
+
+def render(overlay: str) -> dict:
+    """The objects of an overlay with one object per kind, by kind."""
+    objects = rendered(overlay)
+    by_kind = {o["kind"]: o for o in objects}
+    assert len(by_kind) == len(objects), [o["kind"] for o in objects]
+    return by_kind
+
+
+def scheduled_pod() -> dict:
+    """The pod the scheduled overlay's CronJob starts."""
+    cron_job = next(o for o in rendered("scheduled") if o["kind"] == "CronJob")
+    return cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 @dataclass

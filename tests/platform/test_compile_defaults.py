@@ -2,7 +2,7 @@
 import json
 
 from dlqos import cli
-from dlqos.steps import STEPS
+from models.steps import STEPS
 
 IMAGE = "registry.example.com/dlqos@sha256:" + "0" * 64
 

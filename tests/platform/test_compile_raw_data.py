@@ -4,9 +4,8 @@ import json
 import os
 
 from dlqos import cli
-from dlqos.steps import STEPS
-from tests.conftest import write_fashion_like_dir
-from tests.helpers import run_examplegen
+from models.steps import STEPS
+from tests.helpers import run_examplegen, write_fashion_like_dir
 
 IMAGE = "registry.example.com/dlqos@sha256:" + "0" * 64
 

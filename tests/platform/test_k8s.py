@@ -2,8 +2,6 @@
 TF Serving proto and every object is validated offline against the Kubernetes OpenAPI schemas (kubernetes-validate).
 tensorflow-serving-api does not ship the batching and monitoring protos, so those files are checked by field."""
 import os
-import shutil
-import subprocess
 
 import pytest
 import yaml
@@ -11,34 +9,10 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from dlqos.cli import build_parser
-from dlqos.steps import STEPS
+from models.steps import STEPS
+from tests.platform.containers import K8S, render, rendered, scheduled_pod
 
-K8S = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "k8s")
 REQUIRED_KINDS = {"Deployment", "Service", "ConfigMap", "PersistentVolumeClaim", "HorizontalPodAutoscaler", "Job"}
-
-
-def rendered(overlay: str) -> list:
-    """The overlay's objects as `kubectl kustomize` renders them."""
-    kubectl = shutil.which("kubectl")
-    assert kubectl, "kubectl is required (Debian package kubernetes-client; the sandbox installs it)"
-    done = subprocess.run([kubectl, "kustomize", os.path.join(K8S, "overlays", overlay)],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return [o for o in yaml.safe_load_all(done.stdout) if o]
-
-
-def render(overlay: str) -> dict:
-    """The objects of an overlay with one object per kind, by kind."""
-    objects = rendered(overlay)
-    by_kind = {o["kind"]: o for o in objects}
-    assert len(by_kind) == len(objects), [o["kind"] for o in objects]
-    return by_kind
-
-
-def scheduled_pod() -> dict:
-    """The pod the scheduled overlay's CronJob starts."""
-    cron_job = next(o for o in rendered("scheduled") if o["kind"] == "CronJob")
-    return cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 @pytest.mark.parametrize("overlay", ["dev", "gpu", "prod"])

@@ -12,7 +12,7 @@ from kfp.client.client import _extract_pipeline_yaml
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from dlqos import cli
-from dlqos.steps import STEPS
+from models.steps import STEPS
 from pipeline.kubeflow_v2_runner import write_package
 
 IMAGE = "registry.example.com/dlqos@sha256:" + "0" * 64
@@ -79,7 +79,7 @@ def test_custom_component_and_its_artifact_type_compile(specs):
     job, spec = specs["deepdream"]
     task = spec.root.dag.tasks["DeepDream"]
     assert task.inputs.parameters["backbone"].runtime_value.constant.string_value == "mobilenet_v2"
-    assert "dlqos.DreamImages" in json.dumps(job["pipelineSpec"]["components"])
+    assert "components.DreamImages" in json.dumps(job["pipelineSpec"]["components"])
 
 
 def test_image_root_strategy_and_beam_args_travel_in_the_spec(specs):

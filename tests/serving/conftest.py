@@ -8,7 +8,7 @@ import pytest
 
 from serving.client import GrpcClient, RestClient
 from serving.config import BATCHING, DEFAULT_BATCH_THREADS, models_config, parse_batching_parameters
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model, write_transform_graph
 
 X = [[1.0, 2.0, 3.0], [0.0, -1.0, 0.5]]
 TEXTGEN_VOCABULARY = list("abcdefgh ")
@@ -22,8 +22,7 @@ def save_tiny_textgen(export_dir: str, work_dir: str, limits=None):
     import tensorflow as tf
     import tf_keras as keras
 
-    from dlqos.steps import TextgenModel, textgen
-    from tests.conftest import write_transform_graph
+    from models.steps import TextgenModel, textgen
 
     keras.utils.set_random_seed(3)
     model = textgen.build_model(len(TEXTGEN_VOCABULARY), embedding_dim=8, rnn_units=16)

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from serving.client import GrpcClient, RestClient, ServingClientError
 from serving.config import BATCHING, BatchingParameters, models_config, parse_batching_parameters
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 from tests.serving.conftest import concurrently
 
 # A long timeout so that requests started together certainly meet in one batch.
@@ -63,7 +63,7 @@ def test_parameters_come_from_the_batching_file_serving_config_writes():
     ('max_batch_size { value: "big" }', 'max_batch_size must be a whole number >= 1, got "big"'),
 ])
 def test_a_malformed_batching_file_is_refused_naming_the_line(text, problem):
-    from dlqos.errors import ConfigError
+    from common.errors import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(f"batching.config: {problem}")):
         parse_batching_parameters(text, "batching.config")

@@ -7,7 +7,7 @@ import pytest
 
 from dlqos import cli
 from serving.config import BATCHING, read_models_config
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 
 
 @pytest.fixture

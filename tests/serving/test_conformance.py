@@ -1,7 +1,7 @@
 """Conformance: the same client checks against any TF Serving endpoint, the stand-in by default.
 
 To run them against a real TF Serving, start it on a models.config that serves the model written by
-`tests.conftest.save_tiny_model` as "tiny" (version 1: scale 2, version 2: scale 3, labels stable=1 canary=2) and
+`tests.helpers.save_tiny_model` as "tiny" (version 1: scale 2, version 2: scale 3, labels stable=1 canary=2) and
 the one written by `tests.serving.conftest.save_half_plus_three` as "half_plus_three" (version 123), and set
 DLQOS_REST_URL and DLQOS_GRPC_TARGET. Tests that push new versions need the stand-in's registry.
 """
@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from serving.client import ServingClientError
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 from tests.serving.conftest import X
 
 

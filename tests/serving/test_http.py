@@ -10,7 +10,7 @@ import pytest
 from serving import standin, wire
 from serving.client import RestClient
 from serving.config import models_config
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from dlqos import cli
 from serving.client import GrpcClient, RestClient
 from serving.config import Rollout, read_models_config, write_atomically, write_config_files
 from serving.standin import StandIn
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 
 X = [[1.0, 1.0, 1.0]]
 SCALES = {1: 2.0, 2: 3.0, 3: 4.0}  # version -> its tiny model's scale: y = scale * x tells the version over REST

@@ -11,7 +11,7 @@ import tensorflow as tf
 from dlqos import cli
 from serving.client import GrpcClient, RestClient, ServingClientError
 from serving.config import BatchingParameters, models_config
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 from tests.serving.conftest import concurrently, save_tiny_textgen
 
 ROWS = [{"prompt": "bad cafe", "num_chars": 25, "temperature": 1.0, "seed": 5},

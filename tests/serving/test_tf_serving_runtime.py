@@ -59,9 +59,9 @@ def requirements_file() -> str:
 
 def export_models(root: str) -> dict:
     """Each served step's model, untrained, exported by its own export code: {model: SavedModel path}."""
-    from dlqos import training
-    from dlqos.steps import autoencoder, cnn, dense, transfer
-    from tests.conftest import write_transform_graph
+    from models import training
+    from models.steps import autoencoder, cnn, dense, transfer
+    from tests.helpers import write_transform_graph
     from tests.serving.conftest import save_tiny_textgen
     import tensorflow as tf
 

@@ -10,7 +10,7 @@ import pytest
 from serving.client import RestClient
 from serving.config import models_config
 from serving.standin import StandIn
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 
 X = [[1.0, 1.0, 1.0]]
 

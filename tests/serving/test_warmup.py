@@ -2,7 +2,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from serving.warmup import WARMUP_FILE, write_warmup
-from tests.conftest import save_tiny_model
+from tests.helpers import save_tiny_model
 
 
 def test_warmup_has_one_request_per_numeric_signature(tmp_path):
