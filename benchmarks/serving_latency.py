@@ -127,7 +127,8 @@ def measure(make_call: Callable[[], Callable[[], object]], server: Optional[Stan
         return server.cpu_seconds() if server else 0.0
 
     round_of(warmup)
-    client_cpu, server_cpu_before = time.process_time(), server_cpu()
+    client_cpu = time.process_time()
+    server_cpu_before = server_cpu()
     latencies, seconds = round_of(requests)
     per_request_ms = 1000 / requests
     p50, p99 = np.percentile(latencies, [50, 99]) * 1000
@@ -153,7 +154,8 @@ def grpc_status_call(server: StandInProcess, model: str, image) -> Callable[[], 
 def rest_call(server: StandInProcess, model: str, image) -> Callable[[], object]:
     from serving.client import RestClient
 
-    client, instances = RestClient(server.rest_url, retries=0), image.tolist()
+    client = RestClient(server.rest_url, retries=0)
+    instances = image.tolist()
     return lambda: client.predict(model, instances=instances, signature=SIGNATURE)
 
 
@@ -226,7 +228,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def path_factories(function, model: str, image, servers: Dict[str, StandInProcess]) -> Dict[str, tuple]:
     """Path name -> (a factory of one client's call, the server it measures or None), all paths checked to give
     the same answer first; then the GetModelStatus floor."""
-    plain, batching = servers["plain"], servers["batching"]
+    plain = servers["plain"]
+    batching = servers["batching"]
     factories = {
         "in-process": (partial(in_process_call, function, image), None),
         "gRPC": (partial(grpc_call, plain, model, image), plain),
@@ -243,7 +246,8 @@ def path_factories(function, model: str, image, servers: Dict[str, StandInProces
 def bench_model(model: str, factories: Dict[str, tuple], args, grid: Dict[tuple, Cell]) -> Dict[str, List[float]]:
     """The model's grid cells (into grid) at every client count, then batching off/on alternated at the most
     clients; returns per protocol the on/off throughput ratio of each round."""
-    fewest, most = min(args.clients), max(args.clients)
+    fewest = min(args.clients)
+    most = max(args.clients)
     for path in ("in-process", "gRPC status", "gRPC", "REST"):
         for clients in (args.clients if path != "gRPC status" else [fewest]):
             cell = grid[model, path, clients] = measure(*factories[path], clients, args.requests, args.warmup)
@@ -266,7 +270,8 @@ def bench_model(model: str, factories: Dict[str, tuple], args, grid: Dict[tuple,
 def print_goals(args, grid: Dict[tuple, Cell], gains: Dict[tuple, List[float]]) -> None:
     import numpy as np
 
-    fewest, most = min(args.clients), max(args.clients)
+    fewest = min(args.clients)
+    most = max(args.clients)
     print(f"\nload average at the end {os.getloadavg()[0]:.2f} (this run's own threads included)\ngoals")
     for model in args.models:
         in_process = grid[model, "in-process", fewest].p50_ms

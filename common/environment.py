@@ -1,8 +1,8 @@
 """What a run's numbers depend on besides its settings and seed: the library versions and the machine.
 
 The Trainer writes environment() into its training record, so the report can say, for every run it shows, on
-which stack and hardware its numbers were measured (issue 20 item 4: the same command with the same seeds gives
-the same numbers on the same machine; another machine or version may round differently, e.g. oneDNN on CPUs).
+which stack and hardware its numbers were measured (the same command with the same seeds gives the same
+numbers on the same machine; another machine or version may round differently, e.g. oneDNN on CPUs).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def versions() -> Dict[str, Optional[str]]:
 
 
 # The packages whose code decides what a run's data half produces (readers, Transform's preprocessing_fn).
-SOURCE_PACKAGES = ("data", "dlqos", "pipeline", "components")
+SOURCE_PACKAGES = ("common", "data", "models", "components", "pipeline", "dlqos")  # what can change the data half
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

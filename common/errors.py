@@ -48,8 +48,8 @@ def unwritable_path_error(error: OSError) -> "ConfigError | None":
 
 
 def read_text_file(path: str, flag: str) -> str:
-    """The text of a file a flag names; a missing or unreadable one is one line naming the flag and the file (it
-    used to be 'pipeline failed: FileNotFoundError', exit 1)."""
+    """The text of a file a flag names; a missing or unreadable one is one line naming the flag and the file, exit 2,
+    rather than a traceback from deep inside the pipeline."""
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()

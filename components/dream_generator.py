@@ -10,10 +10,15 @@ import json
 import os
 from typing import List
 
+import numpy as np
+import tensorflow as tf
+from PIL import Image
 from tfx import v1 as tfx
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.artifacts import DreamImages
+from models.steps import deepdream
+from models.training import parameter_counts
 
 DREAMS_FILE = "dreams.json"
 GRID_FILE = "dreams.png"
@@ -21,9 +26,6 @@ GRID_FILE = "dreams.png"
 
 def read_photos(examples, shape, max_images: int) -> list:
     """(split, index, uint8 [H,W,C]) for the first max_images examples over the artifact's splits."""
-    import numpy as np
-    import tensorflow as tf
-
     size = int(np.prod(shape))
     photos = []
     for split in json.loads(examples.split_names):
@@ -45,7 +47,8 @@ def save_grid(record: dict, folder: str) -> None:
     import matplotlib.image
     import matplotlib.pyplot as plt
 
-    rows, columns = len(record["photos"]), len(record["settings"]["checkpoints"])
+    rows = len(record["photos"])
+    columns = len(record["settings"]["checkpoints"])
     figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.8 * rows), squeeze=False)
     for row, photo in enumerate(record["photos"]):
         for column, snapshot in enumerate(photo["snapshots"]):
@@ -65,9 +68,6 @@ def _int_list(value) -> tuple:
 
 def _rgb_within(pixels, max_side: int):
     """A photo (uint8 [H,W,C]) as RGB, scaled down so that its longer side is at most max_side."""
-    import numpy as np
-    import tensorflow as tf
-
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     scale = min(1.0, max_side / max(pixels.shape[:2]))
@@ -77,10 +77,6 @@ def _rgb_within(pixels, max_side: int):
 
 def _dream_photo(dreamer, pixels, settings, out_uri: str, name: str) -> list:
     """Dream on one photo, saving a PNG per checkpoint step into out_uri/name; its snapshots for dreams.json."""
-    import tensorflow as tf
-    from PIL import Image
-
-    from models.steps import deepdream
 
     tf.io.gfile.makedirs(os.path.join(out_uri, name))
     snapshots = []
@@ -116,10 +112,6 @@ def DeepDream(
     data_metadata: the examples' dataset.json (the stored image shape); '' for the one inside the examples artifact;
     the others: models.steps.DreamModel's fields (typed there, checkpoints a list of steps), all given by the pipeline.
     """
-    import tensorflow as tf
-
-    from models.steps import deepdream
-    from models.training import parameter_counts
 
     settings = deepdream.DreamSettings(steps=steps, checkpoints=_int_list(checkpoints), step_size=step_size,
                                        octaves=octaves, octave_scale=octave_scale, tile_size=tile_size, seed=seed)

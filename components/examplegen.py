@@ -104,9 +104,13 @@ class Executor(BaseExampleGenExecutor):
         reader = reader_for(dataset["dataset"], raw, options)  # checks what it can before any work: names, headers
         read = self.GetInputSourceToExamplePTransform()
         max_classes = _count(options.get("max_classes"))
-        outputs, counts, problems, labels = {}, {}, [], []
+        outputs = {}
+        counts = {}
+        problems = []
+        labels = []
         for split in raw.patterns:
-            units, limit = reader.units(split), _count(options.get(f"max_{split}"))
+            units = reader.units(split)
+            limit = _count(options.get(f"max_{split}"))
             records = pipeline | f"InputToRecord[{split}]" >> read(reader, units, limit, max_classes)
             problems.append(records | f"Problems[{split}]" >> beam.Filter(lambda r: r.problem is not None))
             examples = records | f"Examples[{split}]" >> beam.Filter(lambda r: r.problem is None)

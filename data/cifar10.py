@@ -35,7 +35,8 @@ def read_batch(path: str) -> tuple:
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
-        data, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError, tf.errors.OpError) as why:
         raise DataError(f"{path}: not a CIFAR-10 python batch ({why})") from why
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
@@ -144,4 +145,5 @@ class CifarReader(readers.ImageReader):
 
 
 DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, CifarReader)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

@@ -37,4 +37,5 @@ def _debian_package() -> sources.Source:
 
 
 DATASET = idx.dataset(NAME, DESCRIPTION, CLASS_NAMES, _debian_package)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

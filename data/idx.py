@@ -66,7 +66,8 @@ def read_idx(path: str, expected_magic: int) -> np.ndarray:
 def iter_idx(path: str, expected_magic: int):
     """The file's records one at a time (bytes of one image or label): a split is never held whole."""
     with open_idx(path, expected_magic) as (dims, f):
-        size, done = int(np.prod(dims[1:])), 0
+        size = int(np.prod(dims[1:]))
+        done = 0
         while done < dims[0]:
             count = min(dims[0] - done, max(1, BLOCK_BYTES // size))
             block = f.read(count * size)
@@ -176,12 +177,14 @@ class IdxReader(readers.ImageReader):
 
     def __init__(self, raw: RawFiles, options: dict, class_names, dataset: str):
         raw_from(raw.base, raw.source, dataset)
-        self.pairs, shapes = {}, set()
+        self.pairs = {}
+        shapes = set()
         for split in raw.patterns:
             files = raw.files(split)
             images = next(path for path in files if expected_magic(path) == IMAGES_MAGIC)
             labels = next(path for path in files if expected_magic(path) == LABELS_MAGIC)
-            image_dims, label_dims = idx_dims(images, IMAGES_MAGIC), idx_dims(labels, LABELS_MAGIC)
+            image_dims = idx_dims(images, IMAGES_MAGIC)
+            label_dims = idx_dims(labels, LABELS_MAGIC)
             if image_dims[0] != label_dims[0]:
                 raise DataError(f"{labels}: {label_dims[0]} labels for {image_dims[0]} images")
             shapes.add(tuple(image_dims[1:]))

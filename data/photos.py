@@ -33,7 +33,8 @@ def read_photo(path: str, size: int = PHOTO_SIZE) -> np.ndarray:
         with tf.io.gfile.GFile(path, "rb") as f, Image.open(f) as image:
             image = image.convert("RGB")
             side = min(image.size)
-            left, top = (image.width - side) // 2, (image.height - side) // 2
+            left = (image.width - side) // 2
+            top = (image.height - side) // 2
             return np.asarray(image.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC),
                               dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, tf.errors.OpError) as why:
@@ -144,4 +145,5 @@ class PhotosReader(readers.ImageReader):
 
 DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, PhotosReader,
                           skips_corrupt=True)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

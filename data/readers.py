@@ -51,12 +51,15 @@ class ImageReader:
     every_class_required = False
 
     def __init__(self, raw: RawFiles, options: dict, class_names, shape):
-        self.raw, self.strict = raw, bool(options.get("strict"))
+        self.raw = raw
+        self.strict = bool(options.get("strict"))
         self.max_classes = options.get("max_classes")
-        self.class_names, self.shape = list(class_names), list(shape)
+        self.class_names = list(class_names)
+        self.shape = list(shape)
 
     def facts(self) -> dict:
-        names, source = self.class_names, self.raw.source
+        names = self.class_names
+        source = self.raw.source
         if self.max_classes is not None and int(self.max_classes) < len(names):
             names, source = names[:int(self.max_classes)], f"{source}, first {int(self.max_classes)} classes"
         return {"shape": self.shape, "class_names": names, "source": source, "skipped_what": self.skipped_what,

@@ -104,4 +104,5 @@ def source_list(data_dir: Optional[str] = None) -> list:
 
 DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, text.TextReader,
                           raw_options=RAW_OPTIONS)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

@@ -81,7 +81,8 @@ class CorruptCache(SourceUnavailable):
 
     def __init__(self, path: str, reason: str):
         super().__init__(f"corrupt cached copy {path}: {reason}")
-        self.path, self.reason = path, reason
+        self.path = path
+        self.reason = reason
 
 
 def cache_dir(*parts: str) -> str:
@@ -178,7 +179,10 @@ class Progress:
     """A one-line progress bar on stderr for long work (downloads, conversions); silent below `threshold`."""
 
     def __init__(self, label: str, total: float, unit: str = "", scale: float = 1.0, threshold: float = 0):
-        self.label, self.total, self.unit, self.scale = label, total, unit, scale
+        self.label = label
+        self.total = total
+        self.unit = unit
+        self.scale = scale
         self.shown = -1 if total > threshold else None
 
     def update(self, done: float) -> None:

@@ -148,7 +148,8 @@ class TextReader:
         self.raw = raw
         corpus = read_raw(raw)
         corpus.validate(2 * (SEQUENCE_LENGTH + 1))
-        self.vocabulary, self.window = corpus.vocabulary(), SEQUENCE_LENGTH + 1
+        self.vocabulary = corpus.vocabulary()
+        self.window = SEQUENCE_LENGTH + 1
 
     def facts(self) -> dict:
         return {"format": "text", "sequence_length": SEQUENCE_LENGTH, "vocabulary": self.vocabulary,
@@ -158,11 +159,13 @@ class TextReader:
         return [split]
 
     def read(self, unit) -> Iterator[readers.Record]:
-        text, index = read_raw(self.raw).text, {char: i for i, char in enumerate(self.vocabulary)}
+        text = read_raw(self.raw).text
+        index = {char: i for i, char in enumerate(self.vocabulary)}
         for number, start in enumerate(range(0, len(text) - self.window + 1, self.window)):
             if ("eval" if number % EVAL_EVERY == EVAL_EVERY - 1 else "train") == unit:
                 yield readers.Record((number,), 0, readers.example(ids=[index[c] for c in text[start:start + self.window]]))
 
 
 DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, read_raw, TextReader)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

@@ -55,4 +55,5 @@ def source_list(data_dir: Optional[str] = None) -> list:
 
 DATASET = sources.Dataset(NAME, DESCRIPTION, PATTERNS, source_list, image_folder.read_raw, image_folder.FolderReader,
                           skips_corrupt=True)
-raw, load = DATASET.raw, DATASET.load
+raw = DATASET.raw
+load = DATASET.load

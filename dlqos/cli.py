@@ -1,4 +1,6 @@
-"""The `dlqos` command line. Heavy imports (TensorFlow, TFX) happen only inside the commands that need them.
+"""The `dlqos` command line. Heavy imports (TensorFlow, TFX, and our modules that import them) happen only inside
+the commands that need them, so that `--help`, listings and refusals answer at once; the project's other modules
+import at their top, or lazily for the same reason where a light command reaches them.
 
 Exit codes: 0 success (for `run`/`study`: every model blessed and pushed); 1 a pipeline or internal failure;
 2 a usage, data or configuration error (one line on stderr says what and how to fix it);
@@ -23,7 +25,10 @@ from common.errors import ConfigError, DlqosError, read_text_file, unwritable_pa
 from models.steps import STEPS
 from models.strategy import PRECISIONS, STRATEGIES
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_NOT_BLESSED = 0, 1, 2, 3
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NOT_BLESSED = 3
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT); SIGTERM is 143
 
 
@@ -483,7 +488,8 @@ class _ComponentProgress(logging.Filter):
         if message.endswith(" is running."):
             self.started[component] = record.created
         elif message.endswith(" is finished.") and component in self.started:
-            record.msg, record.args = f"{message[:-1]} ({record.created - self.started.pop(component):.1f} s)", ()
+            record.msg = f"{message[:-1]} ({record.created - self.started.pop(component):.1f} s)"
+            record.args = ()
         return message.endswith((" is running.", " is finished."))
 
 
@@ -578,7 +584,8 @@ def _move_stable(args) -> int:
     try:
         state, error = client.version_state(args.model, after.stable)
     except ServingClientError as why:
-        state, error = "unknown", str(why)
+        state = "unknown"
+        error = str(why)
     if state != "AVAILABLE":
         raise ConfigError(f"{args.model} version {after.stable} is not AVAILABLE on {server} ({state}"
                           f"{': ' + error if error else ''}); {path} left as it was")

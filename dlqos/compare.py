@@ -14,11 +14,18 @@ import json
 import logging
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from common.config import TrainingConfig
+import numpy as np
+
+from common.config import OutputLayout, TrainingConfig
+from dlqos import metadata
+from dlqos.evaluation import OVERALL, slice_metrics
+from dlqos.runs import build_config, prepare_examples
+from models.steps import get_step
 
 log = logging.getLogger("dlqos")
 DEFAULT_OPTIMIZERS = ("adam", "sgd", "momentum", "swats")  # the paper's families: SGD, momentum, Adam, Adam -> SGD
@@ -41,8 +48,6 @@ def variant_name(optimizer: str, seed: int) -> str:
 
 def metric_name(class_name: str) -> str:
     """TFMA's metric name for a metric class ('models.metrics.MeanReportedLoss' -> 'mean_reported_loss')."""
-    import re
-
     return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name.rpartition(".")[2]).lower()
 
 
@@ -56,8 +61,6 @@ def variant_configs(step, options, layout, examples_dir: str, data_metadata: dic
                     seeds: Sequence[int]) -> Tuple[object, List[Tuple[str, TrainingConfig]]]:
     """The comparison pipeline's config and one (name, TrainingConfig) per optimizer x seed: each optimizer's
     training is what `dlqos run --optimizer NAME` would use (its default learning rate unless one is given)."""
-    from dlqos.runs import build_config
-
     name = compare_pipeline_name(step)
     base = build_config(step, options, layout, examples_dir, data_metadata).replace(
         pipeline_name=name, pipeline_root=layout.pipeline_root(name))
@@ -76,10 +79,6 @@ def run_comparison(step_name: str, options, optimizers: Sequence[str], seeds: Se
     shared: one pipeline run, the data half once, then the variants' Trainers and Evaluators.
     cache: one run per variant with TFX's cache on; after the first, the data half is a cache hit.
     """
-    from dlqos import metadata
-    from common.config import OutputLayout
-    from dlqos.runs import prepare_examples
-    from models.steps import get_step
     from pipeline.local_runner import run_pipeline
     from pipeline.pipeline import create_variant_pipeline
 
@@ -124,8 +123,6 @@ def _comparable(settings: Mapping) -> str:
 def collect_variants(store, step) -> List[Variant]:
     """The latest completed execution of every variant of the step's comparison pipeline, across its runs (one
     run in shared mode, one per variant with the cache), kept only where it is comparable with the newest one."""
-    from dlqos import metadata
-
     latest: Dict[str, Variant] = {}
     for run in metadata.pipeline_runs(store, compare_pipeline_name(step)):
         for node_id, trainer in run.nodes.items():
@@ -142,8 +139,6 @@ def collect_variants(store, step) -> List[Variant]:
 def _variant(name: str, run, trainer, evaluator) -> Variant:
     """A variant from its executions: settings from the Trainer's custom_config (what tells variants apart),
     curves from its training.json, metrics from the Evaluator's TFMA output."""
-    from dlqos.evaluation import OVERALL, slice_metrics
-    from dlqos.metadata import custom_property
     from models.training import TRAINING_RECORD
 
     settings = json.loads(trainer.properties.get("custom_config") or "{}")
@@ -159,7 +154,7 @@ def _variant(name: str, run, trainer, evaluator) -> Variant:
         name=name, optimizer=(settings.get("optimizer") or {}).get("name", "adam"), seed=settings.get("seed"),
         run_id=run.run_id, settings=settings, training=training, created_ms=trainer.created_ms,
         metrics=slice_metrics(evaluation.uri).get(OVERALL, {}) if evaluation else {},
-        blessed=None if blessing is None else bool(custom_property(blessing, "blessed")),
+        blessed=None if blessing is None else bool(metadata.custom_property(blessing, "blessed")),
         model_dir=model.uri if model else None)
 
 
@@ -184,16 +179,12 @@ def final_values(variants: Sequence[Variant], metric: str) -> Dict[str, List[flo
 def mean_std(values: Sequence[float]) -> Tuple[float, float]:
     """Mean and sample standard deviation (ddof=1: a handful of seeds is a sample of the seeds one could draw);
     one value has no spread: std 0."""
-    import numpy as np
-
     array = np.asarray(values, dtype=float)
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
 def band(curves: Sequence[Sequence[float]]) -> Tuple[List[float], List[float]]:
     """Per-epoch mean and ±1 std over seeds, on the epochs every seed has (a shorter curve cuts the band)."""
-    import numpy as np
-
     length = min(len(curve) for curve in curves)
     stacked = np.asarray([list(curve[:length]) for curve in curves], dtype=float)
     std = stacked.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(length)

@@ -10,7 +10,7 @@ import sys
 import threading
 
 # A line of absl's C++ log (TensorFlow, XLA, gRPC): severity I/W/E, date, time, thread, file:line]. F (fatal) stays.
-# TensorFlow 2.21 writes these through absl before Python can set anything (TF_CPP_MIN_LOG_LEVEL no longer filters
+# TensorFlow 2.21 writes these through absl before Python can set anything (TF_CPP_MIN_LOG_LEVEL does not filter
 # them), e.g. oneDNN's and "Could not find cuda drivers" at import, cuInit's failure on a CPU machine.
 NATIVE_LOG_LINE = re.compile(rb"^[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.\-]+:\d+\] ")
 ABSL_PREAMBLE = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"

@@ -107,8 +107,11 @@ class Document:
 
     def __init__(self, directory: str, title: str, intro: str, html_name: str = "index.html",
                  md_name: str = "REPORT.md"):
-        self.directory, self.image_dir, self.title = directory, os.path.join(directory, "img"), title
-        self.html_name, self.md_name = html_name, md_name
+        self.directory = directory
+        self.image_dir = os.path.join(directory, "img")
+        self.title = title
+        self.html_name = html_name
+        self.md_name = md_name
         os.makedirs(directory, exist_ok=True)
         self.html_parts = [f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"]
         self.md_parts = [f"# {title}", "", intro, ""]

@@ -85,7 +85,8 @@ def failed_thresholds(validation_result: dict, slices: Dict[str, Dict[str, float
     baseline the model's value, the baseline's (the model's minus the change) and the change allowed."""
     lines = []
     for failure in validation_result.get("failures", []):
-        metric, value = failure["metric"], metric_number(failure["value"])
+        metric = failure["metric"]
+        value = metric_number(failure["value"])
         threshold = failure["threshold"]
         if value is None:
             text = f"{metric}: no value"

@@ -160,7 +160,7 @@ def example_gen_dataset(run: PipelineRun) -> Optional[str]:
 
 def check_baseline_dataset(metadata_path: str, pipeline_name: str, dataset: str) -> None:
     """Refuse, before any work, a run on another dataset than the last blessed model's: the Evaluator would judge
-    the new model against that baseline on data it was never made for (other shapes or classes: it used to fail
+    the new model against that baseline on data it was never made for (other shapes or classes: it would fail
     after training with a dump of serialized examples; same shapes: a meaningless gate and a served model that
     silently changes task)."""
     from common.errors import ConfigError

@@ -62,7 +62,8 @@ def sections(run: StepRun) -> List[Section]:
 
 
 def model_rows(run: StepRun) -> List[list]:
-    training, settings = run.training or {}, run.settings
+    training = run.training or {}
+    settings = run.settings
     parameters = training.get("parameters") or {}
     optimizer = training.get("optimizer") or settings.get("optimizer") or {}
     return [["field", "value"], ["step", f"{run.step.name}: {run.step.title}"], ["run", run.run_id],
@@ -142,7 +143,8 @@ def _feature_row(split: str, examples: int, feature) -> list:
 
 def paper_rows(run: StepRun) -> List[list]:
     paper = PAPER.get(run.step.name, {})
-    ours, theirs = (run.training or {}).get("parameters") or {}, paper.get("parameters") or {}
+    ours = (run.training or {}).get("parameters") or {}
+    theirs = paper.get("parameters") or {}
     gate = metric_name(run.step.gate.metric)
     return [["", "ours", "paper"],
             ["accuracy", run.overall.get("sparse_categorical_accuracy"), paper.get("accuracy")],

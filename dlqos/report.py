@@ -27,7 +27,8 @@ def collect(output_dir: str) -> Tuple[List[StepRun], List[StepRun]]:
     """From the output's ML Metadata store: the latest run of every registered step, and the run of every model
     TF Serving serves now (the newest pushed version still in the serving directory), which gets a model card."""
     store = metadata.open_store(OutputLayout(os.path.abspath(output_dir)).metadata_path)
-    reports, pushed = [], []
+    reports = []
+    pushed = []
     for step in STEPS.values():
         runs = metadata.pipeline_runs(store, step.pipeline_name)
         if not runs:
@@ -71,7 +72,8 @@ def history_figure(report: StepRun, plt):
     numbers, so the x axis ticks only integers."""
     from matplotlib.ticker import MaxNLocator
 
-    history, pairs = report.training["history"], _history_keys(report)
+    history = report.training["history"]
+    pairs = _history_keys(report)
     figure, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 3.2))
     axes = axes if len(pairs) > 1 else [axes]
     for axis, (train_key, val_key) in zip(axes, pairs):

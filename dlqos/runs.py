@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import glob
 import json
 import logging
 import os
 import pathlib
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -17,6 +19,10 @@ from common.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, Pip
 from common import environment
 from common.errors import ConfigError
 from models.steps import STEPS, Step, get_step
+from data import get_dataset
+from dlqos import metadata
+from dlqos.evaluation import OVERALL, failed_thresholds, gate_thresholds, shown_metric, slice_metrics, validation
+from pipeline.beam import shared_services
 
 log = logging.getLogger("dlqos")
 LOCK_FILE = ".dlqos.lock"  # in the output directory: holds the running process's pid
@@ -125,8 +131,6 @@ class StepRun:
 
     @property
     def overall(self) -> Dict[str, float]:
-        from dlqos.evaluation import OVERALL
-
         return self.slices.get(OVERALL, {})
 
     @property
@@ -139,8 +143,6 @@ class StepRun:
 def raw_files(name: str, options: RunOptions):
     """The dataset's raw files from its first available source (fetched, checksummed, cached: nothing converted);
     --strict only where there is something to skip (Dataset.skips_corrupt)."""
-    from data import get_dataset
-
     dataset = get_dataset(name)
     dataset.check_strict(options.strict)
     return dataset.raw(options.data_dir)
@@ -232,8 +234,6 @@ def run_step(step_name: str, options: RunOptions) -> StepRun:
 def check_store(path: str, need_runs: bool = False) -> None:
     """ML Metadata reports a store that is not SQLite (garbage, a truncated copy) as a page of raw SQL: name the
     file and the fix before any work. With `need_runs` (a report), an empty store is an error too."""
-    import sqlite3
-
     if not os.path.isfile(path):
         return
     try:
@@ -249,10 +249,8 @@ def check_store(path: str, need_runs: bool = False) -> None:
 
 @contextlib.contextmanager
 def output_lock(output_dir: str):
-    """One run at a time per output directory: a second one used to train in full and then fail at the Pusher
+    """One run at a time per output directory: a second one would train in full and then fail at the Pusher
     ("version already exists"). flock is the kernel's, so a killed run never leaves the lock behind."""
-    import fcntl
-
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, LOCK_FILE), "a+") as lock:
         try:
@@ -272,8 +270,6 @@ def shared_beam_services(options: RunOptions):
     """The options for every pipeline of one `run`, `study` or `compare`, whose Beam arguments reach what those
     pipelines share (for Flink one job server and one SDK worker pool: pipeline.beam.shared_services), up until the
     block ends, however it ends."""
-    from pipeline.beam import shared_services
-
     with shared_services(options.beam_pipeline_args) as beam_args:
         yield dataclasses.replace(options, beam_pipeline_args=beam_args)
 
@@ -282,8 +278,6 @@ def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
     """The step's run (a metadata.PipelineRun) with what its artifacts hold: the record, TFMA's slices and gate,
     the figures. served: the report's note on the run served now."""
     from components.dream_generator import DREAMS_FILE
-    from dlqos.evaluation import gate_thresholds, slice_metrics, validation
-    from dlqos.metadata import example_gen_dataset
     from models.training import TRAINING_RECORD
 
     trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
@@ -309,7 +303,7 @@ def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
         images=sorted(glob.glob(os.path.join(written, "*.png"))) if written else [],
         status=run.status, served=served,
         settings=json.loads(trainer.properties.get("custom_config") or "{}") if trainer else {},
-        dataset=example_gen_dataset(run), examples_dir=examples.uri if examples else None,
+        dataset=metadata.example_gen_dataset(run), examples_dir=examples.uri if examples else None,
         statistics_dir=statistics.uri if statistics else None)
 
 
@@ -321,8 +315,6 @@ def read_json(path: str) -> Optional[dict]:
 
 
 def step_result(metadata_path: str, step: Step) -> StepRun:
-    from dlqos import metadata
-
     run = metadata.latest_run(metadata.open_store(metadata_path), step.pipeline_name)
     if run is None:
         raise RuntimeError(f"no run of {step.pipeline_name} recorded in {metadata_path}")
@@ -331,8 +323,6 @@ def step_result(metadata_path: str, step: Step) -> StepRun:
 
 def result_summary(result: StepRun) -> str:
     """What `dlqos run` prints: the verdict, the metrics, each threshold a model failed, where things are."""
-    from dlqos.evaluation import failed_thresholds, shown_metric
-
     lines = [f"{result.step.name}: run {result.run_id}: "
              + ("BLESSED and pushed" if result.pushed_to else "NOT blessed, nothing pushed" if result.blessed is False
                 else "finished")]

@@ -107,8 +107,11 @@ class SWATS(keras.optimizers.Optimizer):
                  min_steps=1, name="SWATS", **kwargs):
         super().__init__(name=name, **kwargs)
         self._learning_rate = self._build_learning_rate(learning_rate)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.switch_tolerance, self.min_steps = switch_tolerance, min_steps
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.switch_tolerance = switch_tolerance
+        self.min_steps = min_steps
 
     SLOTS = ("m", "v", "u")  # Adam's moments; the SGD phase's momentum buffer
     SCALARS = ("average_rate", "sgd_rate", "switch_step")  # lambda, Lambda, the step it switched at (0: not yet)
@@ -141,7 +144,8 @@ class SWATS(keras.optimizers.Optimizer):
     def _adam_step(self, gradient, variable, state):
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
         m = state["m"].assign(beta_1 * state["m"] + (1 - beta_1) * gradient)
         v = state["v"].assign(beta_2 * state["v"] + (1 - beta_2) * tf.square(gradient))
         alpha = tf.cast(self.learning_rate, dtype) * tf.sqrt(1 - beta_2 ** step) / (1 - beta_1 ** step)

@@ -77,7 +77,8 @@ def _mirrored_devices() -> Optional[list]:
     """What mirrored replicates over: every GPU (None: the strategy's default), else 2+ logical CPU devices."""
     import tensorflow as tf
 
-    gpus, cpus = tf.config.list_logical_devices("GPU"), tf.config.list_logical_devices("CPU")
+    gpus = tf.config.list_logical_devices("GPU")
+    cpus = tf.config.list_logical_devices("CPU")
     if gpus:
         return None
     if len(cpus) > 1:  # logical CPU devices: how the strategy is exercised without a GPU

@@ -92,7 +92,8 @@ def data_params(config: TrainingConfig) -> dict:
     """What the model must know about its data, read from the dataset.json beside the examples: an image
     dataset's stored shape and class count, a text dataset's character vocabulary. (The model's
     hyper-parameters are the step's ModelConfig, rebuilt from config.model.)"""
-    metadata, data = data_facts(config), {}
+    metadata = data_facts(config)
+    data = {}
     if "vocabulary" in metadata:
         data["vocabulary"] = metadata["vocabulary"]
     if "shape" in metadata:
@@ -199,11 +200,17 @@ class Phases:
     epoch times and steps kept as one continuous run."""
 
     def __init__(self, model: keras.Model, fit_args: dict, callbacks: Sequence):
-        self.model, self.fit_args, self.callbacks = model, fit_args, list(callbacks)
-        self.history, self.epoch_seconds, self.epochs, self.steps = {}, [], 0, 0
+        self.model = model
+        self.fit_args = fit_args
+        self.callbacks = list(callbacks)
+        self.history = {}
+        self.epoch_seconds = []
+        self.epochs = 0
+        self.steps = 0
 
     def run(self, epochs: int, stop_after: Optional[int] = None) -> None:
-        timer, counter = EpochTimer(), StepCounter(stop_after)
+        timer = EpochTimer()
+        counter = StepCounter(stop_after)
         more = self.model.fit(epochs=self.epochs + epochs, initial_epoch=self.epochs,
                               callbacks=[timer, counter, *self.callbacks], **self.fit_args)
         for key, values in more.history.items():

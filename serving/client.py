@@ -81,7 +81,10 @@ def _model_path(model: str, version: Optional[int], label: Optional[str]) -> str
 class RestClient:
     def __init__(self, base_url: str = "http://localhost:8501", timeout: float = 10.0, retries: int = 3,
                  backoff: float = 0.2):
-        self.base_url, self.timeout, self.retries, self.backoff = base_url.rstrip("/"), timeout, retries, backoff
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
 
     def _call(self, path: str, body: Optional[dict] = None) -> dict:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()  # compact: ~20% fewer bytes
@@ -155,7 +158,10 @@ class GrpcClient:
         self.channel = grpc.insecure_channel(target)
         self.prediction = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
-        self.target, self.timeout, self.retries, self.backoff = target, timeout, retries, backoff
+        self.target = target
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
 
     def _invoke(self, method, request):
         grpc = self._grpc

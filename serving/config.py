@@ -229,7 +229,8 @@ def parse_batching_parameters(text: str, source: str = "batching parameters") ->
     """The fields the stand-in honours from a batching_parameters file (tensorflow-serving-api does not ship its
     proto). Text that is not a field, or an honoured field without a whole number >= 1, is an error naming the
     line: TF Serving refuses such a file too, and silently serving with defaults would hide the mistake."""
-    values, position = {}, 0
+    values = {}
+    position = 0
     text = re.sub(r"#[^\n]*", "", text)
     while position < len(text.rstrip()):
         field_match = _BATCHING_FIELD.match(text, position)

@@ -43,7 +43,8 @@ class Call:
 
     def __init__(self, timeout_s: Optional[float], client_gone: Callable[[], bool], watchdog: "Watchdog"):
         self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self._client_gone, self._watchdog = client_gone, watchdog
+        self._client_gone = client_gone
+        self._watchdog = watchdog
         self.error: Optional[ServingError] = None
         self._manager: Optional[cancellation.CancellationManager] = None
 

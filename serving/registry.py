@@ -88,7 +88,8 @@ class ModelRegistry:
         with self._refreshing:
             entries = list(config.model_config_list.config)
             models = {entry.name: self._models.get(entry.name) or _Model() for entry in entries}
-            plans, refused = {}, None
+            plans = {}
+            refused = None
             for entry in entries:
                 try:
                     plans[entry.name] = self._plan(entry, models[entry.name])
@@ -106,7 +107,8 @@ class ModelRegistry:
                     return refused
                 for entry in entries:
                     self._install(entry, models[entry.name], *plans[entry.name])
-                self._models, self.config = models, config
+                self._models = models
+                self.config = config
         return None
 
     def _plan(self, entry, model: _Model) -> Tuple[Dict[int, object], Set[int]]:
@@ -196,5 +198,6 @@ class ModelRegistry:
             if version is None or number == version:
                 status = response.model_version_status.add(version=number)
                 status.state = get_model_status_pb2.ModelVersionStatus.State.Value(state)
-                status.status.error_code, status.status.error_message = code, message
+                status.status.error_code = code
+                status.status.error_message = message
         return response

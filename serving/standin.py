@@ -93,7 +93,11 @@ class _Task:
     """One queued request: its converted inputs, its rows (axis 0), its Call and where its outputs go."""
 
     def __init__(self, tensors: Dict[str, tf.Tensor], rows: int, call: Call):
-        self.tensors, self.rows, self.call, self.future, self.queued = tensors, rows, call, Future(), time.monotonic()
+        self.tensors = tensors
+        self.rows = rows
+        self.call = call
+        self.future = Future()
+        self.queued = time.monotonic()
 
 
 class Batcher:
@@ -108,7 +112,8 @@ class Batcher:
     """
 
     def __init__(self, parameters: BatchingParameters, watchdog: Watchdog):
-        self.parameters, self._watchdog = parameters, watchdog
+        self.parameters = parameters
+        self._watchdog = watchdog
         self.requests_per_call: Counter = Counter()  # how much merging actually happened
         self._timeout = parameters.batch_timeout_micros / 1e6
         self._queues: Dict[tuple, List[_Task]] = {}
@@ -153,7 +158,8 @@ class Batcher:
         for key, queue in self._queues.items():
             full = sum(task.rows for task in queue) >= self.parameters.max_batch_size
             if full or flush or now - queue[0].queued >= self._timeout:
-                tasks, rows = [], 0
+                tasks = []
+                rows = 0
                 while queue and rows + queue[0].rows <= self.parameters.max_batch_size:
                     rows += queue[0].rows
                     tasks.append(queue.pop(0))
@@ -419,7 +425,9 @@ def make_handler(registry: ModelRegistry, watchdog: Watchdog, timeout_s: Optiona
             match = _PATH.match(self.path.split("?")[0])
             if not match:
                 raise ServingError(404, f"Malformed request: {method} {self.path}")
-            model, label, suffix = match["model"], match["label"], match["suffix"]
+            model = match["model"]
+            label = match["label"]
+            suffix = match["suffix"]
             version = int(match["version"]) if match["version"] else None
             if method == "GET" and suffix is None:
                 return 200, proto_json(registry.status(model, version, label))
@@ -616,14 +624,16 @@ class StandIn:
                  rest_api_timeout_in_ms: Optional[int] = None, config_file: Optional[str] = None,
                  config_poll_seconds: float = 0):
         self.registry = ModelRegistry(config)
-        self.config_file, self._config_poll_seconds = config_file, config_poll_seconds
+        self.config_file = config_file
+        self._config_poll_seconds = config_poll_seconds
         self._refused_config = None
         self.watchdog = Watchdog()
         self.batcher = Batcher(batching, self.watchdog) if batching else None
         # A handler thread waits while its request sits in a batch: with fewer threads than a full batch for every
         # batch thread, batches never fill and each one waits out batch_timeout_micros.
         workers = max(GRPC_WORKERS, batching.max_batch_size * batching.num_batch_threads) if batching else GRPC_WORKERS
-        self.http, self.grpc = None, None
+        self.http = None
+        self.grpc = None
         try:
             timeout_ms = REST_API_TIMEOUT_MS if rest_api_timeout_in_ms is None else rest_api_timeout_in_ms
             rest_timeout_s = timeout_ms / 1000 if timeout_ms > 0 else None

@@ -42,7 +42,8 @@ def metadata_json(response) -> dict:
 
 
 # Python leaf types a JSON value may have for each dtype (json_tensor.cc AddValueToTensor); bool is not a number.
-_FLOAT_KINDS, _INT_KINDS = "iuf", "iu"
+_FLOAT_KINDS = "iuf"
+_INT_KINDS = "iu"
 
 
 def dtype_string(dtype: tf.DType) -> str:

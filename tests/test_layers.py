@@ -65,7 +65,8 @@ def test_imports_go_down_the_layers_only():
 
 
 def test_layer_order_has_no_cycle():
-    order, left = [], dict(ALLOWED)
+    order = []
+    left = dict(ALLOWED)
     while left:
         ready = [name for name, below in left.items() if below <= set(order)]
         assert ready, f"cycle among {sorted(left)}"
@@ -92,7 +93,11 @@ def module_graph(files):
 
 def cycles(graph):
     """Strongly connected components of more than one module (Tarjan)."""
-    index, low, stack, on_stack, found = {}, {}, [], set(), []
+    index = {}
+    low = {}
+    stack = []
+    on_stack = set()
+    found = []
 
     def visit(node):
         index[node] = low[node] = len(index)

@@ -92,7 +92,9 @@ class DreamStepModule(Protocol):
 # How the report shows an entry of a step's record (training.json, or DeepDream's dreams.json) beyond the common
 # ones (history, parameters, timings, environment): a row of the table of what the Trainer measured (a dict: one row
 # per key), a generated text (prompt, temperature, seed, text), or the dream losses per checkpoint and photo.
-MEASURE, TEXT_SAMPLE, DREAM_LOSSES = "measure", "text sample", "dream losses"
+MEASURE = "measure"
+TEXT_SAMPLE = "text sample"
+DREAM_LOSSES = "dream losses"
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ class Step:
 
     def code(self):
         """The step's module, checked against its contract (imports TensorFlow: call it where the step runs)."""
-        module, contract = importlib.import_module(self.module), TrainedStepModule if self.trains else DreamStepModule
+        module = importlib.import_module(self.module)
+        contract = TrainedStepModule if self.trains else DreamStepModule
         if not isinstance(module, contract):
             raise ConfigError(f"step '{self.name}': {self.module} does not provide {contract.__name__}")
         return module
@@ -276,7 +279,7 @@ def get_step(name: str) -> Step:
 
 def model_params(steps: Iterable[Step], pairs: Sequence[tuple]) -> dict:
     """--model-param KEY=VALUE pairs, typed by what the steps declare. An unknown key or a value of the wrong type
-    is refused before any work, listing the parameters (it used to be ignored, or fail in the Trainer)."""
+    is refused before any work, listing the parameters, rather than ignored or failing in the Trainer."""
     steps = list(steps)
     known = {key: kind for step in steps for key, kind in step.model_params.items()}
     listing = ", ".join(f"{key} ({param_type_name(kind)})" for key, kind in sorted(known.items())) or "none"

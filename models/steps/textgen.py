@@ -150,7 +150,8 @@ def run_fn(fn_args):
     import tf_keras as keras
 
     config = training.trainer_config(fn_args)
-    vocabulary, hyper = training.data_params(config)["vocabulary"], TextgenModel.from_dict(config.model)
+    vocabulary = training.data_params(config)["vocabulary"]
+    hyper = TextgenModel.from_dict(config.model)
     checkpoints = os.path.join(fn_args.model_run_dir, "checkpoints", "ckpt_{epoch}")  # the paper's ckpt_10
     model, record = training.fit(
         fn_args,

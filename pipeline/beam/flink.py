@@ -150,8 +150,11 @@ class JobServer:
     that started it."""
 
     def __init__(self, jar: str, master: str, workdir: str):
-        self.jar, self.master, self.workdir = jar, master, workdir
-        self.job_port, self.artifact_port = free_port(), free_port()
+        self.jar = jar
+        self.master = master
+        self.workdir = workdir
+        self.job_port = free_port()
+        self.artifact_port = free_port()
         self.endpoint = f"{LOOPBACK}:{self.job_port}"
         self.process: Optional[subprocess.Popen] = None
 
@@ -256,7 +259,8 @@ def shared_services(beam_args: Sequence[str]) -> Iterator[Tuple[str, ...]]:
     from apache_beam.runners.portability.flink_runner import FlinkRunner
 
     options = PipelineOptions(list(beam_args))
-    portable, flink_options = options.view_as(PortableOptions), options.view_as(FlinkRunnerOptions)
+    portable = options.view_as(PortableOptions)
+    flink_options = options.view_as(FlinkRunnerOptions)
     if portable.job_endpoint or portable.environment_type != "LOOPBACK" or flink_options.flink_submit_uber_jar:
         yield tuple(beam_args)
         return

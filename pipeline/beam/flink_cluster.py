@@ -72,7 +72,8 @@ class FlinkCluster:
         for needed in (cluster_jar(), flink.loopback_bind()):
             if not os.path.isfile(needed):
                 raise ConfigError(f"{needed} is missing: run {flink.FETCH_SCRIPT} cluster (pinned, sha256-checked)")
-        self.slots, self.rest_port = slots, rest_port or flink.free_port()
+        self.slots = slots
+        self.rest_port = rest_port or flink.free_port()
         self.workdir = workdir or tempfile.mkdtemp(prefix="dlqos-flink-")
         self.master = f"127.0.0.1:{self.rest_port}"
         self.processes: List[subprocess.Popen] = []

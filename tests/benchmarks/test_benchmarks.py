@@ -80,7 +80,8 @@ def test_flink_fixed_cost_prints_local_and_the_shared_job_server_side_by_side(ra
     fetch_flink_jars("cluster")
     output = run_benchmark("flink_fixed_cost.py", "--train", "100", "--eval", "60", "--modes", "local", "shared",
                            "--data-dir", raw_dir)
-    local, shared = table_rows(output, "job servers", "local"), table_rows(output, "job servers", "shared")
+    local = table_rows(output, "job servers", "local")
+    shared = table_rows(output, "job servers", "shared")
     assert float(local[0].split()[1]) > 0 and float(shared[0].split()[2]) != 0, output  # seconds; fixed seconds
     assert shared[0].split()[-2:] == ["1", "1"], output  # one job server for the run, alone
 

@@ -1,5 +1,5 @@
 """common.environment: the versions and machine a Trainer records, and the report's rows of seeds, versions and
-machine per run shown (issue 20 item 4)."""
+machine per run shown."""
 from __future__ import annotations
 
 import os

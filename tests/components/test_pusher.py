@@ -65,7 +65,8 @@ def test_unblessed_model_is_not_pushed(tmp_path):
 def test_next_push_removes_staging_left_by_killed_pushes_and_keeps_one_in_progress(tmp_path):
     inputs, outputs, properties = _inputs_outputs(tmp_path)
     base = tmp_path / "serving" / "m"
-    now, uid = int(time.time()), uuid.uuid4().hex
+    now = int(time.time())
+    uid = uuid.uuid4().hex
     left = [f".staging-{uid}", f".staging-{now - STALE_STAGING_S - 60}-{uid}"]  # the old name form, an old push
     running = f".staging-{now - 60}-{uid}"
     for name in left + [running]:

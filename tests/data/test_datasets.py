@@ -220,7 +220,9 @@ def test_mnist_pickle_becomes_official_splits(tmp_path):
     def part(n):
         return (rng.integers(0, 256, size=(n, 784)) / 256.0).astype(np.float32), rng.integers(0, 10, n)
 
-    train, valid, test = part(5), part(3), part(2)
+    train = part(5)
+    valid = part(3)
+    test = part(2)
     path = str(tmp_path / "mnist.pkl.gz")
     with gzip.open(path, "wb") as f:
         pickle.dump((train, valid, test), f)

@@ -29,7 +29,8 @@ def test_band_is_mean_and_std_per_epoch_over_the_common_epochs():
 
 
 def test_time_to_target_counts_epochs_and_cumulative_seconds():
-    accuracy, seconds = [0.5, 0.8, 0.9, 0.95], [10.0, 5.0, 5.0, 5.0]
+    accuracy = [0.5, 0.8, 0.9, 0.95]
+    seconds = [10.0, 5.0, 5.0, 5.0]
     assert compare.time_to_target(accuracy, seconds, 0.88) == (3, 20.0)
     assert compare.time_to_target(accuracy, seconds, 0.5) == (1, 10.0)  # reached at the first epoch
     assert compare.time_to_target(accuracy, seconds, 0.99) is None
@@ -37,7 +38,8 @@ def test_time_to_target_counts_epochs_and_cumulative_seconds():
 
 
 def test_welch_matches_scipy_and_refuses_what_it_cannot_test():
-    first, second = [0.91, 0.93, 0.92], [0.85, 0.90, 0.80]
+    first = [0.91, 0.93, 0.92]
+    second = [0.85, 0.90, 0.80]
     expected = stats.ttest_ind(first, second, equal_var=False)
     assert compare.welch(first, second) == pytest.approx({"t": expected.statistic, "p": expected.pvalue})
     # Welch's df differs from Student's when the variances differ: check it is not the pooled test
@@ -169,7 +171,8 @@ def test_variant_pipeline_runs_the_data_half_once_and_never_pushes():
     assert sorted(components) == sorted(data + [f"Trainer_{n}" for n in names] + [f"Evaluator_{n}" for n in names])
     examples = components["ImportExampleGen"].outputs["examples"]
     for name in names:
-        trainer, evaluator = components[f"Trainer_{name}"], components[f"Evaluator_{name}"]
+        trainer = components[f"Trainer_{name}"]
+        evaluator = components[f"Evaluator_{name}"]
         assert trainer.inputs["examples"] is examples and evaluator.inputs["examples"] is examples
         assert trainer.inputs["transform_graph"] is components["Transform"].outputs["transform_graph"]
         assert evaluator.inputs["model"] is trainer.outputs["model"] and "baseline_model" not in evaluator.inputs

@@ -19,7 +19,9 @@ def _write_statistics(directory: str) -> None:
         dataset = statistics.datasets.add(num_examples=examples)
         feature = dataset.features.add(type=statistics_pb2.FeatureNameStatistics.INT)
         feature.path.step.append("label")
-        feature.num_stats.mean, feature.num_stats.std_dev, feature.num_stats.max = mean, 2.5, 9.0
+        feature.num_stats.mean = mean
+        feature.num_stats.std_dev = 2.5
+        feature.num_stats.max = 9.0
         feature.num_stats.common_stats.num_non_missing = examples
         feature.num_stats.common_stats.min_num_values = feature.num_stats.common_stats.max_num_values = 1
         os.makedirs(os.path.join(directory, f"Split-{split}"))
@@ -29,7 +31,8 @@ def _write_statistics(directory: str) -> None:
 
 @pytest.fixture
 def pushed(tmp_path) -> runs.StepRun:
-    examples, statistics = tmp_path / "ExampleGen" / "examples" / "1", tmp_path / "StatisticsGen" / "statistics" / "3"
+    examples = tmp_path / "ExampleGen" / "examples" / "1"
+    statistics = tmp_path / "StatisticsGen" / "statistics" / "3"
     examples.mkdir(parents=True)
     (examples / "dataset.json").write_text(json.dumps({
         "shape": [28, 28, 1], "class_names": ["T-shirt/top", "Trouser"], "source": "folder /data/fashion",
@@ -80,7 +83,9 @@ def test_a_card_has_every_section_with_the_run_s_numbers(pushed, tmp_path):
 
 
 def test_a_card_without_statistics_or_dataset_facts_says_so(pushed, tmp_path):
-    pushed.statistics_dir, pushed.examples_dir, pushed.baseline_model = None, None, None
+    pushed.statistics_dir = None
+    pushed.examples_dir = None
+    pushed.baseline_model = None
     _, markdown = _card(pushed, str(tmp_path / "cards"))
     assert "No statistics artifact recorded for this run." in markdown
     assert "The examples' dataset.json was not found." in markdown

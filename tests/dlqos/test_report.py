@@ -60,7 +60,8 @@ def test_growth_chart_step_names_do_not_overlap(six_steps):
 
 def test_paper_training_accuracy_is_labelled_as_such_beside_our_eval_accuracy(six_steps):
     rows = report.step_summary_rows(six_steps)
-    header, transfer = rows[0], next(row for row in rows if row[0] == "transfer")
+    header = rows[0]
+    transfer = next(row for row in rows if row[0] == "transfer")
     described = transfer[header.index("paper accuracy is")]
     assert transfer[header.index("paper accuracy")] == PAPER["transfer"]["accuracy"]
     assert "training accuracy" in described and "flowers" in described
@@ -105,7 +106,9 @@ def test_a_failed_or_interrupted_latest_run_is_marked_and_the_served_run_named(t
     assert report._served(killed, served, STEPS["dense"]) == f"run r1 ({version})"
     assert report._served(served, served, STEPS["dense"]) is None and report._served(failed, None, STEPS["dense"]) == "none"
     latest = step_report("dense")
-    latest.status, latest.served, latest.blessed = "failed at Trainer", f"run r1 ({version})", None
+    latest.status = "failed at Trainer"
+    latest.served = f"run r1 ({version})"
+    latest.blessed = None
     header, row = report.step_summary_rows([latest])
     assert row[header.index("latest run")] == "FAILED AT TRAINER"
     assert row[header.index("served model")] == f"run r1 ({version})"

@@ -1,5 +1,5 @@
 """Another dataset in an output directory whose blessed model (the gate's baseline) was trained on a different one
-is refused before any work: one line, exit 2, the store untouched (it used to fail in the Evaluator after training
+is refused before any work: one line, exit 2, the store untouched (not a failure in the Evaluator after training
 with a dump of serialized examples)."""
 import os
 

@@ -1,7 +1,7 @@
 """`dlqos compare` end to end on tiny data: one step (dense), 2 optimizers x 2 seeds, 2 short epochs. Asserts on ML
 Metadata (the data half executed once, four distinct Trainer/Evaluator variants, no Pusher), on serving (nothing
 pushed) and on the report's comparison section (its statistics recomputed from the store), in headless Chromium.
-The same command run again into another output directory gives the same numbers (issue 20 item 4)."""
+The same command run again into another output directory gives the same numbers."""
 import collections
 import json
 import os
@@ -16,7 +16,8 @@ from tests.helpers import renders_in_chromium, write_fashion_like_dir
 
 pytestmark = pytest.mark.e2e
 
-OPTIMIZERS, SEEDS = ("adam", "sgd"), (1, 2)
+OPTIMIZERS = ("adam", "sgd")
+SEEDS = (1, 2)
 DATA_TYPES = ("DatasetExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
 
 
@@ -130,7 +131,8 @@ def test_the_same_command_gives_the_same_numbers(comparison, repeated):
     assert repeated["code"] == cli.EXIT_OK
     trainers = executions_by_type(repeated["store"])["Trainer"]
     assert len(trainers) == 4 and {t.last_known_state for t in trainers} == {trainers[0].COMPLETE}
-    first, again = by_seed(comparison["store"]), by_seed(repeated["store"])
+    first = by_seed(comparison["store"])
+    again = by_seed(repeated["store"])
     assert sorted(first) == sorted(again) == sorted((o, s) for o in OPTIMIZERS for s in SEEDS)
     for key, variant in first.items():
         assert again[key].model_dir != variant.model_dir  # trained anew, into the other output directory

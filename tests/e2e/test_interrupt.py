@@ -25,7 +25,8 @@ def test_ctrl_c_during_a_run_is_one_line_and_exit_130(tmp_path):
         if line.strip() == "[absl] Component Trainer is running.":
             break
     os.killpg(run.pid, signal.SIGINT)
-    after, _ = run.stderr.read(), run.wait(timeout=120)
+    after = run.stderr.read()
+    _ = run.wait(timeout=120)
     assert run.returncode == 130, "".join(before) + after
     assert after.splitlines() == ["dlqos: interrupted (SIGINT)"], after
     assert not (out / "serving").exists()

@@ -17,7 +17,9 @@ from tests.helpers import ROOT
 
 
 pytestmark = pytest.mark.workers
-EPOCHS, BATCH_PER_REPLICA, WORKERS = 2, 2, 2
+EPOCHS = 2
+BATCH_PER_REPLICA = 2
+WORKERS = 2
 STEPS_PER_EPOCH = -(-NUM_EXAMPLES // (BATCH_PER_REPLICA * WORKERS))  # 12 examples, global batch 4: 3
 WORKER_TIMEOUT_S = 240  # a worker whose peer died waits for it; bounded, then both are killed
 
@@ -65,7 +67,8 @@ def start_workers(root: str, tmp_path) -> list:
     script = "import sys; from tests.models.test_multi_worker import run_worker; run_worker(sys.argv[1], sys.argv[2])"
     workers = []
     for index in range(WORKERS):
-        out_dir, scratch = tmp_path / f"out{index}", tmp_path / f"tmp{index}"
+        out_dir = tmp_path / f"out{index}"
+        scratch = tmp_path / f"tmp{index}"
         scratch.mkdir()
         env = {**os.environ, "PYTHONPATH": ROOT, "TMPDIR": str(scratch), "CUDA_VISIBLE_DEVICES": "",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}

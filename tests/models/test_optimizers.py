@@ -66,7 +66,8 @@ def _tiny_model():
 
 def test_weight_decay_is_an_l2_penalty_on_kernels_only():
     model = _tiny_model()
-    kernel, bias = model.get_layer("out").kernel, model.get_layer("out").bias
+    kernel = model.get_layer("out").kernel
+    bias = model.get_layer("out").bias
     kernel.assign(tf.ones_like(kernel))
     bias.assign(tf.fill(bias.shape, 5.0))
     assert add_l2_penalty(model, OptimizerConfig(name="sgd", weight_decay=0.1)) == 0.1
@@ -107,7 +108,8 @@ def test_after_switching_swats_makes_momentum_sgd_updates():
     variable = tf.Variable([1.0, 2.0, 3.0])
     optimizer = _swats_on(variable, [[0.5, -1.0, 2.0]] * 8, min_steps=4)
     state = optimizer.state(variable)
-    rate, momentum = float(state["sgd_rate"]), state["u"].numpy()
+    rate = float(state["sgd_rate"])
+    momentum = state["u"].numpy()
     adam_moments = state["m"].numpy(), state["v"].numpy()
     for gradient in ([3.0, 0.0, -1.0], [1.0, 1.0, 1.0]):
         before = variable.numpy()
@@ -147,7 +149,7 @@ def _swats_fit(seed: int):
 
 
 def test_swats_with_the_same_seed_repeats_exactly():
-    """Issue 20 item 4 for the custom optimizer: its switch (a float comparison) must not depend on anything
+    """Repeatable runs for the custom optimizer: its switch (a float comparison) must not depend on anything
     but the seed; another seed initialises and shuffles otherwise."""
     history, weights, switch = _swats_fit(3)
     again, again_weights, again_switch = _swats_fit(3)

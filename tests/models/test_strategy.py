@@ -198,7 +198,8 @@ def test_mixed_policy_builds_low_precision_layers_with_float32_outputs_and_is_re
     assert name == "mixed_bfloat16" and keras.mixed_precision.global_policy().name == "float32"
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
-    x, y = np.random.default_rng(0).random((64, 784), dtype=np.float32), np.arange(64) % 10
+    x = np.random.default_rng(0).random((64, 784), dtype=np.float32)
+    y = np.arange(64) % 10
     history = model.fit({"image": x}, y, epochs=2, batch_size=32, verbose=0).history["loss"]
     assert np.isfinite(history).all()
     assert model.predict({"image": x[:2]}, verbose=0).dtype == np.float32

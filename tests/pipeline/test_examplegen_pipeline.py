@@ -1,6 +1,6 @@
 """DatasetExampleGen in a real LocalDagRunner pipeline: TFX's driver fingerprints the raw files, so a run with
 unchanged files may be served from TFX's cache, and replaced files in the same --data-dir are ingested again,
-never silently reused (issue #16 item 6)."""
+never silently reused."""
 import os
 
 import pytest
@@ -20,7 +20,8 @@ def run_example_gen(data_dir: str, out: str):
     from models.steps import get_step
     from pipeline.pipeline import _example_gen, _pipeline
 
-    step, layout = get_step("dense"), OutputLayout(out)
+    step = get_step("dense")
+    layout = OutputLayout(out)
     options = runs.RunOptions(output_dir=out, data_dir=data_dir, max_train=None, max_eval=None)
     examples_dir, data = runs.prepare_examples(step, options, layout)
     config = runs.build_config(step, options, layout, examples_dir, data).replace(enable_cache=True)
@@ -31,7 +32,8 @@ def run_example_gen(data_dir: str, out: str):
 
 
 def test_replaced_raw_files_are_ingested_again(tmp_path):
-    data, out = str(tmp_path / "data"), str(tmp_path / "out")
+    data = str(tmp_path / "data")
+    out = str(tmp_path / "out")
     write_fashion_like_dir(data, n_train=30, n_eval=12)
     first_uri, first = run_example_gen(data, out)
     assert first["counts"] == {"train": 30, "eval": 12} and first["source"] == f"directory {data}"
@@ -54,7 +56,8 @@ def test_examples_dir_brings_tfrecords_to_import_example_gen(tmp_path):
 
     examples = str(tmp_path / "examples")
     write_image_examples(fashion_mnist.load(write_fashion_like_dir(str(tmp_path / "raw"), 30, 12)), examples)
-    step, layout = get_step("dense"), OutputLayout(str(tmp_path / "out"))
+    step = get_step("dense")
+    layout = OutputLayout(str(tmp_path / "out"))
     options = runs.RunOptions(output_dir=layout.root, examples_dir=examples)
     examples_dir, data = runs.prepare_examples(step, options, layout)
     config = runs.build_config(step, options, layout, examples_dir, data)

@@ -23,7 +23,9 @@ def test_components_in_dependency_order():
 
 def test_wiring():
     components = _by_id(create_pipeline(pipeline_config()))
-    trainer, evaluator, pusher = components["Trainer"], components["Evaluator"], components["Pusher"]
+    trainer = components["Trainer"]
+    evaluator = components["Evaluator"]
+    pusher = components["Pusher"]
     transform = components["Transform"]
     # The Trainer applies the Transform graph to the raw examples; nothing transformed is written.
     assert trainer.inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
@@ -107,7 +109,8 @@ def test_variants_share_one_data_half_and_have_no_resolver_or_pusher():
     assert sorted(components) == sorted(ORDER[:5] + ["Trainer_adam_seed1", "Evaluator_adam_seed1",
                                                      "Trainer_sgd_seed2", "Evaluator_sgd_seed2"])
     for name in ("adam_seed1", "sgd_seed2"):
-        trainer, evaluator = components[f"Trainer_{name}"], components[f"Evaluator_{name}"]
+        trainer = components[f"Trainer_{name}"]
+        evaluator = components[f"Evaluator_{name}"]
         assert trainer.inputs["transform_graph"] is components["Transform"].outputs["transform_graph"]
         assert evaluator.inputs["model"] is trainer.outputs["model"] and "baseline_model" not in evaluator.inputs
     assert '"seed": 2' in components["Trainer_sgd_seed2"].exec_properties["custom_config"]

@@ -122,7 +122,8 @@ def job_run(image, tmp_path_factory):
 
 
 def test_job_blesses_and_pushes_onto_the_models_volume_as_uid_10001(job_run):
-    done, dirs = job_run["done"], job_run["dirs"]
+    done = job_run["done"]
+    dirs = job_run["dirs"]
     assert done.returncode == 0, done.stderr[-4000:]
     assert "BLESSED and pushed" in done.stdout, done.stdout
     versions = glob.glob(os.path.join(_host_path("/work/out/serving", job_run["pod"], dirs), "dense", "[0-9]*"))

@@ -37,7 +37,8 @@ def test_overlay_renders_complete_objects(overlay):
 
 
 def test_gpu_and_prod_overlays_change_what_they_say():
-    gpu, prod = render("gpu"), render("prod")
+    gpu = render("gpu")
+    prod = render("prod")
     container = gpu["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "tensorflow/serving:2.19.1-gpu"
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -80,13 +81,15 @@ def test_scheduled_overlay_runs_the_jobs_pod_nightly_without_overlap():
     assert cron_job["concurrencyPolicy"] == "Forbid" and len(cron_job["schedule"].split()) == 5
     with open(os.path.join(K8S, "base", "pipeline-job.yaml")) as f:
         job = yaml.safe_load(f)["spec"]
-    pod, job_pod = scheduled_pod(), job["template"]["spec"]
+    pod = scheduled_pod()
+    job_pod = job["template"]["spec"]
     assert cron_job["jobTemplate"]["spec"]["backoffLimit"] == job["backoffLimit"]
     claims = {o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"}
     data_volume = {"name": "raw-data", "persistentVolumeClaim": {"claimName": "dlqos-raw-data", "readOnly": True}}
     assert pod["volumes"] == job_pod["volumes"] + [data_volume] and "dlqos-raw-data" in claims
     assert _without(pod, "volumes", "containers") == _without(job_pod, "volumes", "containers")
-    container, job_container = pod["containers"][0], job_pod["containers"][0]
+    container = pod["containers"][0]
+    job_container = job_pod["containers"][0]
     assert container["volumeMounts"] == job_container["volumeMounts"] + [
         {"name": "raw-data", "mountPath": "/data", "readOnly": True}]
     assert _without(container, "args", "volumeMounts") == _without(job_container, "args", "volumeMounts")

@@ -92,9 +92,11 @@ def test_grpc_unknown_model_is_not_found(server):
 def test_new_versions_load_corrupt_ones_never_replace_and_requests_survive_the_switch(server):
     if server["standin"] is None:
         pytest.skip("pushes versions into the stand-in's own serving root")
-    root, registry = server["root"], server["standin"].registry
+    root = server["root"]
+    registry = server["standin"].registry
     save_tiny_model(str(root / "tiny" / "3"), 5.0)
-    errors, answers = [], []
+    errors = []
+    answers = []
 
     def hammer():
         for _ in range(20):

@@ -186,7 +186,8 @@ def _runs(versions: list) -> list:
 
 def test_stable_traffic_never_fails_through_a_promotion_and_a_rollback(server, pushed, capsys):
     path = str(pushed / "serving-config" / "models.config")
-    rest, grpc = f"http://127.0.0.1:{server.rest_port}", f"127.0.0.1:{server.grpc_port}"
+    rest = f"http://127.0.0.1:{server.rest_port}"
+    grpc = f"127.0.0.1:{server.grpc_port}"
     assert cli.main(["predict", "tiny", "--input", "[[1, 1, 1]]", "--label", "canary", "--rest", rest]) == 0
     assert '"y": [3.0, 3.0, 3.0]' in capsys.readouterr().out  # the canary is version 2
     traffic = _StableTraffic(server)

@@ -162,7 +162,8 @@ def _predict(served, protocol: str, value, capsys):
 
 def test_predict_textgen_one_prompt_and_several(served, capsys):
     """One prompt as an object of single values (one instance), several as rows or columns."""
-    alone, several = direct(served, ROWS[:1]), direct(served, ROWS)
+    alone = direct(served, ROWS[:1])
+    several = direct(served, ROWS)
     assert _predict(served, "rest", ROWS[0], capsys) == (cli.EXIT_OK, {"predictions": [{"text": alone[0]}]})
     assert _predict(served, "grpc", ROWS[0], capsys) == (cli.EXIT_OK, {"text": alone})
     rows = {"predictions": [{"text": text} for text in several]}

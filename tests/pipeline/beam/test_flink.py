@@ -30,7 +30,8 @@ from pipeline import beam
 from pipeline.beam import flink, flink_cluster
 from tests.helpers import ROOT, alive, fetch_flink_jars, write_fashion_like_dir
 
-TRAIN, EVAL = 300, 100
+TRAIN = 300
+EVAL = 100
 
 pytestmark = pytest.mark.flink
 
@@ -60,7 +61,8 @@ def run_data_components(workdir: str, beam_args) -> str:
     from models.steps import get_step
     from pipeline.pipeline import data_half
 
-    layout, step = OutputLayout(workdir), get_step("dense")
+    layout = OutputLayout(workdir)
+    step = get_step("dense")
     options = runs.RunOptions(output_dir=workdir, data_dir=write_fashion_like_dir(os.path.join(workdir, "data"),
                               n_train=TRAIN, n_eval=EVAL), max_train=TRAIN, max_eval=EVAL)
     examples_dir, data = runs.prepare_examples(step, options, layout)
@@ -109,17 +111,21 @@ def assert_data_outputs(examples: str, statistics: str) -> None:
 
 def children(pid: int) -> dict:
     """Every living process below pid (its children, theirs, ...), by pid: its command name."""
-    parents, names = {}, {}
+    parents = {}
+    names = {}
     for entry in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{entry}/stat") as stat:
                 text = stat.read()
         except OSError:
             continue
-        name, fields = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text[text.rindex(")") + 2:].split()
         if fields[0] != "Z":
-            parents[int(entry)], names[int(entry)] = int(fields[1]), name
-    found, todo = {}, [pid]
+            parents[int(entry)] = int(fields[1])
+            names[int(entry)] = name
+    found = {}
+    todo = [pid]
     while todo:
         parent = todo.pop()
         for child, its_parent in parents.items():
@@ -149,7 +155,8 @@ def listen_table() -> dict:
 
 def listening(pids) -> list:
     """(pid, address, port, everywhere) for each TCP socket the processes listen on (their file descriptors)."""
-    sockets, found = listen_table(), []
+    sockets = listen_table()
+    found = []
     for pid in pids:
         with contextlib.suppress(OSError):
             for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -161,7 +168,8 @@ def listening(pids) -> list:
 
 
 def test_dense_data_components_share_one_job_server_on_flink(tmp_path, job_server):
-    start, me = time.monotonic(), os.getpid()
+    start = time.monotonic()
+    me = os.getpid()
     before = set(listening([me]))  # what other tests in this process may have left listening
     with beam.shared_services(flink.beam_args() + ("--parallelism=2",)) as beam_args:
         server, = java_below(me)  # the run's job server, up before any component
@@ -189,7 +197,8 @@ BEAM_COMPONENTS = {"ExampleGen": "WriteSplit[train]", "StatisticsGen": "Generate
 
 def test_dense_pipeline_on_a_flink_cluster(tmp_path, cluster, caplog):
 
-    out, start = str(tmp_path / "out"), time.monotonic()
+    out = str(tmp_path / "out")
+    start = time.monotonic()
     cluster_jvms = {process.pid for process in cluster.processes}
     data = write_fashion_like_dir(str(tmp_path / "data"), n_train=TRAIN, n_eval=EVAL)
     code = cli.main(["run", "dense", "--output-dir", out, "--data-dir", data, "--max-train", str(TRAIN),

@@ -16,7 +16,8 @@ from tests.helpers import ROOT, alive
 @pytest.fixture
 def jar(tmp_path, monkeypatch):
     """A job server jar and the bind library in place and Java on PATH, so only the expansion is under test."""
-    path, library = tmp_path / "job-server.jar", tmp_path / "loopback-bind.so"
+    path = tmp_path / "job-server.jar"
+    library = tmp_path / "loopback-bind.so"
     path.write_bytes(b"PK")
     library.write_bytes(b"ELF")
     monkeypatch.setenv("DLQOS_FLINK_JOB_SERVER_JAR", str(path))
