@@ -16,11 +16,12 @@ import pytest
 
 import dlqos
 
-from tests.helpers import write_fashion_like_dir
+from dlqos.cli import build_parser
+from serving.config import read_models_config
+from tests.helpers import save_tiny_model, write_fashion_like_dir
 from tests.platform import containers
-from tests.platform.containers import PodRun, fs_group_volume, manifest, podman, scheduled_pod
+from tests.platform.containers import PodRun, fs_group_volume, manifest, podman, render, scheduled_pod
 from tests.platform.kfp_tasks import SpecRun
-
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1800)]
 JOB = "k8s/base/pipeline-job.yaml"
@@ -30,7 +31,8 @@ SERVING = "k8s/base/serving-deployment.yaml"
 STANDIN_FLAGS = {"--port": "--grpc-port", "--rest_api_port": "--rest-port", "--model_config_file": "--models-config",
                  "--file_system_poll_wait_seconds": "--poll-seconds", "--enable_batching": "--enable-batching",
                  "--batching_parameters_file": "--batching-parameters-file"}
-NOT_IN_STANDIN = {"--model_config_file_poll_wait_seconds", "--monitoring_config_file"}
+NOT_IN_STANDIN = {"--model_config_file_poll_wait_seconds", "--monitoring_config_file",
+                  "--allow_version_labels_for_unavailable_models"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,8 @@ def _host_path(container_path: str, pod: dict, dirs: dict) -> str:
     """Where a path inside the container lives on the host: under the deepest volume mount that holds it."""
     mounts = sorted(pod["containers"][0]["volumeMounts"], key=lambda m: len(m["mountPath"]), reverse=True)
     mount = next(m for m in mounts if (container_path + "/").startswith(m["mountPath"].rstrip("/") + "/"))
-    return dirs[mount["name"]] + container_path[len(mount["mountPath"].rstrip("/")):]
+    source = os.path.join(dirs[mount["name"]], mount.get("subPath", "")).rstrip("/")
+    return source + container_path[len(mount["mountPath"].rstrip("/")):]
 
 
 def _effective_env(image: str, pod: dict) -> dict:
@@ -156,6 +159,85 @@ def _config_volume(base: str) -> str:
     return base
 
 
+def _run_serving_config(image: str, pod: dict, dirs: dict):
+    """The serving pod's init container, as the kubelet runs it before TF Serving: (its arguments parsed, the
+    finished podman run)."""
+    (init,) = pod["initContainers"]
+    done = podman(*PodRun(dict(pod, containers=[init]), dirs, extra_flags=["--network", "none"]).command(image),
+                  check=False)
+    return build_parser().parse_args(init["args"]), done
+
+
+def _models_volume_with_a_bad_newest_version(pod: dict, base: str) -> dict:
+    """Host directories for the serving pod's volumes; the models volume holds dense version 1 (good), 2 (its
+    saved_model.pb truncated) and 3 (empty)."""
+    dirs = _volume_dirs(pod, base)
+    model_dir = os.path.join(dirs["models"], "serving", "dense")
+    save_tiny_model(os.path.join(model_dir, "1"))
+    shutil.copytree(os.path.join(model_dir, "1"), os.path.join(model_dir, "2"))
+    with open(os.path.join(model_dir, "2", "saved_model.pb"), "r+b") as pb:
+        pb.truncate(100)
+    os.mkdir(os.path.join(model_dir, "3"))
+    return _volume_dirs(pod, "", **dirs)
+
+
+def _pinned(models_config: str) -> tuple:
+    (entry,) = read_models_config(models_config).model_config_list.config
+    assert (entry.name, entry.base_path) == ("dense", "/models/dense")
+    return list(entry.model_version_policy.specific.versions), dict(entry.version_labels)
+
+
+def test_serving_pod_starts_on_the_version_that_loads(image, tmp_path):
+    """TF Serving's start fails when a model's newest aspired version does not load: the serving Deployment's init
+    container (rendered for prod), over a models volume with a good version 1, a newer version 2 whose
+    saved_model.pb is truncated and an empty version 3, writes a models.config that pins version 1 only, where TF
+    Serving reads it."""
+    pod = render("prod")["Deployment"]["spec"]["template"]["spec"]
+    dirs = _models_volume_with_a_bad_newest_version(pod, str(tmp_path))
+    args, done = _run_serving_config(image, pod, dirs)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "dense version 2 does not load, so it is not served" in done.stderr, done.stderr[-4000:]
+    written = _host_path(os.path.join(args.output_dir, "serving-config", "models.config"),
+                         dict(pod, containers=pod["initContainers"]), dirs)
+    model_config_file = next(flag.split("=", 1)[1] for flag in pod["containers"][0]["args"]
+                             if flag.startswith("--model_config_file="))
+    assert _host_path(model_config_file, pod, dirs) == written
+    assert _pinned(written) == ([1], {"stable": 1})
+
+
+def test_serving_pod_refresh_pins_a_new_push_and_ends_on_term(image, tmp_path):
+    """The refresh sidecar as rendered for prod, its 60 s period shortened to 1 s, after the init container: a new
+    push that loads (version 4, renamed into place as the pusher does) is pinned as the canary beside stable 1, the
+    bad versions stay out; a TERM ends it within seconds, status 0."""
+    pod = render("prod")["Deployment"]["spec"]["template"]["spec"]
+    dirs = _models_volume_with_a_bad_newest_version(pod, str(tmp_path))
+    assert _run_serving_config(image, pod, dirs)[1].returncode == 0
+    refresh = pod["containers"][1]
+    assert "sleep 60 " in refresh["command"][2]
+    refresh["command"][2] = refresh["command"][2].replace("sleep 60 ", "sleep 1 ")
+    name = f"dlqos-refresh-test-{os.getpid()}"
+    run = PodRun(dict(pod, containers=[refresh]), dirs, extra_flags=["--network", "none", "--detach", "--name", name])
+    podman(*[flag for flag in run.command(image) if flag != "--rm"])
+    try:
+        model_dir = os.path.join(dirs["models"], "serving", "dense")
+        shutil.copytree(os.path.join(model_dir, "1"), os.path.join(model_dir, ".4.staging"))
+        _volume_dirs(pod, "", **dirs)
+        os.rename(os.path.join(model_dir, ".4.staging"), os.path.join(model_dir, "4"))
+        written = os.path.join(dirs["serving-config"], "models.config")
+        deadline = time.monotonic() + 300
+        while _pinned(written)[0] == [1] and time.monotonic() < deadline:
+            time.sleep(2)
+        assert _pinned(written) == ([1, 4], {"stable": 1, "canary": 4})
+        stopping = time.monotonic()
+        podman("kill", "--signal", "TERM", name)
+        assert podman("wait", name, timeout=60).stdout.strip() == "0"
+        assert time.monotonic() - stopping < 10
+    finally:
+        logs = podman("logs", name, check=False)
+        podman("rm", "--force", name, check=False)
+    assert "Traceback" not in logs.stderr, logs.stderr[-3000:]
+
+
 def _wait_for_rest(url: str, seconds: float = 180) -> dict:
     deadline = time.monotonic() + seconds
     while True:
@@ -179,6 +261,7 @@ def test_serving_container_answers_rest_and_grpc(image, job_run, tmp_path):
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     dirs = _volume_dirs(pod, str(tmp_path), config=_config_volume(str(tmp_path / "config")),
                         models=job_run["dirs"]["output"])
+    assert _run_serving_config(image, pod, dirs)[1].returncode == 0
     name = f"dlqos-serving-test-{os.getpid()}"
     publish = ["--detach", "--name", name, "-p", f"127.0.0.1::{ports['rest']}", "-p", f"127.0.0.1::{ports['grpc']}"]
     podman(*PodRun(pod, dirs, extra_flags=publish).command(image, _standin_args(container)))

@@ -1,12 +1,11 @@
-"""Render every kustomize overlay with kubectl and check the objects; models.config is parsed with the real
-TF Serving proto and every object is validated offline against the Kubernetes OpenAPI schemas (kubernetes-validate).
-tensorflow-serving-api does not ship the batching and monitoring protos, so those files are checked by field."""
+"""Render every kustomize overlay with kubectl and check the objects; every object is validated offline against the
+Kubernetes OpenAPI schemas (kubernetes-validate). tensorflow-serving-api does not ship the batching and monitoring
+protos, so those files are checked by field; the models.config the serving pod writes is run in
+tests/platform/test_image.py."""
 import os
 
 import pytest
 import yaml
-from google.protobuf import text_format
-from tensorflow_serving.config import model_server_config_pb2
 
 from dlqos.cli import build_parser
 from models.steps import STEPS
@@ -46,11 +45,9 @@ def test_gpu_and_prod_overlays_change_what_they_say():
     assert prod["Deployment"]["spec"]["replicas"] == 3 and prod["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] == 10
 
 
-def test_configmap_files_parse_with_tf_serving_protos():
+def test_configmap_files_parse_as_tf_serving_reads_them():
     data = render("dev")["ConfigMap"]["data"]
-    models = text_format.Parse(data["models.config"], model_server_config_pb2.ModelServerConfig())
-    assert [c.name for c in models.model_config_list.config] == ["dense"]
-    assert models.model_config_list.config[0].model_version_policy.latest.num_versions == 2
+    assert set(data) == {"batching.config", "monitoring.config"}  # models.config: the pod writes its own
     fields = {line.split()[0] for line in data["batching.config"].splitlines() if line.strip()}
     assert fields == {"max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"}
     assert "enable: true" in data["monitoring.config"] and '"/monitoring/prometheus/metrics"' in data["monitoring.config"]
@@ -65,6 +62,33 @@ def test_every_object_validates_against_the_kubernetes_schemas(overlay):
 
     for obj in rendered(overlay):
         kubernetes_validate.validate(obj, latest_version(), strict=True)
+
+
+def _mounts(container: dict) -> dict:
+    return {m["mountPath"]: m for m in container["volumeMounts"]}
+
+
+@pytest.mark.parametrize("overlay", ["dev", "gpu", "prod"])
+def test_serving_pod_pins_versions_that_load_before_tf_serving_starts(overlay):
+    """TF Serving reads the models.config the init container wrote with `dlqos serving-config` over the same models
+    volume; the refresh sidecar runs the init container's arguments in its loop, with its image and mounts."""
+    pod = render(overlay)["Deployment"]["spec"]["template"]["spec"]
+    (init,), (serving, refresh) = pod["initContainers"], pod["containers"]
+    args = build_parser().parse_args(init["args"])
+    assert args.command == "serving-config"
+    flags = dict(flag.partition("=")[::2] for flag in serving["args"])
+    config_dir = os.path.dirname(flags["--model_config_file"])
+    assert "--allow_version_labels_for_unavailable_models" in flags
+    written, read = _mounts(init), _mounts(serving)
+    assert _without(written[os.path.join(args.output_dir, "serving")], "mountPath") == \
+        _without(read[args.base_path], "mountPath")
+    assert written[os.path.join(args.output_dir, "serving-config")]["name"] == read[config_dir]["name"]
+    assert {"name": read[config_dir]["name"], "emptyDir": {}} in pod["volumes"]
+    assert refresh["args"] == init["args"] and refresh["command"][:2] == ["sh", "-c"]
+    assert 'dlqos "$@"' in refresh["command"][2]
+    assert f"ls -d {os.path.join(args.output_dir, 'serving')}/*/*/ " in refresh["command"][2]  # what it watches
+    assert _without(refresh, "name", "command", "resources") == _without(init, "name", "resources")
+    assert init["image"].startswith("registry.example.com/dlqos:") and init["securityContext"]["readOnlyRootFilesystem"]
 
 
 def _without(mapping: dict, *keys: str) -> dict:

@@ -34,6 +34,19 @@ def _setting(name: str) -> str:
     return re.search(rf'^{name}="?([^"\n]*)"?$', open(RUNTIME).read(), re.M).group(1)
 
 
+def _lock_hash() -> str:
+    """runtime.sh's LOCK_HASH: what marks a runtime as synced with uv.lock and pyproject.toml."""
+    lock = b"".join(open(os.path.join(ROOT, name), "rb").read() for name in ("uv.lock", "pyproject.toml"))
+    return hashlib.sha256(lock).hexdigest()[:16]
+
+
+def _stand_in_uv(cache) -> None:
+    uv = cache / f"uv-{_setting('UV_VERSION')}" / "bin" / "uv"
+    uv.parent.mkdir(parents=True)
+    uv.write_text("#!/bin/sh\n")
+    uv.chmod(0o755)
+
+
 def _stand_in_cache(cache) -> str:
     """A cache whose root filesystem and uv look ready to runtime.sh; the system dirs are mount points."""
     rootfs = cache / f"rootfs-{_setting('DEBIAN_SUITE')}"
@@ -42,18 +55,14 @@ def _stand_in_cache(cache) -> str:
     for link in ("bin", "sbin", "lib", "lib64"):
         if os.path.islink(f"/{link}"):
             (rootfs / link).symlink_to(os.readlink(f"/{link}"))
-    lock = b"".join(open(os.path.join(ROOT, name), "rb").read() for name in ("uv.lock", "pyproject.toml"))
-    (rootfs / "opt/venv/.dlqos-lock").write_text(hashlib.sha256(lock).hexdigest()[:16] + "\n")
+    (rootfs / "opt/venv/.dlqos-lock").write_text(_lock_hash() + "\n")
     (rootfs / ".dlqos-base").write_text("stand-in\n")
     (rootfs / ".dlqos-tools").write_text(_setting("TOOL_PACKAGES") + "\n")
     certificates = rootfs / "usr/local/share/ca-certificates"  # as if carried already: nothing to update
     certificates.mkdir(parents=True)
     for crt in glob.glob("/usr/local/share/ca-certificates/*.crt"):
         shutil.copy(crt, certificates)
-    uv = cache / f"uv-{_setting('UV_VERSION')}" / "bin" / "uv"
-    uv.parent.mkdir(parents=True)
-    uv.write_text("#!/bin/sh\n")
-    uv.chmod(0o755)
+    _stand_in_uv(cache)
     return str(rootfs)
 
 
@@ -116,3 +125,27 @@ def test_runtime_sh_passes_on_stdin_and_the_exit_status(sandboxed):
     assert done.returncode == 7, done.stderr
     answer, scratch = done.stdout.split()
     assert answer == "hello" and not os.path.exists(scratch)
+
+
+def test_the_native_route_execs_so_a_signal_reaches_the_command(tmp_path):
+    """The native route replaces runtime.sh with the command (exec): the pid a supervisor signals is the command's,
+    and SIGTERM stops it before it finishes. runtime.sh runs from a copy of the checkout's scripts whose .venv looks
+    synced, so nothing is installed."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    for name in ("uv.lock", "pyproject.toml", "scripts/runtime.sh"):
+        shutil.copy(os.path.join(ROOT, name), checkout / name)
+    (checkout / ".venv").mkdir()
+    (checkout / ".venv/.dlqos-lock").write_text(_lock_hash() + "\n")
+    _stand_in_uv(tmp_path / "cache")
+    env = dict(os.environ, DLQOS_RUNTIME="native", DLQOS_CACHE=str(tmp_path / "cache"), TMPDIR=str(tmp_path))
+    marker = tmp_path / "finished"
+    runtime = subprocess.Popen([str(checkout / "scripts/runtime.sh"), "python3", "-c", CHILD, str(marker),
+                                str(SLEEP_S)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                               start_new_session=True)
+    _, child = runtime.stdout.readline().split()
+    assert int(child) == runtime.pid
+    started = time.monotonic()
+    runtime.send_signal(signal.SIGTERM)
+    assert runtime.wait(timeout=30) == -signal.SIGTERM, runtime.stderr.read()
+    _assert_child_never_finishes(marker, child, started)
