@@ -31,7 +31,8 @@ log = logging.getLogger("dlqos")
 DEFAULT_OPTIMIZERS = ("adam", "sgd", "momentum", "swats")  # the paper's families: SGD, momentum, Adam, Adam -> SGD
 FIRST_SEED = TrainingConfig.seed  # seeds N are FIRST_SEED .. FIRST_SEED+N-1: the first is the plain run's seed
 DATA_REUSE = ("shared", "cache")
-TRAINER_PREFIX, EVALUATOR_PREFIX = "Trainer_", "Evaluator_"
+TRAINER_PREFIX = "Trainer_"
+EVALUATOR_PREFIX = "Evaluator_"
 ALPHA = 0.05  # the significance level of the ranking's note
 
 

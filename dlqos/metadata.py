@@ -4,6 +4,7 @@ The CLI summary and the study report read results from here, not from logs.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -56,6 +57,11 @@ class PipelineRun:
     pipeline_name: str
     run_id: str
     nodes: Dict[str, NodeExecution]
+
+    @property
+    def example_gen(self) -> Optional[NodeExecution]:
+        """The run's ExampleGen (DatasetExampleGen or ImportExampleGen), or None."""
+        return next((node for node_id, node in self.nodes.items() if node_id.endswith("ExampleGen")), None)
 
     @property
     def blessed(self) -> Optional[bool]:
@@ -148,11 +154,8 @@ def _node_execution(store, node_id: str, execution) -> NodeExecution:
 
 def example_gen_dataset(run: PipelineRun) -> Optional[str]:
     """The dataset name the run's ExampleGen read (its settings in custom_config), or None (ImportExampleGen)."""
-    import json
-
-    node = next((n for node_id, n in run.nodes.items() if node_id.endswith("ExampleGen")), None)
     try:
-        settings = json.loads(node.properties["custom_config"])["custom_config"]["value"]
+        settings = json.loads(run.example_gen.properties["custom_config"])["custom_config"]["value"]
     except (AttributeError, KeyError, TypeError, ValueError):
         return None
     return settings.get("dataset")

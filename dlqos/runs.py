@@ -280,9 +280,9 @@ def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
     from components.dream_generator import DREAMS_FILE
     from models.training import TRAINING_RECORD
 
-    trainer, evaluator = run.nodes.get("Trainer"), run.nodes.get("Evaluator")
-    example_gen = next((node for node_id, node in run.nodes.items() if node_id.endswith("ExampleGen")), None)
-    examples = example_gen.output("examples") if example_gen else None
+    trainer = run.nodes.get("Trainer")
+    evaluator = run.nodes.get("Evaluator")
+    examples = run.example_gen.output("examples") if run.example_gen else None
     statistics = run.nodes["StatisticsGen"].output("statistics") if "StatisticsGen" in run.nodes else None
     model = trainer.output("model") if trainer else None
     dreams = run.nodes["DeepDream"].output("dreams") if "DeepDream" in run.nodes else None

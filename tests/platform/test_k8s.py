@@ -79,7 +79,8 @@ def test_serving_pod_pins_versions_that_load_before_tf_serving_starts(overlay):
     flags = dict(flag.partition("=")[::2] for flag in serving["args"])
     config_dir = os.path.dirname(flags["--model_config_file"])
     assert "--allow_version_labels_for_unavailable_models" in flags
-    written, read = _mounts(init), _mounts(serving)
+    written = _mounts(init)
+    read = _mounts(serving)
     assert _without(written[os.path.join(args.output_dir, "serving")], "mountPath") == \
         _without(read[args.base_path], "mountPath")
     assert written[os.path.join(args.output_dir, "serving-config")]["name"] == read[config_dir]["name"]
