@@ -26,6 +26,8 @@ DEFAULT_BEAM_ARGS = ("--runner=FnApiRunner", "--direct_running_mode=in_memory", 
 OPTIMIZERS = ("adam", "sgd", "momentum", "nesterov", "rmsprop", "adamw", "swats")
 ADAPTIVE_OPTIMIZERS = ("adam", "rmsprop", "adamw", "swats")  # the profiles' learning rates are tuned for these
 LR_SCHEDULES = ("constant", "cosine", "exponential")  # decays over each training phase (models.optimizers)
+# The TF Serving image the serving Deployment pins (k8s/base/serving-deployment.yaml; a test keeps them equal).
+SERVING_IMAGE = "tensorflow/serving:2.19.1"
 
 
 def positive_int(value, name: str) -> int:
@@ -255,6 +257,26 @@ class GateConfig:
 
 
 @dataclass(frozen=True)
+class InfraValidationConfig:
+    """TFX's InfraValidator before the Pusher: the model is loaded in a TF Serving container started through a
+    Docker-compatible engine's API and sent eval examples on the step's eval signature; the Pusher pushes only a
+    model that both the Evaluator and the InfraValidator bless (docs/serving.md, "Infra validation")."""
+
+    docker_url: str  # the engine's API, e.g. unix:///var/run/docker.sock
+    image: str = SERVING_IMAGE  # NAME:TAG of an image that starts as TF Serving's does (MODEL_NAME, MODEL_BASE_PATH)
+    num_examples: int = 10  # eval examples sent as Predict requests once the model is AVAILABLE
+    max_loading_seconds: int = 300  # per try: the container running and the model AVAILABLE within it
+    num_tries: int = 1  # a failed try is retried; a model that fails every try is not blessed
+
+    def __post_init__(self):
+        name, _, tag = self.image.rpartition(":")
+        if not name or "/" in tag:
+            raise ConfigError(f"serving image {self.image!r} needs a tag (NAME:TAG)")
+        for setting in ("num_examples", "max_loading_seconds", "num_tries"):
+            positive_int(getattr(self, setting), setting)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything create_pipeline needs; pure data, no I/O."""
 
@@ -284,6 +306,7 @@ class PipelineConfig:
     enable_cache: bool = False
     source_fingerprint: str = ""  # environment.source_fingerprint(): the code the cached data half came from
     raw_data: Optional[Mapping] = None  # DatasetExampleGen's settings (components.examplegen.settings)
+    infra_validation: Optional[InfraValidationConfig] = None  # None: the Evaluator's blessing alone gates the push
 
     def __post_init__(self):
         if self.dream is not None and self.training is not None:

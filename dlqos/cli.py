@@ -19,8 +19,8 @@ import traceback
 from typing import Callable, List, Optional
 
 from data import DATASETS
-from common.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, OutputLayout, positive_int,
-                          real_number)
+from common.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, SERVING_IMAGE, InfraValidationConfig,
+                          OutputLayout, positive_int, real_number)
 from common.errors import ConfigError, DlqosError, read_text_file, unwritable_path_error, writable_directory
 from models.steps import STEPS
 from models.strategy import PRECISIONS, STRATEGIES
@@ -76,6 +76,12 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
     parser.add_argument("--max-eval", type=_count, help="override the profile's number of evaluation examples")
     parser.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                         help=f"Beam pipeline argument, repeatable (default: {' '.join(DEFAULT_BEAM_ARGS)})")
+    parser.add_argument("--infra-validate", metavar="DOCKER_URL",
+                        help="before pushing, load the model in a --serving-image container started through this "
+                             "Docker-compatible API (e.g. unix:///var/run/docker.sock) and query its eval signature; "
+                             "only a model that loads and answers is pushed")
+    parser.add_argument("--serving-image", default=SERVING_IMAGE,
+                        help=f"the TF Serving image --infra-validate starts (default {SERVING_IMAGE})")
     _add_runner_options(parser, "the Flink JobManager's REST address (default: an embedded Flink)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-v", "--verbose", action="store_true",
@@ -225,9 +231,12 @@ def _add_serving_parsers(commands) -> None:
                     "without the TF Serving binary. Production uses TF Serving (docker-compose, k8s/).")
     serve.add_argument("--output-dir", default="runs/local")
     serve.add_argument("--models-config", help="a models.config to use instead of one derived from the output")
+    serve.add_argument("--model_name", "--model-name", help="TF Serving's flag: serve this one model (with "
+                       "--model_base_path) instead of --output-dir's or --models-config's")
+    serve.add_argument("--model_base_path", "--model-base-path", help="TF Serving's flag: the model's versions")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--rest-port", type=int, default=8501)
-    serve.add_argument("--grpc-port", type=int, default=8500)
+    serve.add_argument("--rest-port", "--rest_api_port", type=int, default=8501)
+    serve.add_argument("--grpc-port", "--port", type=int, default=8500)
     serve.add_argument("--poll-seconds", type=float, default=5.0, help="how often to look for new versions")
     serve.add_argument("--model_config_file_poll_wait_seconds", "--model-config-file-poll-wait-seconds", type=float,
                        default=0, metavar="S", help="with --models-config: re-read it every S seconds (TF Serving's "
@@ -423,6 +432,8 @@ def _run_options(args, step_names: List[str]):
                          cache=args.cache, materialize_transform=args.materialize_transform, epochs=args.epochs,
                          train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
                          max_eval=args.max_eval, beam_pipeline_args=_beam_args(args),
+                         infra_validation=args.infra_validate and InfraValidationConfig(args.infra_validate,
+                                                                                         args.serving_image),
                          **{key: getattr(args, key) for key in TRAINING_OPTIONS})
     check_training_options([STEPS[name] for name in step_names], options)  # before any work
     for flag, path in (("--data-dir", options.data_dir), ("--examples-dir", options.examples_dir)):
@@ -536,10 +547,13 @@ def _serve(args) -> int:
     import time
 
     from serving.config import (BATCHING, DEFAULT_BATCH_THREADS, models_config, parse_batching_parameters,
-                                read_batching_parameters, read_models_config)
+                                read_batching_parameters, read_models_config, single_model_config)
     from serving.standin import StandIn
 
-    config = read_models_config(args.models_config) if args.models_config else \
+    if bool(args.model_name) != bool(args.model_base_path):
+        raise ConfigError("--model_name and --model_base_path go together")
+    config = single_model_config(args.model_name, args.model_base_path) if args.model_name else \
+        read_models_config(args.models_config) if args.models_config else \
         models_config(os.path.join(args.output_dir, "serving"))
     if not config.model_config_list.config:
         print(f"dlqos: error: no pushed models under {os.path.join(args.output_dir, 'serving')}; run a step first",

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from data.tfrecords import METADATA_FILE
-from common.config import (DEFAULT_BEAM_ARGS, OptimizerConfig, OutputLayout, PipelineConfig, TrainingConfig,
-                          default_learning_rate, positive_int, real_number)
+from common.config import (DEFAULT_BEAM_ARGS, InfraValidationConfig, OptimizerConfig, OutputLayout, PipelineConfig,
+                          TrainingConfig, default_learning_rate, positive_int, real_number)
 from common import environment
 from common.errors import ConfigError
 from models.steps import STEPS, Step, get_step
@@ -58,6 +58,7 @@ class RunOptions:
     clip_norm: Optional[float] = None
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
     cache: bool = True  # the data half may come from TFX's cache (PipelineConfig.enable_cache); --no-cache
+    infra_validation: Optional[InfraValidationConfig] = None  # --infra-validate, --serving-image
 
     def __post_init__(self):
         for name in COUNTS:
@@ -74,10 +75,11 @@ class RunOptions:
                                clip_norm=self.clip_norm)
 
     def training_flags(self) -> list:
-        """The training flags given (not at their defaults), as the CLI spells them."""
+        """The flags given (not at their defaults) that only a trained step takes, as the CLI spells them."""
         given = {"--optimizer": self.optimizer != "adam", "--learning-rate": self.learning_rate is not None,
                  "--lr-schedule": self.lr_schedule != "constant", "--weight-decay": self.weight_decay is not None,
-                 "--dropout": self.dropout is not None, "--clip-norm": self.clip_norm is not None}
+                 "--dropout": self.dropout is not None, "--clip-norm": self.clip_norm is not None,
+                 "--infra-validate": self.infra_validation is not None}
         return [flag for flag, set_ in given.items() if set_]
 
     def count(self, name: str, profile):
@@ -208,6 +210,7 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         prediction_key=step.prediction_key,
         metrics=tuple(step.metrics),
         slice_features=tuple(step.slice_features),
+        infra_validation=options.infra_validation,
     )
 
 

@@ -3,7 +3,8 @@
 The same create_pipeline as the local runner; ML Metadata is left to the cluster and the Beam arguments come
 from the user (Dataflow, Flink or Spark). Compiling reads nothing from the pipeline root: gs:// and s3:// roots
 are only written into the spec. InfraValidator is not in the spec: TFX 1.21's Kubeflow V2 step builder rejects
-it ("The component type InfraValidator is not supported", kubeflow/v2/step_builder.py).
+it ("The component type InfraValidator is not supported", kubeflow/v2/step_builder.py), so a config with infra
+validation is refused.
 
 Two files per step: TFX writes a PipelineJob JSON (displayName, labels, pipelineSpec, runtimeConfig), the form
 Vertex AI Pipelines submits; a Kubeflow Pipelines 2.x backend takes only a bare PipelineSpec on upload (each YAML
@@ -20,6 +21,7 @@ from tfx import v1 as tfx
 
 from data.sources import atomic_file
 from common.config import PipelineConfig
+from common.errors import ConfigError
 from pipeline.pipeline import create_pipeline
 
 
@@ -38,6 +40,9 @@ class CompiledPipeline:
 
 def compile_pipeline(config: PipelineConfig, image: str, output_file: str, schema: str = "2.1") -> CompiledPipeline:
     """Write the PipelineJob JSON of `config` to output_file and, for schema 2.1, its KFP package beside it."""
+    if config.infra_validation is not None:
+        raise ConfigError("infra validation cannot be compiled for Kubeflow Pipelines: TFX 1.21's Kubeflow V2 step "
+                          "builder refuses the InfraValidator component (docs/serving.md, \"Infra validation\")")
     kubeflow_config = dataclasses.replace(config, metadata_path=None)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(

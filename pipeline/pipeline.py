@@ -102,7 +102,8 @@ def data_half(config: PipelineConfig) -> DataHalf:
 
 
 def trained_tail(config: PipelineConfig, data: DataHalf) -> list:
-    """Trainer -> Resolver(latest blessed) -> Evaluator(TFMA gate against it) -> Pusher(TF Serving layout)."""
+    """Trainer -> Resolver(latest blessed) -> Evaluator(TFMA gate against it) [-> InfraValidator] -> Pusher(TF Serving
+    layout), which pushes only a model every validator blessed."""
     trainer = _trainer(config, data)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -110,13 +111,36 @@ def trained_tail(config: PipelineConfig, data: DataHalf) -> list:
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = _evaluator(config, data, trainer, baseline_model=model_resolver.outputs["model"])
+    validator = None if config.infra_validation is None else \
+        infra_validator(config, trainer.outputs["model"], data.example_gen.outputs["examples"])
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
+        infra_blessing=None if validator is None else validator.outputs["blessing"],
     ).with_id("Pusher")
-    return [trainer, model_resolver, evaluator, pusher]
+    return [trainer, model_resolver, evaluator, *([validator] if validator else []), pusher]
+
+
+def infra_validator(config: PipelineConfig, model, examples):
+    """TFX's InfraValidator: the model loaded in a TF Serving container (config.infra_validation) and sent eval
+    examples on the step's eval signature, which takes serialized tf.Examples (TFMA evaluates through it)."""
+    settings = config.infra_validation
+    image_name, _, tag = settings.image.rpartition(":")
+    return tfx.components.InfraValidator(
+        model=model,
+        examples=examples,
+        serving_spec=tfx.proto.ServingSpec(
+            tensorflow_serving=tfx.proto.TensorFlowServing(image_name=image_name, tags=[tag]),
+            local_docker=tfx.proto.LocalDockerConfig(client_base_url=settings.docker_url),
+            model_name=config.step),
+        validation_spec=tfx.proto.ValidationSpec(max_loading_time_seconds=settings.max_loading_seconds,
+                                                 num_tries=settings.num_tries),
+        request_spec=tfx.proto.RequestSpec(
+            tensorflow_serving=tfx.proto.TensorFlowServingRequestSpec(signature_names=[config.eval_signature]),
+            split_name="eval", num_examples=settings.num_examples),
+    )
 
 
 def dream_tail(config: PipelineConfig, data: DataHalf) -> list:

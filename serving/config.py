@@ -136,6 +136,15 @@ def models_config(serving_root: str, base_path: Optional[str] = None, num_versio
     return config
 
 
+def single_model_config(name: str, base_path: str):
+    """TF Serving's --model_name and --model_base_path: one model, its newest version (TF Serving's default policy)."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.config.add(name=name, base_path=base_path, model_platform="tensorflow")
+    return config
+
+
 def _pinned_rollout(model_dir: str, versions: List[int], previous_entry, count: int) -> Optional[Rollout]:
     """The rollout serving-config writes for one model: continued from its previous entry (only the versions it
     served and newer ones are load-checked), or fresh; None when no version loads."""

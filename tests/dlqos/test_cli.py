@@ -8,6 +8,7 @@ import time
 import pytest
 
 from dlqos import cli
+from common.config import SERVING_IMAGE, InfraValidationConfig
 from models.steps import STEPS
 from tests.helpers import ROOT, photo_folder, write_fashion_like_dir
 
@@ -234,11 +235,23 @@ def test_optimizer_flags_reach_the_run_and_absent_ones_keep_the_default(ran, tmp
     assert (ran[1][1].optimizer, ran[1][1].learning_rate, ran[1][1].training_flags()) == ("adam", None, [])
 
 
+def test_infra_validation_flags_reach_the_run(ran, tmp_path):
+    argv = ["run", "cnn", "--infra-validate", "unix:///run/podman.sock", "--output-dir", str(tmp_path)]
+    assert cli.main(argv) == cli.EXIT_OK
+    assert cli.main([*argv, "--serving-image", "localhost/standin:1"]) == cli.EXIT_OK
+    assert [options.infra_validation for _, options in ran] == [
+        InfraValidationConfig("unix:///run/podman.sock", SERVING_IMAGE),
+        InfraValidationConfig("unix:///run/podman.sock", "localhost/standin:1")]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["run", "transfer", "--dropout", "0.2"], "--dropout does not apply to transfer (no Dropout layer"),
     (["study", "--steps", "dense", "textgen", "--dropout", "0.2"], "--dropout does not apply to textgen"),
     (["run", "deepdream", "--clip-norm", "1"], "--clip-norm does not apply to deepdream (trains nothing)"),
     (["study", "--optimizer", "sgd"], "--optimizer does not apply to deepdream (trains nothing)"),
+    (["run", "deepdream", "--infra-validate", "unix:///run/docker.sock"], "--infra-validate does not apply to deepdream"),
+    (["run", "dense", "--infra-validate", "unix:///run/docker.sock", "--serving-image", "tensorflow/serving"],
+     "serving image 'tensorflow/serving' needs a tag"),
 ])
 def test_a_training_flag_a_step_ignores_is_refused_before_any_work(argv, message, ran, tmp_path, capsys):
     assert cli.main(argv + ["--output-dir", str(tmp_path)]) == cli.EXIT_USAGE
@@ -396,3 +409,9 @@ def test_gs_without_network_is_one_line_naming_the_host(capsys):
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("dlqos: error: --to gs://no-such-bucket-dlqos/raw: cannot reach "
                                                    "it (") and "resolve" in error[0], error
+
+
+def test_serve_takes_tf_servings_model_flags_only_together(capsys):
+    assert cli.main(["serve", "--model_name", "dense"]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--model_name and --model_base_path go together" in error[0]

@@ -1,7 +1,10 @@
+import json
+
 import pytest
 from tensorflow_model_analysis.proto import config_pb2
 
-from common.config import GateConfig, TrainingConfig
+from common.config import GateConfig, InfraValidationConfig, TrainingConfig
+from common.errors import ConfigError
 from pipeline.pipeline import create_pipeline, create_variant_pipeline, eval_config
 from tests.helpers import pipeline_config
 
@@ -114,3 +117,32 @@ def test_variants_share_one_data_half_and_have_no_resolver_or_pusher():
         assert trainer.inputs["transform_graph"] is components["Transform"].outputs["transform_graph"]
         assert evaluator.inputs["model"] is trainer.outputs["model"] and "baseline_model" not in evaluator.inputs
     assert '"seed": 2' in components["Trainer_sgd_seed2"].exec_properties["custom_config"]
+
+
+def test_infra_validator_gates_the_pusher_when_configured():
+    settings = InfraValidationConfig("unix:///run/docker.sock", "localhost/standin:1", num_examples=4)
+    components = _by_id(create_pipeline(pipeline_config(infra_validation=settings)))
+    validator, pusher = components["InfraValidator"], components["Pusher"]
+    assert validator.inputs["model"] is components["Trainer"].outputs["model"]
+    assert validator.inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
+    assert pusher.inputs["infra_blessing"] is validator.outputs["blessing"]
+    assert pusher.inputs["model_blessing"] is components["Evaluator"].outputs["blessing"]
+    serving = json.loads(validator.exec_properties["serving_spec"])
+    assert serving == {"tensorflow_serving": {"image_name": "localhost/standin", "tags": ["1"]}, "model_name": "dense",
+                       "local_docker": {"client_base_url": "unix:///run/docker.sock"}}
+    requests = json.loads(validator.exec_properties["request_spec"])
+    assert requests == {"tensorflow_serving": {"signature_names": ["serving_default"]}, "split_name": "eval",
+                        "num_examples": 4}
+
+
+def test_without_infra_validation_the_evaluator_alone_gates_the_pusher():
+    components = _by_id(create_pipeline(pipeline_config()))
+    assert "InfraValidator" not in components and "infra_blessing" not in components["Pusher"].inputs
+
+
+@pytest.mark.parametrize("changes, message", [({"image": "tensorflow/serving"}, "needs a tag"),
+                                              ({"image": "localhost:5000/serving"}, "needs a tag"),
+                                              ({"num_tries": 0}, "num_tries")])
+def test_infra_validation_settings_are_checked(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        InfraValidationConfig("unix:///run/docker.sock", **changes)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from dlqos.cli import build_parser
+from common.config import SERVING_IMAGE
 from models.steps import STEPS
 from tests.platform.containers import K8S, render, rendered, scheduled_pod
 
@@ -132,3 +133,9 @@ def test_schema_validation_catches_a_misplaced_field():
     deployment["spec"]["template"]["spec"]["containers"][0]["readOnlyRootFilesystem"] = True  # belongs in securityContext
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, latest_version(), strict=True)
+
+
+def test_the_serving_image_infra_validation_starts_is_the_deployments():
+    with open(os.path.join(K8S, "base", "serving-deployment.yaml")) as f:
+        deployment = next(doc for doc in yaml.safe_load_all(f) if doc and doc.get("kind") == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == SERVING_IMAGE

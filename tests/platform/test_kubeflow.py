@@ -10,10 +10,16 @@ from google.protobuf import json_format
 # strictly as protos (an unknown field fails, as in the KFP backend's protojson.Unmarshal)
 from kfp.client.client import _extract_pipeline_yaml
 from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
 
 from dlqos import cli
+from common.config import InfraValidationConfig
+from common.errors import ConfigError
 from models.steps import STEPS
-from pipeline.kubeflow_v2_runner import write_package
+from pipeline.kubeflow_v2_runner import compile_pipeline, write_package
+from pipeline.pipeline import infra_validator
+from tests.helpers import pipeline_config
 
 IMAGE = "registry.example.com/dlqos@sha256:" + "0" * 64
 ROOT = "gs://no-such-bucket-dlqos/root"
@@ -144,3 +150,19 @@ def test_only_the_model_resolvers_are_executors_the_kfp_backend_cannot_run(specs
                   if set(executor) - {"container", "importer"}}
         assert all(kinds == {"resolver"} and "resolver" in label for label, kinds in others.items()), others
         assert len(others) == (2 if STEPS[name].trains else 0), (name, others)
+
+
+def test_infra_validation_is_refused_for_kubeflow_as_tfx_refuses_its_component(tmp_path):
+    """TFX 1.21's Kubeflow V2 step builder raises on the InfraValidator; compile_pipeline says so in one line
+    instead of compiling a spec without the gate the local pipeline has."""
+    config = pipeline_config(pipeline_root=ROOT, infra_validation=InfraValidationConfig("unix:///run/docker.sock"))
+    with pytest.raises(ConfigError, match="TFX 1.21's Kubeflow V2 step builder refuses the InfraValidator"):
+        compile_pipeline(config, IMAGE, str(tmp_path / "dense.json"))
+    model, examples = (tfx.dsl.Importer(source_uri=f"{ROOT}/{kind.TYPE_NAME}", artifact_type=kind).with_id(kind.TYPE_NAME)
+                       for kind in (standard_artifacts.Model, standard_artifacts.Examples))
+    validator = infra_validator(config, model.outputs["result"], examples.outputs["result"])
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=IMAGE),
+        output_dir=str(tmp_path), output_filename="stock.json")
+    with pytest.raises(NotImplementedError, match="InfraValidator.* is not supported"):
+        runner.run(tfx.dsl.Pipeline(pipeline_name="stock", pipeline_root=ROOT, components=[model, examples, validator]))
