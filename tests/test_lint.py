@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ["dlqos", "data", "pipeline", "components", "serving", "benchmarks", "tests"]
+PACKAGES = ["common", "data", "serving", "models", "components", "pipeline", "dlqos", "benchmarks", "tests"]
 MAX_FUNCTION_LINES = 60
 MAX_TABLE_CELL = 200
 PATH_FOLDERS = ("common", "data", "serving", "models", "components", "pipeline", "dlqos", "tests", "scripts", "k8s",
