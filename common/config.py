@@ -168,6 +168,50 @@ class StepPlan:
 
 
 @dataclass(frozen=True)
+class TuningConfig:
+    """A KerasTuner random search by TFX's Tuner before the Trainer, which trains with the best values found.
+
+    The space comes from the TrainingConfig (models.tuning.search_space): the learning rate within a factor
+    learning_rate_span of the configured one (log scale), the optimizer among `optimizers`, the dropout rate up to
+    max_dropout (steps whose model has Dropout layers) and the widths a step's ModelConfig marks as tunable. The
+    first trial is the configuration as given, the next ones random. Budget: max_trials trials; no trial starts
+    after max_seconds (None: no time limit). trial_epochs: each trial's epochs (None: the Trainer's).
+    """
+
+    max_trials: int = 4
+    max_seconds: Optional[float] = None
+    trial_epochs: Optional[int] = None
+    # The adaptive ones by default: the learning-rate range is centred on the configured (profile) rate, which suits
+    # them; the SGD family wants about 10x (default_learning_rate) and mostly lost at it (docs/benchmarks.md).
+    optimizers: tuple = ADAPTIVE_OPTIMIZERS
+    learning_rate_span: float = 10.0
+    max_dropout: float = 0.5
+    seed: int = 42
+
+    def __post_init__(self):
+        positive_int(self.max_trials, "max_trials")
+        if self.trial_epochs is not None:
+            positive_int(self.trial_epochs, "trial_epochs")
+        if self.max_seconds is not None:
+            real_number(self.max_seconds, "tuning max_seconds", above=0)
+        if not self.optimizers:
+            raise ConfigError("tuning needs at least one optimizer")
+        for name in self.optimizers:
+            one_of(name, "optimizer", OPTIMIZERS)
+        real_number(self.learning_rate_span, "learning_rate_span", at_least=1)
+        real_number(self.max_dropout, "max_dropout", above=0, below=1)
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "optimizers": list(self.optimizers)}
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "TuningConfig":
+        """Back from custom_config; a key this version does not know is an error, not ignored."""
+        values = known_fields(cls, values, "tuning settings")
+        return cls(**{**values, **({"optimizers": tuple(values["optimizers"])} if "optimizers" in values else {})})
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """What the Trainer does. Travels whole (as_dict) in the Trainer's custom_config and is rebuilt as this class
     in run_fn (from_dict), so the pipeline and the Trainer read the same typed settings.
@@ -199,6 +243,7 @@ class TrainingConfig:
     data_metadata: Optional[str] = None
     num_train: Optional[int] = None  # count steps from this many examples instead of dataset.json's counts
     num_eval: Optional[int] = None
+    tuning: Optional[TuningConfig] = None  # a Tuner searches before the Trainer (--tune); None: no search
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -232,7 +277,8 @@ class TrainingConfig:
     def as_dict(self) -> dict:
         """Every setting, JSON-ready: the Trainer's custom_config (TFX stores it as JSON in ML Metadata)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {**values, "model": dict(self.model), "optimizer": self.optimizer.to_dict()}
+        return {**values, "model": dict(self.model), "optimizer": self.optimizer.to_dict(),
+                "tuning": self.tuning.as_dict() if self.tuning else None}
 
     custom_config = as_dict  # what create_pipeline hands the Trainer
 
@@ -240,7 +286,9 @@ class TrainingConfig:
     def from_dict(cls, values: Mapping) -> "TrainingConfig":
         """Back from custom_config in run_fn; a key this version does not know is an error, not ignored."""
         values = known_fields(cls, values, "training settings")
-        return cls(**{**values, "optimizer": OptimizerConfig.from_dict(values.get("optimizer") or {})})
+        tuning = values.get("tuning")
+        return cls(**{**values, "optimizer": OptimizerConfig.from_dict(values.get("optimizer") or {}),
+                      "tuning": TuningConfig.from_dict(tuning) if tuning is not None else None})
 
 
 @dataclass(frozen=True)
@@ -290,6 +338,7 @@ class PipelineConfig:
     serving_model_dir: str  # TF Serving base path: versions land in <serving_model_dir>/<version>/
     preprocessing_fn: Optional[str] = None  # dotted path; trained steps only
     run_fn: Optional[str] = None  # dotted path; trained steps only
+    tuner_fn: Optional[str] = None  # dotted path; trained steps whose training has tuning
     training: Optional[TrainingConfig] = None  # trained steps only
     # A generative step that trains nothing (DeepDream): its component's parameters; then the pipeline's tail is
     # the DeepDream component on the ExampleGen's photos, with no Transform, Trainer, Evaluator or Pusher.
@@ -313,6 +362,8 @@ class PipelineConfig:
             raise ConfigError(f"{self.step}: a step either trains (training) or dreams (dream), not both")
         if self.trains and None in (self.preprocessing_fn, self.run_fn, self.training):
             raise ConfigError(f"{self.step}: a trained step needs preprocessing_fn, run_fn and training")
+        if self.training is not None and self.training.tuning is not None and not self.tuner_fn:
+            raise ConfigError(f"{self.step}: tuning needs the step's tuner_fn")
         if self.gate.metric not in self.metrics:
             raise ConfigError(f"gate metric {self.gate.metric} is not among the evaluated metrics {self.metrics}")
 

@@ -10,6 +10,7 @@ Exit codes: 0 success (for `run`/`study`: every model blessed and pushed); 1 a p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import contextlib
 import functools
 import logging
@@ -20,7 +21,7 @@ from typing import Callable, List, Optional
 
 from data import DATASETS
 from common.config import (DEFAULT_BEAM_ARGS, LR_SCHEDULES, OPTIMIZERS, PROFILES, SERVING_IMAGE, InfraValidationConfig,
-                          OutputLayout, positive_int, real_number)
+                           OutputLayout, TuningConfig, positive_int, real_number)
 from common.errors import ConfigError, DlqosError, read_text_file, unwritable_path_error, writable_directory
 from models.steps import STEPS
 from models.strategy import PRECISIONS, STRATEGIES
@@ -57,10 +58,11 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
                         type=_model_param, help="model hyper-parameter over the profile's, repeatable (an unknown "
                                                 "KEY lists the step's), e.g. transfer: fine_tune_layers=30")
     parser.add_argument("--epochs", type=_count, help="override the profile's epochs")
-    if one_optimizer:  # `compare` takes --optimizers instead
+    if one_optimizer:  # `compare` takes --optimizers instead and tunes nothing
         parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
                             help="Trainer optimizer (default adam, as the study); nesterov: momentum with Nesterov's "
                                  "look-ahead; swats: Adam switching to SGD (Keskar & Socher 2017)")
+        _add_tune_options(parser)
     parser.add_argument("--learning-rate", type=_real(above=0), help="default: the profile's rate for adaptive "
                         "optimizers, 10x it for sgd/momentum/nesterov")
     parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
@@ -86,6 +88,29 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show TFX, Beam and TensorFlow's native logs and full tracebacks")
+
+
+def _add_tune_options(parser: argparse.ArgumentParser) -> None:
+    """--tune and its budget: the stock TFX Tuner (KerasTuner random search) before each trained step's Trainer."""
+    defaults = TuningConfig()
+    parser.add_argument("--tune", action="store_true",
+                        help="search learning rate, optimizer, dropout and widths with TFX's Tuner first; the "
+                             "Trainer trains with the best values (first trial: the configuration as given)")
+    parser.add_argument("--tune-trials", type=_count, default=defaults.max_trials,
+                        help=f"the most trials (default {defaults.max_trials})")
+    parser.add_argument("--tune-seconds", type=_real(above=0),
+                        help="start no trial after this many seconds of tuning (default: no limit)")
+    parser.add_argument("--tune-epochs", type=_count, help="epochs per trial (default: the Trainer's)")
+    parser.add_argument("--tune-optimizers", nargs="+", choices=OPTIMIZERS, default=list(defaults.optimizers),
+                        help=f"the optimizers searched (default {' '.join(defaults.optimizers)})")
+
+
+def _tuning(args) -> Optional[TuningConfig]:
+    """The TuningConfig that --tune asks for (None without it)."""
+    if not args.tune:
+        return None
+    return TuningConfig(max_trials=args.tune_trials, max_seconds=args.tune_seconds, trial_epochs=args.tune_epochs,
+                        optimizers=tuple(args.tune_optimizers))
 
 
 def _add_runner_options(parser: argparse.ArgumentParser, master_help: str) -> None:
@@ -209,6 +234,7 @@ def _add_compile_parser(commands) -> None:
                                "(the JSON only: KFP runs 2.1)")
     compile_.add_argument("--beam-arg", action="append", dest="beam_args", metavar="ARG",
                           help="Beam pipeline argument for the distributed runner, repeatable")
+    _add_tune_options(compile_)
     _add_runner_options(compile_, "with --runner flink: the cluster's JobManager REST address (required)")
     compile_.set_defaults(handler=_compile)
 
@@ -381,7 +407,7 @@ def _add_compare_parser(commands) -> None:
                          help="shared: one run per step, the data half once (default); cache: one run per variant, "
                               "the data half from TFX's cache")
     _add_run_options(compare, one_optimizer=False)
-    compare.set_defaults(handler=_compare, optimizer="adam")
+    compare.set_defaults(handler=_compare, optimizer="adam", tune=False)
 
 
 def _compare(args) -> int:
@@ -431,7 +457,7 @@ def _run_options(args, step_names: List[str]):
                          strategy=args.strategy, precision=args.precision, cache_input=args.cache_input,
                          cache=args.cache, materialize_transform=args.materialize_transform, epochs=args.epochs,
                          train_steps=args.train_steps, batch_size=args.batch_size, max_train=args.max_train,
-                         max_eval=args.max_eval, beam_pipeline_args=_beam_args(args),
+                         max_eval=args.max_eval, beam_pipeline_args=_beam_args(args), tuning=_tuning(args),
                          infra_validation=args.infra_validate and InfraValidationConfig(args.infra_validate,
                                                                                          args.serving_image),
                          **{key: getattr(args, key) for key in TRAINING_OPTIONS})
@@ -516,7 +542,7 @@ def _compile(args) -> int:
 
     layout = OutputLayout(args.root.rstrip("/"))
     options = RunOptions(profile=args.profile, strategy=args.strategy, precision=args.precision,
-                         beam_pipeline_args=_beam_args(args, cluster=True))
+                         beam_pipeline_args=_beam_args(args, cluster=True), tuning=_tuning(args))
     counts = {"train": args.num_train, "eval": args.num_eval}  # None: the Trainer counts dataset.json's examples
     data_root = (args.data_root or f"{layout.root}/raw").rstrip("/")
     for name in STEPS if args.step == "all" else [args.step]:
@@ -525,7 +551,8 @@ def _compile(args) -> int:
         raw = fetched_raw(step.dataset, f"{data_root}/{step.dataset}")
         raw_data = settings(step.dataset, raw, options.count("max_train", profile), options.count("max_eval", profile),
                             step.max_classes)
-        config = build_config(step, options, layout, raw.base, {"counts": counts, "raw_data": raw_data})
+        tuned = options if step.trains else dataclasses.replace(options, tuning=None)  # `all`: tune what trains
+        config = build_config(step, tuned, layout, raw.base, {"counts": counts, "raw_data": raw_data})
         compiled = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"),
                                     args.schema)
         upload = f"{compiled.package} (upload to Kubeflow Pipelines), " if compiled.package else ""

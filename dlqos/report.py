@@ -178,6 +178,33 @@ def loss_comparison_rows(reports: List[StepRun]) -> List[list]:
     return rows
 
 
+def tuning_rows(tuning: dict) -> List[list]:
+    """One row per completed trial, best first (as the Tuner ranks them): its score and values; a value a trial
+    left out is the configuration's own (the first trial's dropout of a model with its own rates)."""
+    trials = tuning["trials"]
+    names = sorted({key for trial in trials for key in trial} - {"trial_id", "score"})
+    first = min((trial["trial_id"] for trial in trials), default=None)
+    rows = [["trial", "score", *names, ""]]
+    for rank, trial in enumerate(trials):
+        notes = (["best"] if rank == 0 else []) + (["the configuration as given"] if trial["trial_id"] == first else [])
+        rows.append([trial["trial_id"], trial["score"], *(trial.get(name, "own") for name in names), ", ".join(notes)])
+    return rows
+
+
+def tuning_line(tuning: dict) -> str:
+    """Best vs the configuration as given, the budget and the time the Tuner took (ML Metadata)."""
+    trials, budget = tuning["trials"], tuning.get("budget") or {}
+    first = min(trials, key=lambda trial: trial["trial_id"], default=None)
+    verdict = (f"Best score {trials[0]['score']:.4f} (trial {trials[0]['trial_id']}) vs {first['score']:.4f} for the "
+               f"configuration as given (trial {first['trial_id']}). " if trials else "No trial completed. ")
+    budget_text = (f"at most {budget.get('max_trials')} trials" + (f", none started after {budget['max_seconds']:g} s"
+                   if budget.get("max_seconds") else ""))
+    return (verdict + f"{len(trials)} trials completed ({budget_text}) in {tuning['seconds']:.1f} s of tuning "
+            f"(Tuner: {tuning['state']}). Score: the Tuner's objective on the eval split after the trial's last "
+            "epoch, accuracy for classifiers (higher is better), else the loss (lower is better). The Trainer "
+            f"trained with the best values: {tuning['best']}.")
+
+
 def device_rows(output_dir: str) -> Optional[List[list]]:
     data = read_json(os.path.join(output_dir, DEVICE_BENCH))
     records = data.get("results") if isinstance(data, dict) else data
@@ -433,6 +460,9 @@ def _add_step_sections(r, add_section) -> None:
                     text=f"{len(epochs)} epochs, {sum(epochs):.1f} s of training, "
                          f"{r.training.get('examples_per_second', 0):,.0f} examples/s, strategy "
                          f"{r.training.get('strategy')} ({r.training.get('replicas')} replica(s)).")
+    if r.tuning is not None:
+        add_section(f"{r.step.name}: hyper-parameter tuning (TFX Tuner, KerasTuner random search)",
+                    tuning_rows(r.tuning), text=tuning_line(r.tuning))
     if r.slices:
         add_section(f"{r.step.name}: TFMA evaluation by slice", slice_rows(r))
     if r.validation is not None:

@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from data.tfrecords import METADATA_FILE
 from common.config import (DEFAULT_BEAM_ARGS, InfraValidationConfig, OptimizerConfig, OutputLayout, PipelineConfig,
-                          TrainingConfig, default_learning_rate, positive_int, real_number)
+                           TrainingConfig, TuningConfig, default_learning_rate, positive_int, real_number)
 from common import environment
 from common.errors import ConfigError
 from models.steps import STEPS, Step, get_step
@@ -59,6 +59,7 @@ class RunOptions:
     beam_pipeline_args: Sequence[str] = DEFAULT_BEAM_ARGS
     cache: bool = True  # the data half may come from TFX's cache (PipelineConfig.enable_cache); --no-cache
     infra_validation: Optional[InfraValidationConfig] = None  # --infra-validate, --serving-image
+    tuning: Optional[TuningConfig] = None  # --tune: a Tuner searches before each trained step's Trainer
 
     def __post_init__(self):
         for name in COUNTS:
@@ -79,7 +80,8 @@ class RunOptions:
         given = {"--optimizer": self.optimizer != "adam", "--learning-rate": self.learning_rate is not None,
                  "--lr-schedule": self.lr_schedule != "constant", "--weight-decay": self.weight_decay is not None,
                  "--dropout": self.dropout is not None, "--clip-norm": self.clip_norm is not None,
-                 "--infra-validate": self.infra_validation is not None}
+                 "--infra-validate": self.infra_validation is not None,
+                 "--tune": self.tuning is not None}
         return [flag for flag, set_ in given.items() if set_]
 
     def count(self, name: str, profile):
@@ -130,6 +132,7 @@ class StepRun:
     dataset: Optional[str] = None  # the dataset the ExampleGen read (None: ImportExampleGen on the user's TFRecords)
     examples_dir: Optional[str] = None  # the ExampleGen's Examples artifact (dataset.json inside)
     statistics_dir: Optional[str] = None  # StatisticsGen's statistics artifact (Split-*/FeatureStats.pb)
+    tuning: Optional[dict] = None  # the Tuner's trials, best values and time (read_tuning), where a Tuner ran
 
     @property
     def overall(self) -> Dict[str, float]:
@@ -197,12 +200,13 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
         strategy=options.strategy, precision=options.precision,
         cache_input=options.cache_input, materialize_transform=options.materialize_transform,
         model=model, optimizer=options.optimizer_config(), dropout=options.dropout,
-        data_metadata=facts)
+        data_metadata=facts, tuning=options.tuning)
     gate = step.gate if profile.min_value is None else dataclasses.replace(step.gate, min_value=profile.min_value)
     return PipelineConfig(
         **common,
         preprocessing_fn=step.preprocessing_fn,
         run_fn=step.run_fn,
+        tuner_fn=step.tuner_fn if options.tuning else None,
         training=training,
         gate=gate,
         eval_signature=step.eval_signature,
@@ -307,7 +311,22 @@ def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
         status=run.status, served=served,
         settings=json.loads(trainer.properties.get("custom_config") or "{}") if trainer else {},
         dataset=metadata.example_gen_dataset(run), examples_dir=examples.uri if examples else None,
-        statistics_dir=statistics.uri if statistics else None)
+        statistics_dir=statistics.uri if statistics else None,
+        tuning=read_tuning(run.nodes["Tuner"]) if "Tuner" in run.nodes else None)
+
+
+TUNER_RESULTS, BEST_HYPERPARAMETERS = "tuner_results.json", "best_hyperparameters.txt"  # what TFX's Tuner writes
+
+
+def read_tuning(tuner) -> dict:
+    """The Tuner's execution from ML Metadata: its trials (trial_id, score, the values; completed ones, best
+    first), the best values its best_hyperparameters artifact holds (what the Trainer received), its wall
+    seconds and its budget (TuningConfig in its custom_config)."""
+    results, best = tuner.output("tuner_results"), tuner.output("best_hyperparameters")
+    settings = json.loads(tuner.properties.get("custom_config") or "{}").get("tuning") or {}
+    return {"trials": (read_json(os.path.join(results.uri, TUNER_RESULTS)) or []) if results else [],
+            "best": ((read_json(os.path.join(best.uri, BEST_HYPERPARAMETERS)) or {}).get("values") if best else None),
+            "seconds": tuner.seconds, "state": tuner.state, "budget": settings}
 
 
 def read_json(path: str) -> Optional[dict]:

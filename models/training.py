@@ -7,6 +7,7 @@ model and the Transform layer (attached so its tables are initialised in serving
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -19,11 +20,13 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx_bsl.public import tfxio
 
-from common.config import OptimizerConfig, StepPlan, TrainingConfig
+from common.config import OptimizerConfig, StepPlan, TrainingConfig, TuningConfig
 from common.environment import environment
 from common.errors import ConfigError
 from models.optimizers import add_l2_penalty, build_optimizer, describe
+from models.steps import get_step
 from models.strategy import get_strategy, is_chief, precision_policy
+from models.tuning import apply_hyperparameters, default_values, search_space
 from serving.wire import CLASSIFY_METHOD
 
 TRAINING_RECORD = "training.json"  # written beside Format-Serving in the Trainer's model artifact
@@ -70,14 +73,21 @@ def trainer_config(fn_args) -> TrainingConfig:
     """The pipeline's TrainingConfig, rebuilt from the Trainer's custom_config (an unknown key is an error). Its
     data facts are the dataset.json the ExampleGen wrote inside the Examples artifact the Trainer reads, unless
     the config names a file (ImportExampleGen's TFRecords with their dataset.json beside them)."""
-    import dataclasses
-
     config = TrainingConfig.from_dict(fn_args.custom_config)
+    tuned = tuned_values(fn_args)
+    if tuned is not None:
+        config = apply_hyperparameters(config, tuned)
     files = getattr(fn_args, "train_files", None)  # FnArgs leaves it None where a Trainer has no examples
     if config.data_metadata or not files:
         return config
     facts = os.path.join(os.path.dirname(os.path.dirname(files[0])), "dataset.json")  # files: <uri>/Split-train/*
     return dataclasses.replace(config, data_metadata=facts) if tf.io.gfile.exists(facts) else config
+
+
+def tuned_values(fn_args) -> Optional[dict]:
+    """The Tuner's best hyper-parameter values the Trainer received (its `hyperparameters` input), or None."""
+    hyperparameters = getattr(fn_args, "hyperparameters", None)
+    return dict(hyperparameters["values"]) if hyperparameters else None
 
 
 def data_facts(config: TrainingConfig) -> dict:
@@ -191,6 +201,7 @@ def fit(fn_args, build_model: Callable[[], keras.Model], loss, metrics: Callable
         "replicas": strategy.num_replicas_in_sync, "precision": precision, "parameters": parameters,
         "optimizer": optimizer, "l2_penalty": l2, "dropout": config.dropout, "fine_tuning": fine_tuning,
         "evaluation": {key: float(value) for key, value in evaluation_results.items()},
+        "tuned_hyperparameters": tuned_values(fn_args),  # the Tuner's best values applied (None: not tuned)
         "seed": config.seed, "environment": environment(),  # what the numbers depend on beyond the settings
     }
 
@@ -341,6 +352,10 @@ def set_method_name(export_dir: str, signature_name: str, method_name: str) -> N
         f.write(saved_model.SerializeToString())
 
 
+def classifier_metrics() -> list:
+    return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
 def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], keras.Model]) -> None:
     """The whole run_fn of a classification step: fit build_model(image_shape, num_classes, dropout=rate or None
     for the model's own) for the stored data (dataset.json), export both signatures, write the record."""
@@ -349,10 +364,60 @@ def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], ke
     image_shape = params["image_shape"]
     model, record = fit(
         fn_args, lambda: build_model(image_shape, params["num_classes"], dropout=config.dropout),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=lambda: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+        loss=keras.losses.SparseCategoricalCrossentropy(), metrics=classifier_metrics)
     with worker_export_dir(config.strategy, fn_args.serving_model_dir) as export_dir:
         export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), export_dir, image_shape,
                           params["class_names"])
     write_training_record(fn_args, record)
+
+
+ACCURACY_OBJECTIVE, LOSS_OBJECTIVE = ("val_accuracy", "max"), ("val_loss", "min")  # on the eval split
+
+
+def tune(fn_args, step_name: str, build_model: Callable[[TrainingConfig], keras.Model], loss,
+         metrics: Callable[[], Sequence], objective: Tuple[str, str] = LOSS_OBJECTIVE,
+         dataset_map: Optional[Callable] = None, label_key: str = LABEL_KEY):
+    """The TunerFnResult of a step's tuner_fn: a random search over the step's space (models.tuning.search_space)
+    within the configured budget, each trial build_model(the configuration with the trial's values) compiled as
+    the Trainer compiles it and fitted on the same data, scored by `objective` (a Keras history key, direction)
+    on the eval split. Trials run on one device in float32 (no distribution strategy)."""
+    import keras_tuner
+    from tfx import v1 as tfx
+
+    from models import search
+
+    # The Tuner's FnArgs name the Transform graph transform_graph_path only; the Trainer's also transform_output,
+    # the name this library reads (TFX's Trainer executor sets it the same way).
+    fn_args.transform_output = fn_args.transform_graph_path
+    step, config = get_step(step_name), trainer_config(fn_args)
+    tuning = config.tuning or TuningConfig()
+    space = search_space(config, step.model, step.takes_dropout)
+    each_trial = dataclasses.replace(config, epochs=tuning.trial_epochs or config.epochs)
+    plan = each_trial.plan(1, data_facts(config).get("counts", {}))
+    train, evaluation = training_data(fn_args, config, plan, label_key, dataset_map)
+
+    def build(values: dict) -> keras.Model:
+        settings = apply_hyperparameters(config, values)
+        keras.utils.set_random_seed(config.seed)  # every trial starts from the same initial weights
+        model = build_model(settings)
+        check_dropout(model, settings.dropout)
+        add_l2_penalty(model, settings.optimizer)
+        compile_phase(model, settings.optimizer, settings.learning_rate, plan.train_steps, loss, metrics)
+        return model
+
+    oracle = search.BudgetedRandomSearch(
+        default_values(space), tuning.max_seconds, objective=keras_tuner.Objective(*objective),
+        max_trials=tuning.max_trials, seed=tuning.seed, hyperparameters=search.hyperparameters(space))
+    tuner = search.ModelSearch(oracle, build, directory=fn_args.working_dir, project_name=step_name)
+    return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs=dict(
+        x=train, validation_data=evaluation, epochs=plan.epochs, steps_per_epoch=plan.steps_per_epoch,
+        validation_steps=plan.eval_steps, verbose=2))
+
+
+def tune_image_classifier(fn_args, step_name: str, build_model: Callable[[Sequence[int], int], keras.Model]):
+    """The whole tuner_fn of a classification step: the search for the model run_image_classifier trains."""
+    params = data_params(trainer_config(fn_args))
+    return tune(fn_args, step_name,
+                lambda settings: build_model(params["image_shape"], params["num_classes"], dropout=settings.dropout),
+                loss=keras.losses.SparseCategoricalCrossentropy(), metrics=classifier_metrics,
+                objective=ACCURACY_OBJECTIVE)

@@ -102,9 +102,11 @@ def data_half(config: PipelineConfig) -> DataHalf:
 
 
 def trained_tail(config: PipelineConfig, data: DataHalf) -> list:
-    """Trainer -> Resolver(latest blessed) -> Evaluator(TFMA gate against it) [-> InfraValidator] -> Pusher(TF Serving
-    layout), which pushes only a model every validator blessed."""
-    trainer = _trainer(config, data)
+    """[Tuner ->] Trainer -> Resolver(latest blessed) -> Evaluator(TFMA gate against it) [-> InfraValidator] ->
+    Pusher(TF Serving layout), which pushes only a model every validator blessed; the Tuner where the training config
+    asks for tuning, its best hyper-parameters the Trainer's."""
+    tuner = _tuner(config, data) if config.training.tuning else None
+    trainer = _trainer(config, data, tuner)
     model_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -120,7 +122,8 @@ def trained_tail(config: PipelineConfig, data: DataHalf) -> list:
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_model_dir)),
         infra_blessing=None if validator is None else validator.outputs["blessing"],
     ).with_id("Pusher")
-    return [trainer, model_resolver, evaluator, *([validator] if validator else []), pusher]
+    return [*([tuner] if tuner else []), trainer, model_resolver, evaluator, *([validator] if validator else []),
+            pusher]
 
 
 def infra_validator(config: PipelineConfig, model, examples):
@@ -172,10 +175,10 @@ def create_variant_pipeline(config: PipelineConfig,
     return _pipeline(config, [*data.components, *(component for tail in tails for component in tail)])
 
 
-def _trainer(config: PipelineConfig, data: DataHalf):
-    """The step's Trainer on the raw examples (or Transform's materialized copy), configured by config.training."""
-    return tfx.components.Trainer(
-        run_fn=config.run_fn,
+def _training_inputs(config: PipelineConfig, data: DataHalf) -> dict:
+    """What the Tuner and the Trainer both read: the raw examples (or Transform's materialized copy), the
+    Transform graph, the schema, the step counts and the TrainingConfig."""
+    return dict(
         examples=data.transform.outputs["transformed_examples"] if config.training.materialize_transform
         else data.example_gen.outputs["examples"],
         transform_graph=data.transform.outputs["transform_graph"],
@@ -184,6 +187,17 @@ def _trainer(config: PipelineConfig, data: DataHalf):
         eval_args=tfx.proto.EvalArgs(num_steps=config.training.eval_steps),
         custom_config=config.training.custom_config(),
     )
+
+
+def _tuner(config: PipelineConfig, data: DataHalf):
+    """The stock TFX Tuner: the step's tuner_fn searches within config.training.tuning's budget."""
+    return tfx.components.Tuner(tuner_fn=config.tuner_fn, **_training_inputs(config, data))
+
+
+def _trainer(config: PipelineConfig, data: DataHalf, tuner=None):
+    """The step's Trainer, configured by config.training; with a tuner, trained with its best hyper-parameters."""
+    tuned = {"hyperparameters": tuner.outputs["best_hyperparameters"]} if tuner is not None else {}
+    return tfx.components.Trainer(run_fn=config.run_fn, **_training_inputs(config, data), **tuned)
 
 
 def _evaluator(config: PipelineConfig, data: DataHalf, trainer, baseline_model=None):

@@ -10,6 +10,7 @@ from typing import Iterable, Mapping, Optional, Protocol, Sequence, runtime_chec
 
 from common.config import CLASSIFIER_METRICS, GateConfig, ModelConfig, Profile, param_type_name, parse_param
 from common.errors import ConfigError
+from models.tuning import TUNABLE_WIDTH
 
 
 MOBILENET_SIZES = (96, 128, 160, 192, 224)  # the square inputs Keras has MobileNetV2 ImageNet weights for
@@ -40,8 +41,8 @@ class AutoencoderModel(ModelConfig):
 
 @dataclass(frozen=True)
 class TextgenModel(ModelConfig):
-    embedding_dim: int = 256  # the paper's model
-    rnn_units: int = 1024
+    embedding_dim: int = field(default=256, metadata=TUNABLE_WIDTH)  # the paper's model
+    rnn_units: int = field(default=1024, metadata=TUNABLE_WIDTH)
     # What one call of the exported `generate` signature may ask for; more is INVALID_ARGUMENT, so one request
     # cannot exhaust the server's memory or hold it for minutes (docs/serving.md).
     max_chars: int = 10_000  # characters generated per prompt
@@ -72,12 +73,15 @@ class DreamModel(ModelConfig):
 @runtime_checkable
 class TrainedStepModule(Protocol):
     """What a trained step's module (Step.module) provides: the Transform and Trainer entry points (run_fn builds
-    the model, fits it, exports its signatures and writes the training record) and the model at the paper's
+    the model, fits it, exports its signatures and writes the training record), the Tuner's (tuner_fn: the search
+    over the step's space whose best values run_fn trains with, models.training.tune) and the model at the paper's
     shapes, untrained, for the device benchmark (dlqos bench)."""
 
     def preprocessing_fn(self, inputs: dict) -> dict: ...
 
     def run_fn(self, fn_args) -> None: ...
+
+    def tuner_fn(self, fn_args): ...
 
     def bench_model(self): ...
 
@@ -140,6 +144,10 @@ class Step:
     @property
     def run_fn(self) -> str:
         return f"{self.module}.run_fn"
+
+    @property
+    def tuner_fn(self) -> str:
+        return f"{self.module}.tuner_fn"
 
     @property
     def model_params(self) -> Mapping[str, type]:

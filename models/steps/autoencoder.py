@@ -120,6 +120,16 @@ def save_figures(model, dataset, out_dir: str, noise_factor: float) -> dict:
 bench_model = build_model  # TrainedStepModule: the untrained model at its default shapes (dlqos bench)
 
 
+def noisy_to_clean(noise_factor: float):
+    """(features, label) batches -> (noisy image, clean image): what the autoencoder learns to undo."""
+
+    def pair(features, _label):
+        clean = features[training.IMAGE_KEY]
+        return {training.IMAGE_KEY: add_noise(clean, noise_factor)}, clean
+
+    return pair
+
+
 def run_fn(fn_args):
     """TFX Trainer entry point: fit noisy -> clean, export both signatures, write figures and the record."""
     import tensorflow_transform as tft
@@ -127,15 +137,10 @@ def run_fn(fn_args):
 
     config = training.trainer_config(fn_args)
     noise_factor = AutoencoderModel.from_dict(config.model).noise_factor
-
-    def noisy_to_clean(features, _label):
-        clean = features[training.IMAGE_KEY]
-        return {training.IMAGE_KEY: add_noise(clean, noise_factor)}, clean
-
     # Binary cross-entropy on the sigmoid output, as in the keras-io example: MSE plateaus at a blank image.
     model, record = training.fit(fn_args, build_model, loss=keras.losses.BinaryCrossentropy(),
                                  metrics=lambda: [keras.metrics.MeanSquaredError(name="mse")],
-                                 dataset_map=noisy_to_clean)
+                                 dataset_map=noisy_to_clean(noise_factor))
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     with training.worker_export_dir(config.strategy, fn_args.serving_model_dir) as export_dir:
         export(model, transform_output, export_dir, noise_factor)
@@ -145,3 +150,14 @@ def run_fn(fn_args):
         tf.io.gfile.makedirs(out_dir)
         record["denoising"] = {"noise_factor": noise_factor, **save_figures(model, evaluation, out_dir, noise_factor)}
     training.write_training_record(fn_args, record)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point: learning rate and optimizer against the eval split's denoising loss."""
+    import tf_keras as keras
+
+    noise_factor = AutoencoderModel.from_dict(training.trainer_config(fn_args).model).noise_factor
+    return training.tune(fn_args, "autoencoder", lambda settings: build_model(),
+                         loss=keras.losses.BinaryCrossentropy(),
+                         metrics=lambda: [keras.metrics.MeanSquaredError(name="mse")],
+                         dataset_map=noisy_to_clean(noise_factor))

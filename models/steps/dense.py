@@ -44,3 +44,8 @@ bench_model = build_model  # TrainedStepModule: the untrained model at its defau
 def run_fn(fn_args):
     """TFX Trainer entry point."""
     training.run_image_classifier(fn_args, build_model)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point: the search whose best values the Trainer's run_fn applies."""
+    return training.tune_image_classifier(fn_args, "dense", build_model)

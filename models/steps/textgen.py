@@ -168,3 +168,17 @@ def run_fn(fn_args):
     record["sample"] = {"prompt": prompt, "temperature": 1.0, "seed": 42, "text": sample}
     record["perplexity"] = float(tf.exp(record["history"]["val_loss"][-1]))
     training.write_training_record(fn_args, record)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point: learning rate, optimizer and the GRU's widths against the eval split's loss."""
+    import tf_keras as keras
+
+    vocabulary = training.data_params(training.trainer_config(fn_args))["vocabulary"]
+
+    def build(settings):
+        hyper = TextgenModel.from_dict(settings.model)
+        return build_model(len(vocabulary), hyper.embedding_dim, hyper.rnn_units)
+
+    return training.tune(fn_args, "textgen", build, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                         metrics=lambda: [], label_key="targets")

@@ -90,3 +90,19 @@ def run_fn(fn_args):
         training.export_classifier(model, tft.TFTransformOutput(fn_args.transform_output), export_dir,
                                    image_shape, params["class_names"])
     training.write_training_record(fn_args, record)
+
+
+def tuner_fn(fn_args):
+    """TFX Tuner entry point: the head's learning rate and optimizer (trials train the head only, no
+    fine-tuning), scored by eval accuracy."""
+    import tf_keras as keras
+
+    config = training.trainer_config(fn_args)
+    hyper, params = TransferModel.from_dict(config.model), training.data_params(config)
+
+    def build(settings):
+        backbone, _source = build_backbone(hyper.hub_handle, hyper.backbone_weights, hyper.input_size)
+        return build_model(params["image_shape"], params["num_classes"], backbone, hyper.input_size)
+
+    return training.tune(fn_args, "transfer", build, loss=keras.losses.SparseCategoricalCrossentropy(),
+                         metrics=training.classifier_metrics, objective=training.ACCURACY_OBJECTIVE)

@@ -59,7 +59,8 @@ def test_custom_config_carries_strategy_and_seed():
                                       "optimizer": {"name": "adam", "schedule": "constant", "weight_decay": None,
                                                     "clip_norm": None},
                                       "dropout": None,
-                                      "data_metadata": "/e/dataset.json", "num_train": None, "num_eval": None}
+                                      "data_metadata": "/e/dataset.json", "num_train": None, "num_eval": None,
+                                      "tuning": None}
 
 
 def test_optimizer_settings_travel_through_custom_config_and_back():

@@ -151,3 +151,18 @@ def test_every_declared_extra_is_one_the_report_renders():
     from models.steps import DREAM_LOSSES, MEASURE, TEXT_SAMPLE
 
     assert {kind for step in STEPS.values() for kind in step.reports.values()} <= {MEASURE, TEXT_SAMPLE, DREAM_LOSSES}
+
+
+def test_the_trial_table_marks_the_best_and_the_configuration_as_given():
+    tuning = {"trials": [{"trial_id": "2", "score": 0.91, "learning_rate": 0.003, "optimizer": "rmsprop",
+                          "dropout": 0.1},
+                         {"trial_id": "0", "score": 0.88, "learning_rate": 0.001, "optimizer": "adam"}],
+              "best": {"learning_rate": 0.003, "optimizer": "rmsprop", "dropout": 0.1}, "seconds": 42.5,
+              "state": "COMPLETE", "budget": {"max_trials": 4, "max_seconds": 60}}
+    assert report.tuning_rows(tuning) == [
+        ["trial", "score", "dropout", "learning_rate", "optimizer", ""],
+        ["2", 0.91, 0.1, 0.003, "rmsprop", "best"],
+        ["0", 0.88, "own", 0.001, "adam", "the configuration as given"]]
+    line = report.tuning_line(tuning)
+    assert "Best score 0.9100 (trial 2) vs 0.8800 for the configuration as given (trial 0)" in line
+    assert "2 trials completed (at most 4 trials, none started after 60 s) in 42.5 s" in line

@@ -29,3 +29,25 @@ def test_given_sizes_still_fix_the_data_the_steps_are_counted_from(tmp_path):
     assert code == cli.EXIT_OK
     custom_config = json.loads(_trainer(tmp_path, "dense")["custom_config"]["runtimeValue"]["constant"])
     assert (custom_config["num_train"], custom_config["num_eval"]) == (600, 100)
+
+
+def test_tune_puts_the_tuner_before_the_trainer_which_reads_its_best_hyperparameters(tmp_path):
+    code = cli.main(["compile", "dense", "--image", IMAGE, "--root", "gs://b/r", "--spec-dir", str(tmp_path),
+                     "--tune", "--tune-trials", "6", "--tune-seconds", "900"])
+    assert code == cli.EXIT_OK
+    with open(tmp_path / f"{STEPS['dense'].pipeline_name}.json") as f:
+        tasks = json.load(f)["pipelineSpec"]["root"]["dag"]["tasks"]
+    tuner = tasks["Tuner"]
+    assert tuner["componentRef"]["name"] == "Tuner" and "Transform" in tuner["dependentTasks"]
+    tuner_config = json.loads(tuner["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])
+    assert tuner_config["tuning"]["max_trials"] == 6 and tuner_config["tuning"]["max_seconds"] == 900
+    assert tuner["inputs"]["parameters"]["tuner_fn"]["runtimeValue"]["constant"] == "models.steps.dense.tuner_fn"
+    hyperparameters = tasks["Trainer"]["inputs"]["artifacts"]["hyperparameters"]["taskOutputArtifact"]
+    assert hyperparameters == {"producerTask": "Tuner", "outputArtifactKey": "best_hyperparameters"}
+
+
+def test_without_tune_there_is_no_tuner(tmp_path):
+    assert cli.main(["compile", "dense", "--image", IMAGE, "--root", "gs://b/r", "--spec-dir", str(tmp_path)]) == 0
+    with open(tmp_path / f"{STEPS['dense'].pipeline_name}.json") as f:
+        tasks = json.load(f)["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "Tuner" not in tasks and "hyperparameters" not in tasks["Trainer"]["inputs"].get("artifacts", {})
