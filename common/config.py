@@ -325,6 +325,31 @@ class InfraValidationConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """How far a new span's statistics may move from the previous span's before the run stops, per feature
+    (components/drift.py): the L-infinity distance of a categorical feature's value frequencies (the label) and the
+    Jensen-Shannon divergence of a numeric feature's histogram (the pixels)."""
+
+    categorical: Mapping[str, float] = field(default_factory=lambda: {"label": 0.1})
+    numeric: Mapping[str, float] = field(default_factory=lambda: {"pixels": 0.1})
+
+    def __post_init__(self):
+        for kind in ("categorical", "numeric"):
+            for feature, threshold in getattr(self, kind).items():
+                real_number(threshold, f"{kind} drift threshold of {feature}", at_least=0)
+
+    def as_dict(self) -> dict:
+        """The DriftValidator's thresholds parameter."""
+        return {"categorical": dict(self.categorical), "numeric": dict(self.numeric)}
+
+
+def span_window(value) -> Optional[int]:
+    """None: the dataset's files lie directly in the data directory (span 0); N: they lie in span-<n>/ folders
+    (data.spans) and a run reads the latest N spans."""
+    return None if value is None else positive_int(value, "span window")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything create_pipeline needs; pure data, no I/O."""
 
@@ -356,8 +381,13 @@ class PipelineConfig:
     source_fingerprint: str = ""  # environment.source_fingerprint(): the code the cached data half came from
     raw_data: Optional[Mapping] = None  # DatasetExampleGen's settings (components.examplegen.settings)
     infra_validation: Optional[InfraValidationConfig] = None  # None: the Evaluator's blessing alone gates the push
+    span_window: Optional[int] = None  # see span_window(); DatasetExampleGen only
+    drift: DriftConfig = field(default_factory=DriftConfig)  # thresholds against the previous span
 
     def __post_init__(self):
+        span_window(self.span_window)
+        if self.span_window is not None and self.raw_data is None:
+            raise ConfigError("spans need the raw dataset files (--data-dir with span-<n>/ folders), not --examples-dir")
         if self.dream is not None and self.training is not None:
             raise ConfigError(f"{self.step}: a step either trains (training) or dreams (dream), not both")
         if self.trains and None in (self.preprocessing_fn, self.run_fn, self.training):

@@ -23,13 +23,14 @@ import os
 from typing import Any, Dict, Mapping, Optional
 
 import apache_beam as beam
-from tfx.components.example_gen import component
+from tfx.components.example_gen import component, utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from data import spans
 from data.readers import Record
 from data.sources import RawFiles
 from data.tfrecords import METADATA_FILE
@@ -37,6 +38,7 @@ from common.errors import DataError
 
 log = logging.getLogger("dlqos.data")
 FACTS_URI = "_dlqos_facts_uri"  # exec property added by Do: where the Beam pipeline writes dataset.json
+SPANS_PROPERTY = "spans"  # the Examples artifact's custom property: the spans read, "1,2" ("span" is the newest)
 
 
 def settings(dataset: str, raw: RawFiles, max_train: Optional[int] = None, max_eval: Optional[int] = None,
@@ -95,13 +97,11 @@ class Executor(BaseExampleGenExecutor):
         return RawToRecords
 
     def GenerateExamplesByBeam(self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]):  # noqa: N802
-        from data.readers import reader_for
-
         dataset = read_settings(exec_properties)
         options = dataset["options"]
         raw = RawFiles(exec_properties[standard_component_specs.INPUT_BASE_KEY], dataset["patterns"],
                        dataset["source"], options)
-        reader = reader_for(dataset["dataset"], raw, options)  # checks what it can before any work: names, headers
+        reader = _reader(dataset, raw, exec_properties)  # checks what it can before any work: names, headers
         read = self.GetInputSourceToExamplePTransform()
         max_classes = _count(options.get("max_classes"))
         outputs = {}
@@ -133,6 +133,11 @@ class Executor(BaseExampleGenExecutor):
         examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
         super().Do(input_dict, output_dict, {**exec_properties, FACTS_URI: examples.uri})
         facts = read_facts(examples.uri)
+        # TFX's driver records the span as a custom property only; the typed property is what StatisticsGen copies
+        # onto the statistics, which the DriftValidator compares span by span (no driver, as in a direct call: 0).
+        examples.span = int(exec_properties.get(utils.SPAN_PROPERTY_NAME) or 0)
+        if "spans" in facts:
+            examples.set_string_custom_property(SPANS_PROPERTY, ",".join(map(str, facts["spans"])))
         for message in facts.get("skipped", []):
             log.warning("skipped %s", message)
         if facts.get("errors"):
@@ -142,20 +147,35 @@ class Executor(BaseExampleGenExecutor):
                 raise DataError(f"{facts['source']}: no examples for the {split} split")
 
 
+def _reader(dataset: Mapping, raw: RawFiles, exec_properties: Mapping):
+    """The dataset's reader; on span folders a SpanReader over the window ending at the span TFX's driver
+    resolved (exec property `span`)."""
+    from data.readers import reader_for
+
+    if dataset.get("span_window") is None:
+        return reader_for(dataset["dataset"], raw, dataset["options"])
+    read = spans.window(raw.base, int(exec_properties[utils.SPAN_PROPERTY_NAME]), int(dataset["span_window"]))
+    return spans.SpanReader(read, [reader_for(dataset["dataset"], spans.at_span(raw, span), dataset["options"])
+                                   for span in read])
+
+
 class DatasetExampleGen(component.FileBasedExampleGen):
     """ExampleGen for the study's datasets: input_base holds the raw files, `settings` (see settings()) says
-    which dataset, the glob of each split, and the limits."""
+    which dataset, the glob of each split, and the limits; with `span_window` N (not None) the globs are under
+    span-{SPAN}/ and a run reads the latest N spans (data.spans)."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
 
-    def __init__(self, input_base: str, dataset_settings: Mapping):
+    def __init__(self, input_base: str, dataset_settings: Mapping, span_window: Optional[int] = None):
         from google.protobuf import json_format, struct_pb2
 
+        patterns = dataset_settings["patterns"]
+        if span_window is not None:
+            dataset_settings, patterns = {**dataset_settings, "span_window": span_window}, spans.spanned(patterns)
         config = example_gen_pb2.CustomConfig()
         config.custom_config.Pack(json_format.ParseDict(dict(dataset_settings), struct_pb2.Struct()))
         super().__init__(input_base=input_base, custom_config=config, input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name=name, pattern=pattern)
-            for name, pattern in dataset_settings["patterns"].items()]))
+            example_gen_pb2.Input.Split(name=name, pattern=pattern) for name, pattern in patterns.items()]))
 
 
 def _first(examples, limit: Optional[int], split: str):

@@ -38,7 +38,10 @@ def _add_run_options(parser: argparse.ArgumentParser, one_optimizer: bool = True
                         help="quick: a few thousand examples, 1-2 epochs; full: all data, paper-level training")
     parser.add_argument("--output-dir", default="runs/local",
                         help="ML Metadata store, pipeline artifacts and pushed models (default runs/local)")
-    parser.add_argument("--data-dir", help="read the dataset from this directory instead of the default sources")
+    parser.add_argument("--data-dir", help="read the dataset from this directory instead of the default sources; "
+                        "with span-<n>/ folders in it (new drops of data), the latest span")
+    parser.add_argument("--span-window", type=_count, metavar="N",
+                        help="train on the latest N span-<n>/ folders of --data-dir (default 1: the latest span)")
     parser.add_argument("--examples-dir", help="your own GZIP tf.Example TFRecords (train/, eval/, dataset.json) for "
                         "ImportExampleGen instead of the dataset's raw files")
     parser.add_argument("--strict", action="store_true",
@@ -220,6 +223,9 @@ def _add_compile_parser(commands) -> None:
                                "nothing is read or written here)")
     compile_.add_argument("--data-root", help="raw datasets, one folder per dataset, e.g. gs://bucket/raw "
                                               "(default <root>/raw)")
+    compile_.add_argument("--span-window", type=_count, metavar="N",
+                          help="the data root holds span-<n>/ folders per dataset (not read when compiling): each run "
+                               "reads the latest N spans")
     compile_.add_argument("--spec-dir", default="specs", help="where the specs are written (default specs/): "
                           "NAME.yaml to upload to Kubeflow Pipelines 2.x, NAME.json the PipelineJob for Vertex AI")
     compile_.add_argument("--profile", choices=PROFILES, default="full")
@@ -346,6 +352,8 @@ def _add_data_parser(commands) -> None:
     fetch.add_argument("--to", metavar="DIR_OR_BUCKET", help="copy the raw files to DIR_OR_BUCKET/NAME/ (a local "
                        "directory or gs://; a scheme this installation cannot open, such as s3://, is refused "
                        "before any work): the data root of `dlqos compile --data-root`")
+    fetch.add_argument("--span", type=_count, metavar="N", help="with --to: copy into DIR_OR_BUCKET/NAME/span-N/, a "
+                       "new span (drop) of the dataset that runs on span folders read as the latest")
     fetch.add_argument("-v", "--verbose", action="store_true",
                        help="show TensorFlow's native logs and full tracebacks")
     fetch.set_defaults(handler=_data_fetch)
@@ -371,10 +379,13 @@ def _data_fetch(args) -> int:
         if path:
             check_storage(path, flag)  # before any download
     logging.getLogger("dlqos.data").setLevel(logging.INFO)
+    if args.span and not args.to:
+        raise ConfigError("--span needs --to: a span is a folder in a data root")
     if args.to:
         from data import copy_raw
+        from data.spans import folder
 
-        target = os.path.join(args.to, args.name)
+        target = os.path.join(args.to, args.name, *([folder(args.span)] if args.span else []))
         raw = get_dataset(args.name).raw(args.data_dir)
         print(f"{args.name}: {copy_raw(raw, target)} raw files from {raw.source} -> {target}")
         return EXIT_OK
@@ -460,6 +471,7 @@ def _run_options(args, step_names: List[str]):
                          max_eval=args.max_eval, beam_pipeline_args=_beam_args(args), tuning=_tuning(args),
                          infra_validation=args.infra_validate and InfraValidationConfig(args.infra_validate,
                                                                                          args.serving_image),
+                         span_window=args.span_window,
                          **{key: getattr(args, key) for key in TRAINING_OPTIONS})
     check_training_options([STEPS[name] for name in step_names], options)  # before any work
     for flag, path in (("--data-dir", options.data_dir), ("--examples-dir", options.examples_dir)):
@@ -552,7 +564,8 @@ def _compile(args) -> int:
         raw_data = settings(step.dataset, raw, options.count("max_train", profile), options.count("max_eval", profile),
                             step.max_classes)
         tuned = options if step.trains else dataclasses.replace(options, tuning=None)  # `all`: tune what trains
-        config = build_config(step, tuned, layout, raw.base, {"counts": counts, "raw_data": raw_data})
+        config = build_config(step, tuned, layout, raw.base, {"counts": counts, "raw_data": raw_data,
+                                                              "span_window": args.span_window})
         compiled = compile_pipeline(config, args.image, os.path.join(args.spec_dir, f"{step.pipeline_name}.json"),
                                     args.schema)
         upload = f"{compiled.package} (upload to Kubeflow Pipelines), " if compiled.package else ""

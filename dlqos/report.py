@@ -407,12 +407,62 @@ def render(output_dir: str) -> dict:
                 loss_comparison_rows(reports), level=2)
     for r in reports:
         _add_step_sections(r, add_section)
+    add_drift_sections(output_dir, add_section)
     add_environment_section(reports, add_comparison_sections(output_dir, add_section), add_section)
     devices = device_rows(output_dir)
     add_section("Device comparison", devices, level=2, text="" if devices else
                 f"No device benchmark in {os.path.join(output_dir, DEVICE_BENCH)}.")
     html_path, md_path = document.write()
     return {"html": html_path, "markdown": md_path, "steps": [r.step.name for r in reports], "model_cards": cards}
+
+
+DRIFT_NOTE = ("Each run's data against the previous span that passed (TFDV: L-infinity distance of a categorical "
+              "feature's value frequencies, Jensen-Shannon divergence of a numeric feature's histogram), measured again "
+              "from the statistics, schema and thresholds its ExampleValidator read; a refused run trained nothing.")
+
+
+def add_drift_sections(output_dir: str, add_section) -> None:
+    """Drift per span for each step whose runs read span folders."""
+    store = metadata.open_store(OutputLayout(output_dir).metadata_path)
+    for step in STEPS.values():
+        runs = [run for run in metadata.pipeline_runs(store, step.pipeline_name) if _spans_read(run)]
+        if runs:
+            add_section(f"{step.name}: data drift per span", drift_rows(runs), text=DRIFT_NOTE)
+
+
+def _spans_read(run: metadata.PipelineRun) -> Optional[str]:
+    """The spans the run's ExampleGen read ("1,2"), None where it read no span folders."""
+    from components.examplegen import SPANS_PROPERTY
+
+    example_gen = run.nodes.get("ExampleGen")
+    examples = example_gen.output("examples") if example_gen else None
+    return metadata.custom_property(examples, SPANS_PROPERTY) if examples else None
+
+
+def drift_rows(runs: List[metadata.PipelineRun]) -> List[list]:
+    """One row per run, split and feature: the spans read, the previous span, the distance and the verdict."""
+    from components.drift import THRESHOLDS_KEY, drifted, previous_span, validate
+    from tfx.types import standard_artifacts
+
+    def statistics(proto):
+        artifact = standard_artifacts.ExampleStatistics()
+        artifact.set_mlmd_artifact(proto)
+        return artifact
+
+    rows = [["run", "spans read", "previous span", "split", "feature", "measure", "distance", "threshold", "verdict"]]
+    for run in runs:
+        validator = run.nodes.get("ExampleValidator")
+        current = statistics(validator.inputs["statistics"][0])
+        previous = previous_span(current, [statistics(p) for p in validator.inputs.get("previous_statistics", [])])
+        record, _ = validate(current, previous, validator.inputs["schema"][0].uri,
+                             json.loads(validator.properties[THRESHOLDS_KEY]))
+        verdict = "refused: training stopped" if drifted(record) else "passed"
+        if previous is None:
+            rows.append([run.run_id, _spans_read(run), "none (first span)", "", "", "", "", "", "passed"])
+        rows += [[run.run_id, _spans_read(run), previous.span, split, feature, measured["measure"],
+                  measured["distance"], measured["threshold"], verdict]
+                 for split, features in record["splits"].items() for feature, measured in features.items()]
+    return rows
 
 
 def add_model_cards(pushed: List[StepRun], report_dir: str, add_section) -> List[str]:

@@ -15,7 +15,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from data.tfrecords import METADATA_FILE
 from common.config import (DEFAULT_BEAM_ARGS, InfraValidationConfig, OptimizerConfig, OutputLayout, PipelineConfig,
-                           TrainingConfig, TuningConfig, default_learning_rate, positive_int, real_number)
+                           TrainingConfig, TuningConfig, default_learning_rate, positive_int, real_number, span_window)
 from common import environment
 from common.errors import ConfigError
 from models.steps import STEPS, Step, get_step
@@ -60,8 +60,10 @@ class RunOptions:
     cache: bool = True  # the data half may come from TFX's cache (PipelineConfig.enable_cache); --no-cache
     infra_validation: Optional[InfraValidationConfig] = None  # --infra-validate, --serving-image
     tuning: Optional[TuningConfig] = None  # --tune: a Tuner searches before each trained step's Trainer
+    span_window: Optional[int] = None  # --span-window: how many of the latest span-<n>/ folders a run reads
 
     def __post_init__(self):
+        span_window(self.span_window)
         for name in COUNTS:
             if getattr(self, name) is not None:
                 positive_int(getattr(self, name), name)
@@ -160,13 +162,35 @@ def prepare_examples(step: Step, options: RunOptions, layout: OutputLayout) -> t
     from components.examplegen import settings
 
     if options.examples_dir:
+        if options.span_window:
+            raise ConfigError("--span-window reads span-<n>/ folders of raw files (--data-dir), not --examples-dir")
         return os.path.abspath(options.examples_dir), {}
     profile = step.profile(options.profile)
     dataset = options.dataset or step.dataset
-    raw = raw_files(dataset, options)
+    raw, window = spanned_raw_files(dataset, options)
     log.info("%s: raw files in %s (%s)", dataset, raw.base, raw.source)
     return raw.base, {"raw_data": settings(dataset, raw, options.count("max_train", profile),
-                                           options.count("max_eval", profile), step.max_classes, options.strict)}
+                                           options.count("max_eval", profile), step.max_classes, options.strict),
+                      "span_window": window}
+
+
+def spanned_raw_files(dataset: str, options: RunOptions) -> tuple:
+    """(raw files, span window): a --data-dir with span-<n>/ folders is read by spans, the latest one checked
+    here as any data directory is (window: --span-window, else 1); other sources are one dataset (None)."""
+    from data import spans
+    from data.sources import RawFiles
+
+    found = spans.spans_in(options.data_dir) if options.data_dir else []
+    if options.span_window and not found:
+        raise ConfigError(f"--span-window reads span-<n>/ folders of --data-dir: {options.data_dir or 'none given'} "
+                          f"has none (each drop of data goes in DIR/span-1, span-2, ...: `dlqos data fetch NAME "
+                          "--to ROOT --span N` puts one in ROOT/NAME/span-N)")
+    if not found:
+        return raw_files(dataset, options), None
+    latest = raw_files(dataset, dataclasses.replace(options, data_dir=os.path.join(options.data_dir,
+                                                                                    spans.folder(found[-1]))))
+    base = os.path.abspath(options.data_dir)
+    return RawFiles(base, latest.patterns, f"directory {base}", latest.options), options.span_window or 1
 
 
 def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples_dir: str,
@@ -180,7 +204,8 @@ def build_config(step: Step, options: RunOptions, layout: OutputLayout, examples
     if raw_data and options.materialize_transform:
         raise ConfigError("--materialize-transform needs --examples-dir: the Trainer would read Transform's examples, "
                           "which carry no dataset.json (the ExampleGen writes it inside its own artifact)")
-    common = dict(step=step.name, pipeline_name=step.pipeline_name,
+    common = dict(step=step.name, pipeline_name=step.pipeline_name, drift=step.drift,
+                  span_window=(data_metadata or {}).get("span_window"),
                   pipeline_root=layout.pipeline_root(step.pipeline_name),
                   metadata_path=layout.metadata_path, examples_dir=examples_dir, raw_data=raw_data,
                   serving_model_dir=layout.serving_model_dir(step.name),

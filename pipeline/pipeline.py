@@ -9,6 +9,7 @@ from tensorflow_model_analysis.proto import config_pb2 as tfma
 from tfx import v1 as tfx
 
 from components.dream_generator import DeepDream
+from components.drift import DriftValidator, PreviousSpanStatistics
 from components.pusher import AtomicPusher
 from common.config import GateConfig, PipelineConfig, TrainingConfig
 
@@ -56,7 +57,7 @@ def _example_gen(config: PipelineConfig):
 
         # The fingerprint only keys TFX's cache: the executor reads the dataset's settings.
         settings = {**config.raw_data, "source_fingerprint": config.source_fingerprint}
-        return DatasetExampleGen(config.examples_dir, settings).with_id("ExampleGen")
+        return DatasetExampleGen(config.examples_dir, settings, config.span_window).with_id("ExampleGen")
     return tfx.components.ImportExampleGen(
         input_base=config.examples_dir,
         input_config=tfx.proto.Input(splits=[
@@ -82,10 +83,18 @@ def data_half(config: PipelineConfig) -> DataHalf:
     example_gen = _example_gen(config)
     if not config.trains:
         return DataHalf((example_gen,), example_gen)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
+                                                  stats_options=_statistics_options(config))
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    previous_statistics = tfx.dsl.Resolver(
+        strategy_class=_previous_statistics_strategy(config),
+        statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+    ).with_id("previous_span_statistics_resolver")
+    # ExampleValidator's check, plus drift against the previous span's statistics (components/drift.py).
+    example_validator = DriftValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"],
+        previous_statistics=previous_statistics.outputs["statistics"], thresholds=config.drift.as_dict(),
+    ).with_id("ExampleValidator")
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -97,8 +106,31 @@ def data_half(config: PipelineConfig) -> DataHalf:
         # Keys TFX's cache to the code (preprocessing_fn takes no custom_config, so TFX does not pass it on).
         custom_config={"source_fingerprint": config.source_fingerprint},
     )
-    return DataHalf((example_gen, statistics_gen, schema_gen, example_validator, transform), example_gen,
-                    schema_gen, transform)
+    transform.add_upstream_node(example_validator)  # data that drifted stops the run before Transform and training
+    return DataHalf((example_gen, statistics_gen, schema_gen, previous_statistics, example_validator, transform),
+                    example_gen, schema_gen, transform)
+
+
+def _previous_statistics_strategy(config: PipelineConfig):
+    """PreviousSpanStatistics (the last two spans that passed) where the store is ours; where the orchestrator
+    provides it (Kubeflow V2, whose compiler takes only TFX's LatestArtifactStrategy and LatestBlessedModelStrategy),
+    the newest statistics recorded before the run, compared only when they are of an older span."""
+    return PreviousSpanStatistics if config.metadata_path else tfx.dsl.experimental.LatestArtifactStrategy
+
+
+def _statistics_options(config: PipelineConfig):
+    """StatisticsGen's options: the features with an L-infinity drift threshold declared categorical, so that their
+    statistics hold the value frequencies the comparator reads (an integer label otherwise gets a histogram only)."""
+    if not config.drift.categorical:
+        return None
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = schema_pb2.Schema()
+    for name in config.drift.categorical:
+        feature = schema.feature.add(name=name, type=schema_pb2.INT)
+        feature.int_domain.is_categorical = True
+    return tfdv.StatsOptions(schema=schema)
 
 
 def trained_tail(config: PipelineConfig, data: DataHalf) -> list:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import importlib
 from typing import Iterable, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
-from common.config import CLASSIFIER_METRICS, GateConfig, ModelConfig, Profile, param_type_name, parse_param
+from common.config import CLASSIFIER_METRICS, DriftConfig, GateConfig, ModelConfig, Profile, param_type_name, parse_param
 from common.errors import ConfigError
 from models.tuning import TUNABLE_WIDTH
 
@@ -124,6 +124,8 @@ class Step:
     # Record entries the report shows beyond the common ones, key -> MEASURE / TEXT_SAMPLE / DREAM_LOSSES; every
     # Trainer records "evaluation" (model.evaluate on the eval split).
     reports: Mapping[str, str] = field(default_factory=lambda: {"evaluation": MEASURE})
+    # How far a new span's data may drift from the previous span's (default: label L-infinity, pixels JS).
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
     @property
     def trains(self) -> bool:
@@ -275,6 +277,7 @@ STEPS: dict = {
         prediction_key="loss",
         metrics=("models.metrics.MeanReportedLoss",),
         slice_features=(),
+        drift=DriftConfig(categorical={}, numeric={"ids": 0.1}),
     ),
 }
 

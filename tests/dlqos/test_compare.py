@@ -166,7 +166,8 @@ def test_variant_pipeline_runs_the_data_half_once_and_never_pushes():
                                                             optimizer=OptimizerConfig(name=o)))
                 for o, s in itertools.product(("adam", "sgd"), (1, 2))]
     components = {c.id: c for c in create_variant_pipeline(config, variants).components}
-    data = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"]
+    data = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "previous_span_statistics_resolver", "ExampleValidator",
+            "Transform"]
     names = [name for name, _ in variants]
     assert sorted(components) == sorted(data + [f"Trainer_{n}" for n in names] + [f"Evaluator_{n}" for n in names])
     examples = components["ImportExampleGen"].outputs["examples"]

@@ -6,7 +6,8 @@ from pipeline import local_runner
 from pipeline.pipeline import create_pipeline
 from tests.helpers import pipeline_config
 
-DATA_HALF = {"ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"}
+DATA_HALF = {"ImportExampleGen", "StatisticsGen", "SchemaGen", "previous_span_statistics_resolver", "ExampleValidator",
+             "Transform"}
 
 
 @pytest.fixture

@@ -3,13 +3,15 @@ import json
 import pytest
 from tensorflow_model_analysis.proto import config_pb2
 
-from common.config import GateConfig, InfraValidationConfig, TrainingConfig
+from common.config import DriftConfig, GateConfig, InfraValidationConfig, TrainingConfig
+from components.drift import DriftValidator
 from common.errors import ConfigError
 from pipeline.pipeline import create_pipeline, create_variant_pipeline, eval_config
 from tests.helpers import pipeline_config
 
 ORDER = ["ImportExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform", "Trainer",
-         "latest_blessed_model_resolver", "Evaluator", "Pusher"]
+         "latest_blessed_model_resolver", "Evaluator", "Pusher", "previous_span_statistics_resolver"]
+RESOLVERS = ("latest_blessed_model_resolver", "previous_span_statistics_resolver")
 
 
 def _by_id(pipeline):
@@ -19,9 +21,39 @@ def _by_id(pipeline):
 def test_components_in_dependency_order():
     ids = [c.id for c in create_pipeline(pipeline_config()).components]  # TFX sorts them topologically
     assert sorted(ids) == sorted(ORDER)
-    chain = [n for n in ORDER if n != "latest_blessed_model_resolver"]
+    chain = [n for n in ORDER if n not in RESOLVERS]
     assert [ids.index(n) for n in chain] == sorted(ids.index(n) for n in chain)
     assert ids.index("latest_blessed_model_resolver") < ids.index("Evaluator")
+    assert ids.index("previous_span_statistics_resolver") < ids.index("ExampleValidator")
+
+
+def test_the_drift_check_reads_the_previous_span_and_comes_before_transform():
+    components = _by_id(create_pipeline(pipeline_config(drift=DriftConfig(categorical={"label": 0.2}))))
+    validator, statistics_gen = components["ExampleValidator"], components["StatisticsGen"]
+    assert isinstance(validator, DriftValidator)
+    assert validator.inputs["statistics"] is statistics_gen.outputs["statistics"]
+    assert validator.inputs["previous_statistics"] is \
+        components["previous_span_statistics_resolver"].outputs["statistics"]
+    assert json.loads(validator.exec_properties["drift_thresholds"]) == {"categorical": {"label": 0.2},
+                                                                         "numeric": {"pixels": 0.1}}
+    assert validator in components["Transform"].upstream_nodes  # drift stops the run before Transform and training
+    # the label is declared categorical, so that its statistics hold the value frequencies L-infinity compares
+    assert "isCategorical" in statistics_gen.exec_properties["stats_options_json"]
+
+
+def test_a_span_window_puts_the_examplegen_globs_under_span_folders():
+    raw_data = {"dataset": "fashion_mnist", "patterns": {"train": "train-*-ubyte.gz", "eval": "t10k-*-ubyte.gz"},
+                "source": "test", "options": {}}
+    example_gen = _by_id(create_pipeline(pipeline_config(raw_data=raw_data, span_window=2)))["ExampleGen"]
+    assert json.loads(example_gen.exec_properties["input_config"])["splits"] == [
+        {"name": "train", "pattern": "span-{SPAN}/train-*-ubyte.gz"},
+        {"name": "eval", "pattern": "span-{SPAN}/t10k-*-ubyte.gz"}]
+    assert '"span_window": 2' in example_gen.exec_properties["custom_config"].replace(".0", "")
+
+
+def test_a_span_window_needs_raw_files():
+    with pytest.raises(ConfigError, match="spans need the raw dataset files"):
+        pipeline_config(span_window=1)
 
 
 def test_wiring():
@@ -109,7 +141,7 @@ def test_variants_share_one_data_half_and_have_no_resolver_or_pusher():
     variants = [(name, TrainingConfig(epochs=1, train_steps=4, eval_steps=1, seed=seed))
                 for name, seed in (("adam_seed1", 1), ("sgd_seed2", 2))]
     components = _by_id(create_variant_pipeline(pipeline_config(), variants))
-    assert sorted(components) == sorted(ORDER[:5] + ["Trainer_adam_seed1", "Evaluator_adam_seed1",
+    assert sorted(components) == sorted(ORDER[:5] + ["previous_span_statistics_resolver","Trainer_adam_seed1", "Evaluator_adam_seed1",
                                                      "Trainer_sgd_seed2", "Evaluator_sgd_seed2"])
     for name in ("adam_seed1", "sgd_seed2"):
         trainer = components[f"Trainer_{name}"]

@@ -55,3 +55,18 @@ def test_data_fetch_to_a_root_copies_what_the_compiled_example_gen_reads(tmp_pat
     splits, facts = run_examplegen(tmp_path / "run", "fashion_mnist",
                                    fetched_raw("fashion_mnist", str(root / "fashion_mnist")))
     assert facts["counts"] == {"train": 30, "eval": 12} and len(splits["train"]) == 30
+
+
+def test_compiled_with_a_span_window_the_example_gen_reads_span_folders_and_checks_drift(tmp_path):
+    code = cli.main(["compile", "dense", "--image", IMAGE, "--root", "gs://b/r", "--data-root", "gs://bucket/raw",
+                     "--spec-dir", str(tmp_path), "--span-window", "2"])
+    assert code == cli.EXIT_OK
+    tasks = _tasks(tmp_path, "dense")
+    splits = json.loads(_constant(tasks["ExampleGen"], "input_config"))["splits"]
+    assert splits == [{"name": "train", "pattern": "span-{SPAN}/train-*-ubyte.gz"},
+                      {"name": "eval", "pattern": "span-{SPAN}/t10k-*-ubyte.gz"}]
+    assert json.loads(_constant(tasks["ExampleGen"], "custom_config"))["custom_config"]["value"]["span_window"] == 2
+    assert "previous_span_statistics_resolver" in tasks
+    assert json.loads(_constant(tasks["ExampleValidator"], "drift_thresholds")) == {
+        "categorical": {"label": 0.1}, "numeric": {"pixels": 0.1}}
+    assert "ExampleValidator" in tasks["Transform"]["dependentTasks"]

@@ -142,14 +142,14 @@ def test_runtime_parameter_values_become_the_root_input_defaults(specs, tmp_path
 def test_only_the_model_resolvers_are_executors_the_kfp_backend_cannot_run(specs):
     """The open-source KFP backend compiles container and importer executors only (backend/src/v2/compiler/
     visitor.go: "non-container and non-importer executor not implemented"). TFX compiles the last-blessed-model
-    Resolver into two resolver executors, so a training step's package uploads but KFP refuses to start its runs;
-    deepdream's has containers only."""
+    Resolver into two resolver executors and the previous span's statistics Resolver into one, so a training
+    step's package uploads but KFP refuses to start its runs; deepdream's has containers only."""
     for name, (_, spec) in specs.items():
         executors = json_format.MessageToDict(spec.deployment_spec)["executors"]
         others = {label: set(executor) for label, executor in executors.items()
                   if set(executor) - {"container", "importer"}}
         assert all(kinds == {"resolver"} and "resolver" in label for label, kinds in others.items()), others
-        assert len(others) == (2 if STEPS[name].trains else 0), (name, others)
+        assert len(others) == (3 if STEPS[name].trains else 0), (name, others)
 
 
 def test_infra_validation_is_refused_for_kubeflow_as_tfx_refuses_its_component(tmp_path):
