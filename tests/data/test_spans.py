@@ -10,7 +10,7 @@ from data.sources import RawFiles
 from dlqos import cli
 from common.errors import ConfigError, DataError
 from dlqos.runs import RunOptions, spanned_raw_files
-from tests.conftest import write_fashion_like_dir
+from tests.helpers import write_fashion_like_dir
 
 
 def test_span_folders_and_the_window_ending_at_the_resolved_span(tmp_path):

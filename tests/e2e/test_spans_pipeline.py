@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dlqos import cli, metadata, report
-from tests.conftest import fashion_like_arrays
+from tests.helpers import fashion_like_arrays
 
 pytestmark = pytest.mark.e2e
 

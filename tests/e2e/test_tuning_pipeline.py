@@ -7,7 +7,7 @@ import pytest
 
 from dlqos import cli, metadata
 from dlqos.runs import BEST_HYPERPARAMETERS, TUNER_RESULTS
-from tests.conftest import write_fashion_like_dir
+from tests.helpers import write_fashion_like_dir
 
 pytestmark = pytest.mark.e2e
 TRIALS = 3
