@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 OPTIMIZERS = ("adam", "sgd")
 SEEDS = (1, 2)
-DATA_TYPES = ("DatasetExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform")
+DATA_TYPES = ("DatasetExampleGen", "StatisticsGen", "SchemaGen", "DriftValidator", "Transform")
 
 
 def run_compare(data: str, out: str) -> dict:
