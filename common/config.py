@@ -125,7 +125,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values: Mapping) -> "ModelConfig":
         """Defaults under `values` (a profile's overrides and --model-param); an unknown key is an error."""
-        values, kinds = known_fields(cls, values, f"{cls.__name__} parameters"), cls.params()
+        values = known_fields(cls, values, f"{cls.__name__} parameters")
+        kinds = cls.params()
         return cls(**{key: tuple(value) if typing.get_origin(kinds[key]) is tuple else value
                       for key, value in values.items()})
 

@@ -171,7 +171,8 @@ class DatasetExampleGen(component.FileBasedExampleGen):
 
         patterns = dataset_settings["patterns"]
         if span_window is not None:
-            dataset_settings, patterns = {**dataset_settings, "span_window": span_window}, spans.spanned(patterns)
+            dataset_settings = {**dataset_settings, "span_window": span_window}
+            patterns = spans.spanned(patterns)
         config = example_gen_pb2.CustomConfig()
         config.custom_config.Pack(json_format.ParseDict(dict(dataset_settings), struct_pb2.Struct()))
         super().__init__(input_base=input_base, custom_config=config, input_config=example_gen_pb2.Input(splits=[

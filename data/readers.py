@@ -61,7 +61,8 @@ class ImageReader:
         names = self.class_names
         source = self.raw.source
         if self.max_classes is not None and int(self.max_classes) < len(names):
-            names, source = names[:int(self.max_classes)], f"{source}, first {int(self.max_classes)} classes"
+            names = names[:int(self.max_classes)]
+            source = f"{source}, first {int(self.max_classes)} classes"
         return {"shape": self.shape, "class_names": names, "source": source, "skipped_what": self.skipped_what,
                 "every_class_required": self.every_class_required,
                 "features": {"pixels": "int64", "label": "int64"}}

@@ -230,7 +230,8 @@ def significance_note(groups: Mapping[str, Sequence[float]], higher_is_better: b
     ranked = rank(groups, higher_is_better)
     if len(ranked) < 2:
         return f"Only {len(ranked)} optimizer compared: no ranking to test."
-    (best, *_), (second, *_) = ranked[0], ranked[1]
+    best = ranked[0][0]
+    second = ranked[1][0]
     test = welch(groups[best], groups[second])
     if test is None:
         return (f"{best} ranks first on {metric}, ahead of {second}, but with fewer than 2 seeds each (or no "

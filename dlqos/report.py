@@ -193,7 +193,8 @@ def tuning_rows(tuning: dict) -> List[list]:
 
 def tuning_line(tuning: dict) -> str:
     """Best vs the configuration as given, the budget and the time the Tuner took (ML Metadata)."""
-    trials, budget = tuning["trials"], tuning.get("budget") or {}
+    trials = tuning["trials"]
+    budget = tuning.get("budget") or {}
     first = min(trials, key=lambda trial: trial["trial_id"], default=None)
     verdict = (f"Best score {trials[0]['score']:.4f} (trial {trials[0]['trial_id']}) vs {first['score']:.4f} for the "
                f"configuration as given (trial {first['trial_id']}). " if trials else "No trial completed. ")

@@ -340,14 +340,16 @@ def read_step_run(run, step: Step, served: Optional[str] = None) -> StepRun:
         tuning=read_tuning(run.nodes["Tuner"]) if "Tuner" in run.nodes else None)
 
 
-TUNER_RESULTS, BEST_HYPERPARAMETERS = "tuner_results.json", "best_hyperparameters.txt"  # what TFX's Tuner writes
+TUNER_RESULTS = "tuner_results.json"  # what TFX's Tuner writes
+BEST_HYPERPARAMETERS = "best_hyperparameters.txt"
 
 
 def read_tuning(tuner) -> dict:
     """The Tuner's execution from ML Metadata: its trials (trial_id, score, the values; completed ones, best
     first), the best values its best_hyperparameters artifact holds (what the Trainer received), its wall
     seconds and its budget (TuningConfig in its custom_config)."""
-    results, best = tuner.output("tuner_results"), tuner.output("best_hyperparameters")
+    results = tuner.output("tuner_results")
+    best = tuner.output("best_hyperparameters")
     settings = json.loads(tuner.properties.get("custom_config") or "{}").get("tuning") or {}
     return {"trials": (read_json(os.path.join(results.uri, TUNER_RESULTS)) or []) if results else [],
             "best": ((read_json(os.path.join(best.uri, BEST_HYPERPARAMETERS)) or {}).get("values") if best else None),

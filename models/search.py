@@ -36,7 +36,9 @@ class BudgetedRandomSearch(keras_tuner.oracles.RandomSearchOracle):
         # A trial that raises (a bad setting, a model that cannot be built) ends the search with its error; a
         # trial that merely trains badly scores badly.
         super().__init__(allow_new_entries=False, tune_new_entries=False, max_consecutive_failed_trials=1, **kwargs)
-        self.first_values, self.max_seconds, self.started = dict(first_values), max_seconds, None
+        self.first_values = dict(first_values)
+        self.max_seconds = max_seconds
+        self.started = None
         self.first_trial_id = None
 
     def populate_space(self, trial_id):

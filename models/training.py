@@ -152,7 +152,8 @@ def training_data(fn_args, config: TrainingConfig, plan: StepPlan, label_key: st
                                        config.materialize_transform)
                          for files in (fn_args.train_files, fn_args.eval_files))
     if dataset_map is not None:
-        train, evaluation = train.map(dataset_map), evaluation.map(dataset_map)
+        train = train.map(dataset_map)
+        evaluation = evaluation.map(dataset_map)
     return train, evaluation
 
 
@@ -371,7 +372,8 @@ def run_image_classifier(fn_args, build_model: Callable[[Sequence[int], int], ke
     write_training_record(fn_args, record)
 
 
-ACCURACY_OBJECTIVE, LOSS_OBJECTIVE = ("val_accuracy", "max"), ("val_loss", "min")  # on the eval split
+ACCURACY_OBJECTIVE = ("val_accuracy", "max")  # on the eval split
+LOSS_OBJECTIVE = ("val_loss", "min")
 
 
 def tune(fn_args, step_name: str, build_model: Callable[[TrainingConfig], keras.Model], loss,
@@ -389,7 +391,8 @@ def tune(fn_args, step_name: str, build_model: Callable[[TrainingConfig], keras.
     # The Tuner's FnArgs name the Transform graph transform_graph_path only; the Trainer's also transform_output,
     # the name this library reads (TFX's Trainer executor sets it the same way).
     fn_args.transform_output = fn_args.transform_graph_path
-    step, config = get_step(step_name), trainer_config(fn_args)
+    step = get_step(step_name)
+    config = trainer_config(fn_args)
     tuning = config.tuning or TuningConfig()
     space = search_space(config, step.model, step.takes_dropout)
     each_trial = dataclasses.replace(config, epochs=tuning.trial_epochs or config.epochs)

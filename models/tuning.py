@@ -13,7 +13,9 @@ from typing import Mapping, Optional, Tuple
 from common.config import OptimizerConfig, TrainingConfig, TuningConfig
 from common.errors import ConfigError
 
-LEARNING_RATE, OPTIMIZER, DROPOUT = "learning_rate", "optimizer", "dropout"
+LEARNING_RATE = "learning_rate"
+OPTIMIZER = "optimizer"
+DROPOUT = "dropout"
 MODEL_PREFIX = "model."  # a width of the step's ModelConfig: "model.rnn_units"
 TUNABLE_WIDTH = {"tune": "width"}  # dataclasses.field metadata: the Tuner tries half, the value and twice it
 DROPOUT_STEP = 0.05
@@ -38,7 +40,8 @@ class Dimension:
 def search_space(training: TrainingConfig, model_class, takes_dropout: bool) -> Tuple[Dimension, ...]:
     """The dimensions for a step: learning rate, optimizer, dropout (takes_dropout) and its tunable widths."""
     tuning = training.tuning or TuningConfig()
-    rate, span = training.learning_rate, tuning.learning_rate_span
+    rate = training.learning_rate
+    span = tuning.learning_rate_span
     optimizers = tuple(dict.fromkeys((training.optimizer.name, *tuning.optimizers)))
     space = [Dimension(LEARNING_RATE, "log", rate, low=rate / span, high=rate * span),
              Dimension(OPTIMIZER, "choice", training.optimizer.name, choices=optimizers)]

@@ -98,7 +98,8 @@ def tuner_fn(fn_args):
     import tf_keras as keras
 
     config = training.trainer_config(fn_args)
-    hyper, params = TransferModel.from_dict(config.model), training.data_params(config)
+    hyper = TransferModel.from_dict(config.model)
+    params = training.data_params(config)
 
     def build(settings):
         backbone, _source = build_backbone(hyper.hub_handle, hyper.backbone_weights, hyper.input_size)

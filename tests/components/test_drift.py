@@ -31,7 +31,9 @@ def _statistics(tmp_path, name: str, span: int, frame: pd.DataFrame, artifact_id
     feature.int_domain.is_categorical = True
     statistics = tfdv.generate_statistics_from_dataframe(frame, tfdv.StatsOptions(schema=categorical))
     artifact = standard_artifacts.ExampleStatistics()
-    artifact.uri, artifact.span, artifact.id = str(tmp_path / name), span, artifact_id
+    artifact.uri = str(tmp_path / name)
+    artifact.span = span
+    artifact.id = artifact_id
     artifact.split_names = json.dumps(["train", "eval"])
     for split in ("train", "eval"):
         os.makedirs(os.path.join(artifact.uri, f"Split-{split}"))
@@ -108,7 +110,8 @@ def _schema_anomalies(tmp_path) -> dict:
 def test_previous_span_is_the_newest_artifact_of_the_highest_span_below_the_current():
     def stats(span, artifact_id):
         artifact = standard_artifacts.ExampleStatistics()
-        artifact.span, artifact.id = span, artifact_id
+        artifact.span = span
+        artifact.id = artifact_id
         return artifact
 
     current = stats(3, 9)

@@ -36,11 +36,13 @@ def write_span(directory: str, seed: int, shifted: bool = False, n_train: int = 
 @pytest.fixture(scope="module")
 def spans_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("spans")
-    data, out = str(root / "fashion_mnist"), str(root / "out")
+    data = str(root / "fashion_mnist")
+    out = str(root / "out")
     args = ["run", "dense", "--data-dir", data, "--output-dir", out, "--epochs", "1", "--batch-size", "32",
             "--max-train", "600", "--max-eval", "200"]
     write_span(os.path.join(data, "span-1"), seed=1)
-    codes, errors = [cli.main(args)], []
+    codes = [cli.main(args)]
+    errors = []
     write_span(os.path.join(data, "span-2"), seed=2, shifted=True)
     with contextlib.redirect_stderr(io.StringIO()) as stderr:
         codes.append(cli.main(args))

@@ -32,7 +32,8 @@ def test_raw_examples_through_the_graph_match_materialized(transform_data, cache
         dataset = training.input_dataset(fn_args, pattern, transform_output, batch_size=12, seed=3, cache=cache,
                                          materialized=materialize)
         batches[materialize] = next(iter(dataset))
-    (raw_features, raw_labels), (materialized_features, materialized_labels) = batches[False], batches[True]
+    raw_features, raw_labels = batches[False]
+    materialized_features, materialized_labels = batches[True]
     assert set(raw_features) == set(materialized_features) == {training.IMAGE_KEY}
     order = np.argsort(raw_labels.numpy(), kind="stable")
     materialized_order = np.argsort(materialized_labels.numpy(), kind="stable")

@@ -29,7 +29,8 @@ def test_components_in_dependency_order():
 
 def test_the_drift_check_reads_the_previous_span_and_comes_before_transform():
     components = _by_id(create_pipeline(pipeline_config(drift=DriftConfig(categorical={"label": 0.2}))))
-    validator, statistics_gen = components["ExampleValidator"], components["StatisticsGen"]
+    validator = components["ExampleValidator"]
+    statistics_gen = components["StatisticsGen"]
     assert isinstance(validator, DriftValidator)
     assert validator.inputs["statistics"] is statistics_gen.outputs["statistics"]
     assert validator.inputs["previous_statistics"] is \
@@ -154,7 +155,8 @@ def test_variants_share_one_data_half_and_have_no_resolver_or_pusher():
 def test_infra_validator_gates_the_pusher_when_configured():
     settings = InfraValidationConfig("unix:///run/docker.sock", "localhost/standin:1", num_examples=4)
     components = _by_id(create_pipeline(pipeline_config(infra_validation=settings)))
-    validator, pusher = components["InfraValidator"], components["Pusher"]
+    validator = components["InfraValidator"]
+    pusher = components["Pusher"]
     assert validator.inputs["model"] is components["Trainer"].outputs["model"]
     assert validator.inputs["examples"] is components["ImportExampleGen"].outputs["examples"]
     assert pusher.inputs["infra_blessing"] is validator.outputs["blessing"]

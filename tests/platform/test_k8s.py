@@ -74,7 +74,8 @@ def test_serving_pod_pins_versions_that_load_before_tf_serving_starts(overlay):
     """TF Serving reads the models.config the init container wrote with `dlqos serving-config` over the same models
     volume; the refresh sidecar runs the init container's arguments in its loop, with its image and mounts."""
     pod = render(overlay)["Deployment"]["spec"]["template"]["spec"]
-    (init,), (serving, refresh) = pod["initContainers"], pod["containers"]
+    (init,) = pod["initContainers"]
+    serving, refresh = pod["containers"]
     args = build_parser().parse_args(init["args"])
     assert args.command == "serving-config"
     flags = dict(flag.partition("=")[::2] for flag in serving["args"])

@@ -17,7 +17,8 @@ def tuner_result(transform_data, out_dir, step: str, **options):  # noqa: F811
     config = pipeline_training(transform_data, step, epochs=1, batch_size=12, strategy="cpu",
                                tuning=TuningConfig(max_trials=TRIALS, seed=3), **options)
     fn_args = trainer_fn_args(transform_data, config, str(out_dir))
-    fn_args.transform_graph_path, fn_args.working_dir = fn_args.transform_output, str(out_dir / "tuner")
+    fn_args.transform_graph_path = fn_args.transform_output
+    fn_args.working_dir = str(out_dir / "tuner")
     del fn_args.transform_output  # the Tuner's FnArgs have transform_graph_path only
     return config, importlib.import_module(f"models.steps.{step}").tuner_fn(fn_args)
 
