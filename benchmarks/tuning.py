@@ -47,7 +47,7 @@ def compare_step(name: str, args, workdir: str) -> list:
     step = get_step(name)
     options = RunOptions(output_dir=os.path.join(workdir, name), data_dir=args.data_dir, epochs=args.epochs,
                          max_train=args.train, max_eval=args.eval)
-    tuning = TuningConfig(max_trials=args.trials, max_seconds=args.max_seconds)
+    tuning = TuningConfig(max_trials=args.trials, max_seconds=args.max_seconds, trial_epochs=args.trial_epochs)
     rows = []
     for seed in args.seeds:
         default = run_once(step, options, seed, None)
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--max-seconds", type=float)
+    parser.add_argument("--trial-epochs", type=int, help="each trial's epochs (default: --epochs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--data-dir", help="raw Fashion-MNIST idx files (default: the dataset's first available source)")
     args = parser.parse_args()
@@ -75,7 +76,9 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="bench-tuning-")
     rows = [row for name in args.steps for row in compare_step(name, args, workdir)]
-    print(f"\n{args.train} train / {args.eval} eval examples, {args.epochs} epochs, {args.trials} trials")
+    trial_epochs = args.trial_epochs or args.epochs
+    print(f"\n{args.train} train / {args.eval} eval examples, {args.epochs} epochs, {args.trials} trials of "
+          f"{trial_epochs} epochs")
     print(f"{'step':8} {'seed':>4} {'default':>8} {'tuned':>8} {'tuner s':>8}  best values")
     for row in rows:
         print(f"{row['step']:8} {row['seed']:>4} {row['default']:>8.4f} {row['tuned']:>8.4f} "

@@ -93,3 +93,13 @@ def test_rerun_cache_prints_the_cold_and_cached_runs(raw_dir):
     assert rows["cold"][1:5] == ["0", "cached,", "5", "ran"], output
     assert rows["same data and code"][1:5] == ["5", "cached,", "0", "ran"], output
     assert rows["learning rate changed"][1:5] == ["5", "cached,", "0", "ran"], output
+
+
+@pytest.mark.e2e
+def test_tuning_prints_the_default_and_the_tuned_accuracy(raw_dir):
+    output = run_benchmark("tuning.py", "--steps", "dense", "--train", "200", "--eval", "100", "--epochs", "1",
+                           "--trials", "2", "--trial-epochs", "1", "--seeds", "3", "--data-dir", raw_dir)
+    row = table_rows(output, "best values", "dense")[0].split()
+    assert row[1] == "3" and 0 <= float(row[2]) <= 1 and 0 <= float(row[3]) <= 1, output  # seed, accuracies
+    assert float(row[4]) > 0, output  # the Tuner's seconds, from ML Metadata
+    assert "2 trials of 1 epochs" in output, output
