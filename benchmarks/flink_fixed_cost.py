@@ -1,9 +1,10 @@
 """The fixed cost of Beam on Flink: the whole dense pipeline (`dlqos run dense`) on a few hundred examples, on Beam's
 in-process runner (local) and on a Flink cluster on 127.0.0.1 two ways, side by side: `per_component`, Beam's
 FlinkRunner left alone (it starts a job server JVM for every component's pipeline and keeps each until the process
-exits), and `shared`, one job server and one SDK worker pool for the run (pipeline.beam.shared_services, what
-`dlqos run --runner flink` does). At this size the data costs next to nothing, so a mode's seconds beyond local's are
-its fixed cost.
+exits), `shared`, one job server and one SDK worker pool for the run (pipeline.beam.shared_services, what
+`dlqos run --runner flink` does), which ships its classpath with every job, and `provided`, shared on a cluster that
+holds Beam's Flink runner, so nothing is shipped (`--flink-runner-provided`). At this size the data costs next to
+nothing, so a mode's seconds beyond local's are its fixed cost.
 
 Each mode runs in a fresh process (a fresh cluster for each Flink mode: pipeline.beam.flink_cluster, JobManager +
 TaskManager, 2 slots, --parallelism=2); a thread in it counts the job server JVMs it starts (java children).
@@ -20,7 +21,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODES = ("local", "per_component", "shared")
+MODES = ("local", "per_component", "shared", "provided")
 
 CHILD = r"""
 import contextlib, json, os, sys, threading, time
@@ -52,7 +53,7 @@ workdir = os.environ["BENCH_OUT"]
 options = runs.RunOptions(output_dir=workdir, data_dir=os.environ.get("BENCH_DATA_DIR") or None,
                           max_train=int(os.environ["BENCH_TRAIN"]), max_eval=int(os.environ["BENCH_EVAL"]), epochs=1)
 start = time.perf_counter()
-shared = beam.shared_services(beam_args) if mode == "shared" else contextlib.nullcontext(tuple(beam_args))
+shared = beam.shared_services(beam_args) if mode != "per_component" else contextlib.nullcontext(tuple(beam_args))
 with shared as args:
     runs.run_step("dense", runs.RunOptions(**{**options.__dict__, "beam_pipeline_args": args}))
 seconds = time.perf_counter() - start
@@ -83,7 +84,8 @@ def measure(mode: str, args) -> dict:
     if mode == "local":
         return run_child(mode, DEFAULT_BEAM_ARGS, args)
     with flink_cluster.FlinkCluster(slots=2) as cluster:
-        return run_child(mode, beam_args("flink", ["--parallelism=2"], cluster.master), args)
+        return run_child(mode, beam_args("flink", ["--parallelism=2"], cluster.master,
+                                         flink_runner_provided=mode == "provided"), args)
 
 
 def main() -> None:

@@ -124,6 +124,10 @@ def _add_runner_options(parser: argparse.ArgumentParser, master_help: str) -> No
                         help="Beam runner of the data components: local (in-process) or flink (Beam's portable "
                              "Flink runner; its job server jar from scripts/fetch-flink-job-server.sh)")
     parser.add_argument("--flink-master", metavar="HOST:PORT", help=master_help)
+    parser.add_argument("--flink-runner-provided", action="store_true",
+                        help="with --flink-master: the cluster's classpath already holds Beam's Flink runner (the job "
+                             "server's jars, as `python -m pipeline.beam.flink_cluster` starts one), so jobs are "
+                             "submitted without them (about 15 s less per Beam component here)")
 
 
 def _argument_type(check: Callable[[str], object]) -> Callable[[str], object]:
@@ -449,7 +453,7 @@ def _beam_args(args, cluster: bool = False) -> tuple:
     """The Beam arguments of --runner/--flink-master/--beam-arg, checked before any work (pipeline.beam)."""
     from pipeline.beam import beam_args
 
-    return beam_args(args.runner, args.beam_args or (), args.flink_master, cluster)
+    return beam_args(args.runner, args.beam_args or (), args.flink_master, cluster, args.flink_runner_provided)
 
 
 TRAINING_OPTIONS = ("optimizer", "learning_rate", "lr_schedule", "weight_decay", "dropout", "clip_norm")

@@ -9,6 +9,9 @@
 # Version skew: the job server is Beam Java 2.62.0, the Python SDK 2.77.0 (uv.lock). Measured to run these
 # pipelines' data components; not a combination Beam supports.
 #
+# The job server set also builds dlqos-flink.jar (scripts/flink-job-server/java, with the host's JDK): the job server
+# option that submits jobs without shipping its classpath to a cluster that already holds it (pipeline/beam/flink.py).
+#
 # Both also build loopback-bind.so (scripts/flink-job-server/loopback_bind.c, with the host's C compiler), which the
 # JVMs of a local run preload so that they listen on the loopback interface only (pipeline/beam/java.sh).
 #
@@ -88,15 +91,32 @@ build_loopback_bind() {  # the JVMs' bind() shim (pipeline/beam/flink.py: loopba
   mv "$target.tmp" "$target"
 }
 
+build_extension() {  # dlqos-flink.jar (pipeline/beam/flink.py: extension_jar), rebuilt when a source changes
+  local sources=$(dirname "$HERE")/flink-job-server/java target=$CACHE/flink/dlqos-flink.jar build
+  [ -f "$target" ] && [ -z "$(find "$sources" -name '*.java' -newer "$target")" ] && return
+  command -v javac >/dev/null && command -v jar >/dev/null \
+    || die "a JDK (javac, jar) is needed to build $target: apt-get install openjdk-17-jdk-headless"
+  build=$(mktemp -d)
+  javac -d "$build" -cp "$DIR/$JAR" $(find "$sources" -name '*.java') || { rm -rf "$build"; die "could not build $target"; }
+  mkdir -p "$build/META-INF/services"
+  echo dlqos.flink.ResourcesOptionsRegistrar > "$build/META-INF/services/org.apache.beam.sdk.options.PipelineOptionsRegistrar"
+  jar cf "$target.tmp" -C "$build" . && mv "$target.tmp" "$target"
+  rm -rf "$build"
+}
+
 build_loopback_bind
 if [ -n "$PIN" ]; then
   pin
 else
-  [ "$(cat "$DIR/.verified" 2>/dev/null)" = "$(lock_hash)" ] && [ -f "$DIR/$JAR" ] \
-    && { log "$DIR is in place (verified against $LOCK)"; exit 0; }
+  if [ "$(cat "$DIR/.verified" 2>/dev/null)" = "$(lock_hash)" ] && [ -f "$DIR/$JAR" ]; then
+    log "$DIR is in place (verified against $LOCK)"
+    [ "$SET" = flink-job-server ] && build_extension
+    exit 0
+  fi
   rm -f "$DIR/.verified"; resolve "$DIR/lib"
 fi
 verify
 pathing_jar
 lock_hash > "$DIR/.verified"
+[ "$SET" = flink-job-server ] && build_extension
 log "verified $(wc -l < "$LOCK") jars; $DIR/$JAR"

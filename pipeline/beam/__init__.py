@@ -69,14 +69,17 @@ def shared_services(beam_args: Sequence[str]) -> Iterator[Tuple[str, ...]]:
 
 
 def beam_args(runner: str = "local", user_args: Sequence[str] = (), flink_master: Optional[str] = None,
-              cluster: bool = False) -> Tuple[str, ...]:
+              cluster: bool = False, flink_runner_provided: bool = False) -> Tuple[str, ...]:
     """The Beam arguments for `--runner NAME` plus the user's `--beam-arg` flags (which come last and so win).
     local: Beam's in-process runner (DEFAULT_BEAM_ARGS) unless the user names another; flink: Beam's portable
-    Flink runner (pipeline.beam.flink). cluster: arguments for pods that the driver cannot be reached from."""
+    Flink runner (pipeline.beam.flink; flink_runner_provided: the cluster holds its jars). cluster: arguments for
+    pods that the driver cannot be reached from."""
     user_args = check_beam_args(user_args or ())
     if runner == "local":
         if flink_master:
             raise ConfigError("--flink-master needs --runner flink")
+        if flink_runner_provided:
+            raise ConfigError("--flink-runner-provided needs --runner flink")
         return user_args or DEFAULT_BEAM_ARGS
     if runner == "flink":
         if runner_names(user_args):
@@ -84,5 +87,5 @@ def beam_args(runner: str = "local", user_args: Sequence[str] = (), flink_master
                               "give one of them")
         from pipeline.beam import flink
 
-        return flink.beam_args(flink_master, cluster) + user_args
+        return flink.beam_args(flink_master, cluster, flink_runner_provided) + user_args
     raise ConfigError(f"unknown runner '{runner}': choose one of {', '.join(RUNNERS)}")

@@ -7,6 +7,11 @@ JVM and one SDK worker pool for all its components, stopped when the run ends, f
 by the kernel if the run itself is killed (PR_SET_PDEATHSIG); both listen on 127.0.0.1 only. The job server runs
 each pipeline on an embedded Flink (`[local]`) or submits it to a cluster's JobManager (`--flink-master`).
 
+With a cluster, Beam ships the job server's whole classpath (about 160 jars, 150 MB) with every job, and the
+TaskManager loads it afresh for each: about 15 s per Beam component here. A cluster whose own classpath holds Beam's
+Flink runner (pipeline.beam.flink_cluster, or a Flink image with the job server's jars in lib/) needs none of it:
+`--flink-runner-provided` submits with nothing staged (dlqos-flink.jar's NothingToStage, built by the fetch script).
+
 Left alone, Beam downloads the job server jar at run time from an unpinned URL, and Maven Central here serves no job
 server jar at all: scripts/fetch-flink-job-server.sh resolves the runner library beam-runners-flink-1.19:2.62.0 with
 its dependencies, checks every jar's sha256 and writes a manifest-only job-server.jar naming them, and that path is
@@ -43,6 +48,9 @@ JAVA_LAUNCHER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "java.s
 # into the driver as LOOPBACK workers do.
 DEFAULT_WORKER_POOL = "localhost:50000"
 FETCH_SCRIPT = "scripts/fetch-flink-job-server.sh"
+JOB_SERVER_MAIN = "org.apache.beam.runners.flink.FlinkJobServerDriver"
+# The job server option (scripts/flink-job-server/java) that stages nothing with a job: the cluster has the runner.
+NOTHING_TO_STAGE = "--pipeline_resources_detector_factory_class=dlqos.flink.NothingToStage"
 LOOPBACK = "127.0.0.1"  # where the shared job server and SDK worker pool are reached
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 log = logging.getLogger("dlqos")
@@ -69,6 +77,12 @@ def job_server_jar(local: bool = True) -> str:
     """Where the pinned job server is (DLQOS_FLINK_JOB_SERVER_JAR names another local file)."""
     return os.environ.get("DLQOS_FLINK_JOB_SERVER_JAR") or os.path.join(cache_dir(local), JOB_SERVER_DIR,
                                                                          "job-server.jar")
+
+
+def extension_jar() -> str:
+    """The job server's extension (NothingToStage and the registrar that lets clients pass it), built by the fetch
+    script into the runtime cache; always on the shared job server's classpath."""
+    return os.path.join(cache_dir(), "dlqos-flink.jar")
 
 
 def loopback_bind() -> str:
@@ -102,21 +116,25 @@ def check_local_runtime(jar: str) -> None:
     if not os.path.isfile(jar):
         raise ConfigError(f"the Flink job server jar {jar} is missing: run {FETCH_SCRIPT} (pinned, sha256-checked) "
                           "or set DLQOS_FLINK_JOB_SERVER_JAR to a local copy")
-    if not os.path.isfile(loopback_bind()):
-        raise ConfigError(f"{loopback_bind()} is missing: run {FETCH_SCRIPT} (it builds it with the host's C compiler)")
+    for built in (loopback_bind(), extension_jar()):
+        if not os.path.isfile(built):
+            raise ConfigError(f"{built} is missing: run {FETCH_SCRIPT} (it builds it with the host's C compiler and JDK)")
     if not java_available():
         raise ConfigError("--runner flink needs Java 17 on PATH (or on the host, from the runtime sandbox) to run "
                           "Beam's Flink job server")
 
 
-def beam_args(master: Optional[str] = None, cluster: bool = False) -> Tuple[str, ...]:
+def beam_args(master: Optional[str] = None, cluster: bool = False, runner_provided: bool = False) -> Tuple[str, ...]:
     """Beam arguments for Flink. Local runs: an embedded Flink, or the cluster at --flink-master, with SDK workers
     in this process (LOOPBACK) and a job server started by JAVA_LAUNCHER, both of which a run replaces by the ones
-    it shares (shared_services). Compiled (cluster)
-    runs: EXTERNAL workers from the worker pool beside each TaskManager, and the job server at the image's copy of
-    the cache path (nothing checked here)."""
+    it shares (shared_services); runner_provided: that cluster's classpath holds Beam's Flink runner, so jobs ship
+    nothing. Compiled (cluster) runs: EXTERNAL workers from the worker pool beside each TaskManager, and the job
+    server at the image's copy of the cache path (nothing checked here)."""
     if cluster and master is None:
         raise ConfigError("compile --runner flink needs --flink-master HOST:PORT, the cluster's JobManager")
+    if runner_provided and (cluster or master is None):
+        raise ConfigError("--flink-runner-provided is for `run`, `study` and `compare` with --flink-master (a "
+                          "cluster that holds Beam's Flink runner); a compiled pipeline's job server ships its jars")
     master = check_master(master) or "[local]"
     jar = job_server_jar(local=not cluster)
     if cluster:
@@ -125,7 +143,7 @@ def beam_args(master: Optional[str] = None, cluster: bool = False) -> Tuple[str,
         check_local_runtime(jar)
         environment = ("--environment_type=LOOPBACK", f"--job_server_java_launcher={JAVA_LAUNCHER}")
     return ("--runner=FlinkRunner", f"--flink_version={FLINK_VERSION}", f"--flink_master={master}",
-            f"--flink_job_server_jar={jar}") + environment
+            f"--flink_job_server_jar={jar}") + environment + ((NOTHING_TO_STAGE,) if runner_provided else ())
 
 
 def die_with_parent() -> None:
@@ -159,7 +177,7 @@ class JobServer:
         self.process: Optional[subprocess.Popen] = None
 
     def command(self) -> list:
-        return [JAVA_LAUNCHER, "-jar", self.jar, "--flink-master", self.master, "--job-host", LOOPBACK,
+        return [JAVA_LAUNCHER, "-cp", f"{extension_jar()}:{self.jar}", JOB_SERVER_MAIN, "--flink-master", self.master, "--job-host", LOOPBACK,
                 "--job-port", str(self.job_port), "--artifact-port", str(self.artifact_port), "--expansion-port", "-1",
                 "--artifacts-dir", os.path.join(self.workdir, "artifacts")]
 

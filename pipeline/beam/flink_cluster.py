@@ -4,7 +4,9 @@
 The classpath is the pinned cluster set (scripts/fetch-flink-job-server.sh cluster: Flink 1.19.0's modules from
 Maven Central, sha256-checked; Maven Central serves no flink-dist jar). Flink's own bin/ scripts are not in that
 set, so this does what they do: write a config, start StandaloneSessionClusterEntrypoint and TaskManagerRunner with
-the Java 17 module flags Flink 1.19 needs, and wait on the REST API.
+the Java 17 module flags Flink 1.19 needs, and wait on the REST API. Beam's Flink runner (the job server's jars)
+follows Flink's own on the classpath, as in a Flink image with them in lib/, so runs may pass --flink-runner-provided
+and submit their jobs without shipping it.
 
     scripts/runtime.sh python -m pipeline.beam.flink_cluster --rest-port 8081    # until Ctrl-C
 """
@@ -69,9 +71,10 @@ class FlinkCluster:
     The kernel kills them if the thread that started them ends first (flink.die_with_parent)."""
 
     def __init__(self, slots: int = 2, rest_port: Optional[int] = None, workdir: Optional[str] = None):
-        for needed in (cluster_jar(), flink.loopback_bind()):
+        for needed in (cluster_jar(), flink.job_server_jar(), flink.loopback_bind()):
             if not os.path.isfile(needed):
-                raise ConfigError(f"{needed} is missing: run {flink.FETCH_SCRIPT} cluster (pinned, sha256-checked)")
+                raise ConfigError(f"{needed} is missing: run {flink.FETCH_SCRIPT} and {flink.FETCH_SCRIPT} cluster "
+                                  "(pinned, sha256-checked)")
         self.slots = slots
         self.rest_port = rest_port or flink.free_port()
         self.workdir = workdir or tempfile.mkdtemp(prefix="dlqos-flink-")
@@ -81,7 +84,8 @@ class FlinkCluster:
     def _start(self, role: str, jvm: tuple) -> None:
         log = os.path.join(self.workdir, f"{role}.log")
         command = [flink.JAVA_LAUNCHER, *JAVA_OPENS, *jvm, f"-Dlog.file={log}",
-                   f"-Dlog4j.configurationFile=file:{self.workdir}/log4j.properties", "-cp", cluster_jar(),
+                   f"-Dlog4j.configurationFile=file:{self.workdir}/log4j.properties", "-cp",
+                   f"{cluster_jar()}:{flink.job_server_jar()}",
                    ENTRYPOINTS[role], "--configDir", self.workdir]
         with open(os.path.join(self.workdir, f"{role}.out"), "w") as out:
             self.processes.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,

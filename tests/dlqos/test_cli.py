@@ -285,6 +285,7 @@ def test_flink_runner_without_its_job_server_jar_names_the_fetch_script(tmp_path
 @pytest.mark.parametrize("flags, message", [
     (["--runner", "flink", "--flink-master", "nohostport"], "--flink-master must be HOST:PORT"),
     (["--flink-master", "127.0.0.1:8081"], "--flink-master needs --runner flink"),
+    (["--flink-runner-provided"], "--flink-runner-provided needs --runner flink"),
     (["--runner", "flink", "--beam-arg=--runner=FnApiRunner"], "contradict")])
 def test_runner_flags_that_cannot_work_are_one_line_usage_errors(tmp_path, capsys, flags, message):
     code = cli.main(["run", "dense", "--output-dir", str(tmp_path / "out")] + flags)

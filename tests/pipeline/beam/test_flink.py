@@ -7,10 +7,12 @@ sandbox) and one SDK worker pool on 127.0.0.1, both gone when the block ends.
 A success status proves nothing (Beam's Dask runner reported success with empty outputs), so the test counts the
 records in ExampleGen's splits and in StatisticsGen's statistics, and reads Transform's graph back.
 
-(2) The dense step's whole pipeline (`dlqos run dense --runner flink --flink-master`) submitted to a separate
-Flink 1.19 cluster, a JobManager and a TaskManager (2 slots) started as their own JVMs on 127.0.0.1 by
-pipeline.beam.flink_cluster; the cluster's REST API must list one finished job per component that runs Beam, one
-job server must have served them all, and none may be left.
+(2) The dense step's whole pipeline (`dlqos run dense --runner flink --flink-master --flink-runner-provided`)
+submitted to a separate Flink 1.19 cluster, a JobManager and a TaskManager (2 slots) started as their own JVMs on
+127.0.0.1 by pipeline.beam.flink_cluster, whose classpath holds Beam's Flink runner; the cluster's REST API must list
+one finished job per component that runs Beam, one job server must have served them all, none may be left, and no
+job may have shipped a jar to the TaskManager. (Shipping them, the default, runs in the flink_fixed_cost benchmark's
+test.)
 
 (3) `dlqos run --runner flink` as its own process, stopped by SIGTERM, SIGINT or SIGKILL once its job server is up:
 no Java process and none of its listening ports may outlive it.
@@ -203,7 +205,7 @@ def test_dense_pipeline_on_a_flink_cluster(tmp_path, cluster, caplog):
     data = write_fashion_like_dir(str(tmp_path / "data"), n_train=TRAIN, n_eval=EVAL)
     code = cli.main(["run", "dense", "--output-dir", out, "--data-dir", data, "--max-train", str(TRAIN),
                      "--max-eval", str(EVAL), "--epochs", "2", "--runner", "flink", "--flink-master", cluster.master,
-                     "--beam-arg=--parallelism=2"])
+                     "--flink-runner-provided", "--beam-arg=--parallelism=2"])
     print(f"dense pipeline on the Flink cluster: {time.monotonic() - start:.0f} s")
     assert code == cli.EXIT_OK
     assert len([r for r in caplog.records if r.getMessage().startswith("Flink job server (pid")]) == 1
@@ -214,6 +216,8 @@ def test_dense_pipeline_on_a_flink_cluster(tmp_path, cluster, caplog):
            for job in jobs]
     assert ran == [[name] for name in BEAM_COMPONENTS]  # one job per Beam component, in pipeline order
     assert {vertex["parallelism"] for job in jobs for vertex in job["vertices"]} == {2}
+    # the TaskManager's blob cache keeps each job's jars (163 files, 158 MB a job when the job server ships them)
+    assert not glob.glob(os.path.join(cluster.workdir, "tmp", "tm_*", "blobStorage", "job_*", "*"))
     run = metadata.pipeline_runs(metadata.open_store(os.path.join(out, "metadata.sqlite")), "dlqos-dense")[-1]
     assert_data_outputs(run.nodes["ExampleGen"].output("examples").uri,
                         run.nodes["StatisticsGen"].output("statistics").uri)

@@ -20,8 +20,11 @@ def jar(tmp_path, monkeypatch):
     library = tmp_path / "loopback-bind.so"
     path.write_bytes(b"PK")
     library.write_bytes(b"ELF")
+    extension = tmp_path / "dlqos-flink.jar"
+    extension.write_bytes(b"PK")
     monkeypatch.setenv("DLQOS_FLINK_JOB_SERVER_JAR", str(path))
     monkeypatch.setattr(flink, "loopback_bind", lambda: str(library))
+    monkeypatch.setattr(flink, "extension_jar", lambda: str(extension))
     monkeypatch.setattr(flink.shutil, "which", lambda name: "/usr/bin/java")
     return str(path)
 
@@ -49,6 +52,19 @@ def test_local_flink_is_an_embedded_flink_with_loopback_workers_and_the_pinned_j
 
 def test_flink_master_is_passed_on(jar):
     assert "--flink_master=127.0.0.1:8081" in beam_args("flink", flink_master="127.0.0.1:8081")
+
+
+def test_a_cluster_that_holds_the_runner_is_sent_jobs_that_stage_nothing(jar):
+    assert flink.NOTHING_TO_STAGE not in beam_args("flink", flink_master="127.0.0.1:8081")
+    assert flink.NOTHING_TO_STAGE in beam_args("flink", flink_master="127.0.0.1:8081", flink_runner_provided=True)
+    for master, cluster in ((None, False), ("flink-jobmanager:8081", True)):  # no cluster; a compiled pipeline
+        with pytest.raises(ConfigError, match="--flink-runner-provided is for"):
+            beam_args("flink", flink_master=master, cluster=cluster, flink_runner_provided=True)
+
+
+def test_the_shared_job_server_has_the_extension_on_its_classpath(jar, tmp_path):
+    command = flink.JobServer(jar, "127.0.0.1:8081", str(tmp_path)).command()
+    assert command[1:4] == ["-cp", f"{flink.extension_jar()}:{jar}", flink.JOB_SERVER_MAIN]
 
 
 def test_compiled_flink_uses_the_worker_pool_and_needs_a_master(monkeypatch):
