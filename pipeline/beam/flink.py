@@ -54,9 +54,10 @@ NOTHING_TO_STAGE = "--pipeline_resources_detector_factory_class=dlqos.flink.Noth
 LOOPBACK = "127.0.0.1"  # where the shared job server and SDK worker pool are reached
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 log = logging.getLogger("dlqos")
-# Beam's threads that read a job's streams (job messages, SDK harness data); they end with a gRPC error when the
-# job server stops under a running job, as when a run is interrupted, and at some jobs' normal end: no news.
-JOB_STREAM_THREADS = ("wait_until_finish_read", "read_grpc_client_inputs")
+# Beam's threads that read a job's streams (job messages, SDK harness data) and the worker pool's SDK workers
+# (`run_worker_<id>`, which close their data channel on the way out), by name prefix; they end with a gRPC error when
+# the job server stops under a running job, as when a run is interrupted, and at some jobs' normal end: no news.
+JOB_STREAM_THREADS = ("wait_until_finish_read", "read_grpc_client_inputs", "run_worker_")
 
 
 def host_root() -> str:
@@ -255,7 +256,8 @@ def quiet_job_streams() -> Iterator[None]:
     previous = threading.excepthook
 
     def hook(args) -> None:
-        if not (issubclass(args.exc_type, grpc.RpcError) and getattr(args.thread, "name", "") in JOB_STREAM_THREADS):
+        name = getattr(args.thread, "name", "")
+        if not (issubclass(args.exc_type, grpc.RpcError) and name.startswith(JOB_STREAM_THREADS)):
             previous(args)
 
     threading.excepthook = hook
@@ -263,7 +265,7 @@ def quiet_job_streams() -> Iterator[None]:
         yield
     finally:
         for thread in threading.enumerate():
-            if thread.name in JOB_STREAM_THREADS:
+            if thread.name.startswith(JOB_STREAM_THREADS):
                 thread.join(2)
         threading.excepthook = previous
 

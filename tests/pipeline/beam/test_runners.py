@@ -151,3 +151,26 @@ def test_the_lock_pins_the_runner_library_and_its_closure_by_sha256():
     assert any(name.startswith("lib/org.apache.beam.beam-runners-flink-1.19-2.62.0") for _, name in entries)
     cluster = os.path.join(os.path.dirname(lock), "..", "flink-cluster", "jars.sha256")
     assert "lib/org.apache.flink.flink-runtime-1.19.0.jar" in open(cluster).read()  # the job server's Flink release
+
+
+def test_only_beams_stream_and_worker_threads_end_quietly(monkeypatch):
+    import threading
+
+    import grpc
+
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.thread.name))
+
+    def raise_in_thread(name: str, error: BaseException) -> None:
+        def fail():
+            raise error
+        thread = threading.Thread(target=fail, name=name)
+        thread.start()
+        thread.join()
+
+    with flink.quiet_job_streams():
+        raise_in_thread("run_worker_6-1", grpc.RpcError("Multiplexer hanging up"))
+        raise_in_thread("read_grpc_client_inputs", grpc.RpcError("cancelled"))
+        raise_in_thread("run_worker_7-1", ValueError("a real failure"))
+        raise_in_thread("some_other_thread", grpc.RpcError("cancelled"))
+    assert seen == ["run_worker_7-1", "some_other_thread"]
