@@ -11,7 +11,7 @@ study:
 # The whole suite (CI). The fast lane leaves out pipelines, Flink, the image and worker processes: run it before
 # each commit.
 test:
-	$(RUN) --with-tools python -m pytest -q --durations=20
+	$(RUN) --with-tools python -m pytest -q --durations=20 -n 2 --dist loadscope --no-loadscope-reorder
 
 test-fast:
 	$(RUN) --with-tools python -m pytest -q -m "not e2e and not flink and not image and not workers and not slow"
