@@ -103,3 +103,14 @@ def test_tuning_prints_the_default_and_the_tuned_accuracy(raw_dir):
     assert row[1] == "3" and 0 <= float(row[2]) <= 1 and 0 <= float(row[3]) <= 1, output  # seed, accuracies
     assert float(row[4]) > 0, output  # the Tuner's seconds, from ML Metadata
     assert "2 trials of 1 epochs" in output, output
+
+
+@pytest.mark.e2e
+def test_study_jobs_prints_one_process_and_several_side_by_side(raw_dir):
+    output = run_benchmark("study_jobs.py", "--jobs", "2", "--steps", "dense", "cnn", "--study-arg=--data-dir",
+                           f"--study-arg={raw_dir}", "--study-arg=--max-train=200", "--study-arg=--max-eval=100",
+                           "--study-arg=--epochs=1")
+    lines = {line[:34].strip(): line[34:].split() for line in output.splitlines()[1:]}
+    assert float(lines["one process, in turn"][0]) > 0 and float(lines["2 processes at once"][0]) > 0, output
+    assert lines["2 processes at once"][2:] == ["(dense", "|", "cnn)"], output
+    assert lines["ratio one / at once"][0].endswith("x"), output
