@@ -97,9 +97,11 @@ build_extension() {  # dlqos-flink.jar (pipeline/beam/flink.py: extension_jar), 
   command -v javac >/dev/null && command -v jar >/dev/null \
     || die "a JDK (javac, jar) is needed to build $target: apt-get install openjdk-17-jdk-headless"
   build=$(mktemp -d)
-  javac -d "$build" -cp "$DIR/$JAR" $(find "$sources" -name '*.java') || { rm -rf "$build"; die "could not build $target"; }
-  mkdir -p "$build/META-INF/services"
-  echo dlqos.flink.ResourcesOptionsRegistrar > "$build/META-INF/services/org.apache.beam.sdk.options.PipelineOptionsRegistrar"
+  javac -d "$build" -cp "$DIR/$JAR" $(find "$sources" -name '*.java') \
+    || { rm -rf "$build"; die "could not build $target"; }
+  mkdir -p "$build/META-INF/services"  # the registrar, found by Beam's ServiceLoader
+  echo dlqos.flink.ResourcesOptionsRegistrar \
+    > "$build/META-INF/services/org.apache.beam.sdk.options.PipelineOptionsRegistrar"
   jar cf "$target.tmp" -C "$build" . && mv "$target.tmp" "$target"
   rm -rf "$build"
 }

@@ -119,7 +119,8 @@ def check_local_runtime(jar: str) -> None:
                           "or set DLQOS_FLINK_JOB_SERVER_JAR to a local copy")
     for built in (loopback_bind(), extension_jar()):
         if not os.path.isfile(built):
-            raise ConfigError(f"{built} is missing: run {FETCH_SCRIPT} (it builds it with the host's C compiler and JDK)")
+            raise ConfigError(f"{built} is missing: run {FETCH_SCRIPT} (it builds it with the host's C compiler "
+                              "and JDK)")
     if not java_available():
         raise ConfigError("--runner flink needs Java 17 on PATH (or on the host, from the runtime sandbox) to run "
                           "Beam's Flink job server")
@@ -178,9 +179,9 @@ class JobServer:
         self.process: Optional[subprocess.Popen] = None
 
     def command(self) -> list:
-        return [JAVA_LAUNCHER, "-cp", f"{extension_jar()}:{self.jar}", JOB_SERVER_MAIN, "--flink-master", self.master, "--job-host", LOOPBACK,
-                "--job-port", str(self.job_port), "--artifact-port", str(self.artifact_port), "--expansion-port", "-1",
-                "--artifacts-dir", os.path.join(self.workdir, "artifacts")]
+        return [JAVA_LAUNCHER, "-cp", f"{extension_jar()}:{self.jar}", JOB_SERVER_MAIN, "--flink-master", self.master,
+                "--job-host", LOOPBACK, "--job-port", str(self.job_port), "--artifact-port", str(self.artifact_port),
+                "--expansion-port", "-1", "--artifacts-dir", os.path.join(self.workdir, "artifacts")]
 
     def start(self, timeout: float = 120) -> "JobServer":
         """Start it and wait until its job port answers; if it does not, stop it and raise with its log's end."""
