@@ -17,6 +17,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from dlqos.cli import EXIT_NOT_BLESSED, EXIT_OK  # noqa: E402
+
 STEPS = ("dense", "cnn", "transfer", "autoencoder", "deepdream", "textgen")
 
 

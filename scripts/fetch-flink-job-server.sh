@@ -107,18 +107,13 @@ build_extension() {  # dlqos-flink.jar (pipeline/beam/flink.py: extension_jar), 
 }
 
 build_loopback_bind
-if [ -n "$PIN" ]; then
-  pin
+if [ -z "$PIN" ] && [ "$(cat "$DIR/.verified" 2>/dev/null)" = "$(lock_hash)" ] && [ -f "$DIR/$JAR" ]; then
+  log "$DIR is in place (verified against $LOCK)"
 else
-  if [ "$(cat "$DIR/.verified" 2>/dev/null)" = "$(lock_hash)" ] && [ -f "$DIR/$JAR" ]; then
-    log "$DIR is in place (verified against $LOCK)"
-    [ "$SET" = flink-job-server ] && build_extension
-    exit 0
-  fi
-  rm -f "$DIR/.verified"; resolve "$DIR/lib"
+  if [ -n "$PIN" ]; then pin; else rm -f "$DIR/.verified"; resolve "$DIR/lib"; fi
+  verify
+  pathing_jar
+  lock_hash > "$DIR/.verified"
+  log "verified $(wc -l < "$LOCK") jars; $DIR/$JAR"
 fi
-verify
-pathing_jar
-lock_hash > "$DIR/.verified"
-[ "$SET" = flink-job-server ] && build_extension
-log "verified $(wc -l < "$LOCK") jars; $DIR/$JAR"
+if [ "$SET" = flink-job-server ]; then build_extension; fi

@@ -47,4 +47,3 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def fashion_dir(tmp_path):
     return write_fashion_like_dir(str(tmp_path / "fashion"))
-
